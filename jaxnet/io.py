@@ -1,0 +1,178 @@
+"""Atomic result files, run metadata and config fingerprints: jaxnet's only file I/O.
+
+Every write goes to a temporary file in the destination folder and is renamed over the
+target (``os.replace`` is atomic on POSIX), so a killed run never leaves a half-written
+results file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _to_jsonable(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _to_jsonable(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        obj = float(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _atomic_write(path: Path, write_fn, suffix: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(_to_jsonable(obj), indent=1, allow_nan=False)
+    _atomic_write(Path(path), lambda f: f.write(text.encode()), ".tmp")
+
+
+def write_npz(path, **arrays) -> None:
+    """``np.savez`` to ``path``, atomically."""
+    _atomic_write(Path(path), lambda f: np.savez(f, **arrays), ".tmp")
+
+
+def read_json(path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def fingerprint(obj: Any) -> str:
+    """A stable hash of a JSON-able config (key order does not matter)."""
+    text = json.dumps(_to_jsonable(obj), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_metadata(wall_time_s: float | None = None) -> dict:
+    """Versions, backend, devices, x64 flag, git commit, host and time of a run."""
+    import jax
+
+    devices = jax.devices()
+    return {
+        "versions": {
+            name: _version(name)
+            for name in ("jax", "jaxlib", "optax", "flax", "numpy", "scipy", "jaxnet")
+        },
+        "python": sys.version.split()[0],
+        "backend": jax.default_backend(),
+        "device_count": len(devices),
+        "devices": sorted({d.device_kind for d in devices}),
+        "process_count": jax.process_count(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "git_commit": _git_commit(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_time_s": wall_time_s,
+    }
+
+
+def check_writable_dir(path) -> Path:
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Raises:
+      ValueError: if it cannot be created or written to.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise ValueError(f"--out {str(path)!r} is not a writable directory: {err}") from None
+    return path
+
+
+class Checkpoint:
+    """Per-unit results of an unfinished sweep, tied to its config by a fingerprint.
+
+    The file is an ``.npz`` with the arrays, a boolean ``done`` mask and the
+    fingerprint; a file with another fingerprint, or one that cannot be read, is
+    ignored (reported through ``note``), never used as data.
+    """
+
+    def __init__(self, path, config_fingerprint: str):
+        self.path = Path(path)
+        self.fingerprint = config_fingerprint
+        self.note = ""
+
+    def load(self) -> dict[str, np.ndarray] | None:
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as err:  # a truncated or corrupted file: recompute
+            self.note = f"checkpoint {self.path} unreadable ({type(err).__name__}); starting over"
+            return None
+        if str(data.pop("__fingerprint__", "")) != self.fingerprint:
+            self.note = f"checkpoint {self.path} is for another config; starting over"
+            return None
+        return data
+
+    def save(self, arrays: dict[str, np.ndarray]) -> None:
+        write_npz(self.path, __fingerprint__=np.asarray(self.fingerprint), **arrays)
+
+    def remove(self) -> None:
+        if self.path.exists():
+            self.path.unlink()

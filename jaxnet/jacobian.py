@@ -1,0 +1,242 @@
+"""Parameter Jacobians of F(θ, x) = Σ_i v_i σ(⟨w_i, x⟩ + b_i) on a data set, and their rank.
+
+Two independent constructions of the ``(n, P)`` Jacobian ∇_θ F(θ, X):
+
+- ``param_jacobian``: ``jax.vmap`` of ``jax.jacrev`` of the one-example network;
+- ``closed_form_jacobian``: the slides' formula ∇_W F(W, X) = [(v ⊙ a⁽ʲ⁾) ⊗ x̃⁽ʲ⁾]_j,
+  block by block: ``b``: v_i a_ij;  ``v``: σ(pre_ij);  ``w``: v_i a_ij x_jl.
+
+Columns follow ``jax.flatten_util.ravel_pytree`` order of the differentiated blocks,
+which is sorted by name (``b, v, w``); ``block_slices`` gives each block's columns.
+
+Rank. ``matrix_rank`` is the plain reference: rank = #{s_k > rtol·s_1} from the singular
+values of J, rtol defaulting to ``max(n, P)·eps(dtype)`` (NumPy's and PyTorch's rule).
+
+The fast path never forms J. From the Khatri–Rao structure, with D = A ⊙ v (``(n, m)``),
+H = σ(pre) and x̃ = (x, 1),
+
+    G = J Jᵀ = [b] D Dᵀ + [v] H Hᵀ + [w] (D Dᵀ) ⊙ (X Xᵀ),          (n × n)
+
+and rank J = rank G with s_k(J)² = λ_k(G). A Gram matrix resolves singular values only
+down to about √(n·eps)·s_1 (it squares the condition number), so ``full_rank_certificate``
+does not *decide* rank from G; it *certifies* it where G can, and says "ambiguous"
+otherwise, so the caller re-decides that trial by the SVD of J:
+
+- P < n, or a data point on which no unit is active (a zero row of J): rank < n, exactly;
+- Cholesky of G − σ_hi I succeeds, σ_hi ≥ β²·rtol²·u (u ≥ λ_max): s_n > rtol·s_1;
+- Cholesky of G − σ_lo I fails, σ_lo = rtol²·l/β² (l ≤ λ_max): s_n < rtol·s_1,
+  used only where σ_lo is far above the Gram's rounding level 16·n·eps·u.
+
+Both Cholesky tests allow for the backward error of forming and factoring G (taken as
+16·n·eps·u). A certified trial keeps its decision for every tolerance in
+[rtol/β, rtol·β]; the rest are the ones a tolerance can flip, and they are counted.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jaxnet.nets import apply, preactivations
+from jaxnet.types import Array, Params
+
+# Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.
+P_LT_N, ZERO_ROW, GRAM_DEFICIENT, GRAM_FULL, AMBIGUOUS, SVD_DEFICIENT, SVD_FULL = range(
+    7
+)
+CODE_NAMES = (
+    "p_lt_n",
+    "zero_row",
+    "gram_deficient",
+    "gram_full",
+    "ambiguous",
+    "svd_deficient",
+    "svd_full",
+)
+FULL_CODES = (GRAM_FULL, SVD_FULL)
+
+# Safety factor on the rounding error of forming and factoring G (see module docstring).
+_GRAM_ROUNDING = 16.0
+
+
+def _check_wrt(params: Params, wrt) -> tuple[str, ...]:
+    wrt = tuple(sorted(wrt))
+    unknown = [k for k in wrt if k not in params]
+    if not wrt or unknown:
+        raise ValueError(
+            f"wrt must be a non-empty subset of {sorted(params)}; got {wrt!r}"
+        )
+    return wrt
+
+
+def n_params(d: int, m: int, wrt) -> int:
+    """Number of Jacobian columns P for input dim ``d``, width ``m``."""
+    sizes = {"b": m, "v": m, "w": m * d}
+    return sum(sizes[k] for k in wrt)
+
+
+def block_slices(params: Params, wrt) -> dict[str, slice]:
+    """Column slice of each differentiated block, in ``ravel_pytree`` (sorted) order."""
+    out, start = {}, 0
+    for k in _check_wrt(params, wrt):
+        size = int(np.prod(params[k].shape))
+        out[k] = slice(start, start + size)
+        start += size
+    return out
+
+
+def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
+    """``(n, P)`` Jacobian by ``vmap(jacrev(apply))`` w.r.t. the blocks in ``wrt``."""
+    wrt = _check_wrt(params, wrt)
+    flat, unravel = ravel_pytree({k: params[k] for k in wrt})
+
+    def one(p, x):
+        return apply({**params, **unravel(p)}, x)
+
+    return jax.vmap(jax.jacrev(one), in_axes=(None, 0))(flat, xs)
+
+
+def closed_form_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
+    """``(n, P)`` Jacobian from the closed form [(v ⊙ a⁽ʲ⁾) ⊗ x⁽ʲ⁾]_j (module docstring)."""
+    wrt = _check_wrt(params, wrt)
+    pre = preactivations(params, xs)
+    d_mat = (pre > 0).astype(pre.dtype) * params["v"][None, :]
+    blocks = {
+        "b": lambda: d_mat,
+        "v": lambda: jax.nn.relu(pre),
+        "w": lambda: (d_mat[:, :, None] * xs[:, None, :]).reshape(xs.shape[0], -1),
+    }
+    return jnp.concatenate([blocks[k]() for k in wrt], axis=1)
+
+
+def gram(
+    params: Params, xs: Array, wrt=("b", "w"), *, row_mask=None, unit_mask=None
+) -> Array:
+    """``(n, n)`` Gram matrix J Jᵀ from the Khatri–Rao structure, without forming J.
+
+    Args:
+      params: network parameters (``m`` units, input dim ``d``).
+      xs: ``(n, d)`` inputs.
+      wrt: differentiated blocks.
+      row_mask: optional ``(n,)`` 0/1 mask; masked rows of J are zero (padding).
+      unit_mask: optional ``(m,)`` 0/1 mask; masked units contribute nothing (padding).
+    """
+    wrt = _check_wrt(params, wrt)
+    pre = preactivations(params, xs)
+    dtype = pre.dtype
+    act = (pre > 0).astype(dtype)
+    if row_mask is not None:
+        act = act * row_mask.astype(dtype)[:, None]
+    if unit_mask is not None:
+        act = act * unit_mask.astype(dtype)[None, :]
+    d_mat = act * params["v"][None, :]
+    g = jnp.zeros((xs.shape[0], xs.shape[0]), dtype)
+    if "b" in wrt or "w" in wrt:
+        dd = d_mat @ d_mat.T
+        if "b" in wrt:
+            g = g + dd
+        if "w" in wrt:
+            g = g + dd * (xs @ xs.T)
+    if "v" in wrt:
+        h = act * pre  # = relu(pre) on unmasked entries
+        g = g + h @ h.T
+    return g
+
+
+def default_rtol(n, n_cols, dtype) -> Array:
+    """``max(n, P)·eps(dtype)``: NumPy's and PyTorch's default ``matrix_rank`` rule."""
+    return jnp.maximum(n, n_cols) * jnp.finfo(dtype).eps
+
+
+class RankResult(NamedTuple):
+    rank: Array  # int, number of s_k > rtol·s_1
+    s: Array  # (min(n, P),) singular values, descending
+    rtol: Array  # the relative tolerance used
+    gap: Array  # s_r / s_{r+1} (inf if r = min(n, P)): how clear the decision is
+
+
+def matrix_rank(jac: Array, rtol=None) -> RankResult:
+    """Rank of ``jac: (n, P)`` by its singular values: #{s_k > rtol·s_1}.
+
+    Args:
+      jac: the matrix.
+      rtol: relative tolerance; default ``max(n, P)·eps(jac.dtype)``.
+    """
+    s = jnp.linalg.svd(jac, compute_uv=False)
+    if rtol is None:
+        rtol = default_rtol(jac.shape[0], jac.shape[1], jac.dtype)
+    rank = jnp.sum(s > rtol * s[0])
+    s_pad = jnp.concatenate([s, jnp.zeros((1,), s.dtype)])
+    upper = s_pad[jnp.maximum(rank - 1, 0)]
+    gap = jnp.where(rank >= s.shape[0], jnp.inf, upper / s_pad[rank])
+    return RankResult(rank, s, jnp.asarray(rtol), gap)
+
+
+class Certificate(NamedTuple):
+    code: Array  # int8, one of P_LT_N .. AMBIGUOUS
+    lam_lo: Array  # l <= λ_max(G) (power-iteration Rayleigh quotient)
+    lam_hi: Array  # u >= λ_max(G) (largest absolute row sum)
+
+
+def _chol_ok(mat: Array) -> Array:
+    chol = jnp.linalg.cholesky(mat)
+    return jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+
+
+def full_rank_certificate(
+    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0, power_steps=12
+) -> Certificate:
+    """Certify rank J = n (or rank J < n) from ``g = J Jᵀ``, or answer AMBIGUOUS.
+
+    Args:
+      g: ``(N, N)`` Gram matrix, rows beyond the true ``n`` zero (padding).
+      n: true number of data points (may be traced).
+      n_cols: true number of Jacobian columns P (may be traced).
+      rtol: the rank rule's relative tolerance on singular values (may be traced).
+      row_mask: ``(N,)`` bool, True on the ``n`` real rows; default all rows.
+      beta: certification margin: certified decisions hold for every tolerance in
+        [rtol/β, rtol·β]. Must satisfy β² ≥ 2.
+      power_steps: power iterations for the lower bound l on λ_max.
+
+    Returns:
+      ``Certificate``; ``code == GRAM_FULL`` means full rank is certified.
+    """
+    if beta * beta < 2:
+        raise ValueError(f"beta must satisfy beta**2 >= 2; got {beta}")
+    size = g.shape[0]
+    dtype = g.dtype
+    if row_mask is None:
+        row_mask = jnp.ones((size,), bool)
+    maskf = row_mask.astype(dtype)
+    eye = jnp.eye(size, dtype=dtype)
+    u = jnp.max(jnp.sum(jnp.abs(g), axis=1))
+
+    # Unrolled on purpose: a loop (scan/while) next to a LAPACK call deadlocks
+    # XLA:CPU with several devices (seen with jax 0.10.2).
+    x = maskf / jnp.sqrt(jnp.maximum(n, 1))
+    for _ in range(power_steps):
+        y = g @ x
+        x = y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(dtype).tiny)
+    lam_lo = x @ g @ x
+    resolution = _GRAM_ROUNDING * n * jnp.finfo(dtype).eps * u
+    rtol = jnp.asarray(rtol, dtype)
+    sigma_hi = jnp.maximum(beta**2 * rtol**2 * u, 2 * resolution)
+    sigma_lo = rtol**2 * lam_lo / beta**2
+    pad_diag = (1.0 - maskf) * jnp.maximum(u, 1.0)
+
+    def shifted(sigma):
+        return g - sigma * eye * maskf[None, :] + eye * pad_diag[None, :]
+
+    full = _chol_ok(shifted(sigma_hi))
+    deficient = (sigma_lo >= 2 * resolution) & ~_chol_ok(shifted(sigma_lo))
+    zero_row = jnp.any(row_mask & (jnp.diagonal(g) == 0))
+    code = jnp.select(
+        [n_cols < n, zero_row, full, deficient],
+        [P_LT_N, ZERO_ROW, GRAM_FULL, GRAM_DEFICIENT],
+        AMBIGUOUS,
+    ).astype(jnp.int8)
+    return Certificate(code, lam_lo, u)

@@ -1,0 +1,96 @@
+"""Two-layer ReLU networks as pure functions, and their initializations.
+
+The network (one example ``x`` of dimension ``d``, ``m`` hidden units)::
+
+    F(θ, x) = Σ_i v_i σ(⟨w_i, x⟩ + b_i),      σ = jax.nn.relu,
+
+with parameters a plain dict pytree ``{'w': (m, d), 'b': (m,), 'v': (m,)}``.
+The slides write F(W, x̃) = vᵀσ(W x̃) with x̃ = (x, 1): their W is ``[w | b]``.
+A unit is *active* on x iff its pre-activation is strictly positive (``pre > 0``),
+which is also where ``jax.nn.relu`` has derivative 1 (it has derivative 0 at 0).
+
+Initializations (the ``convention`` of every rank experiment):
+
+``paper``  (the slides' experiments)
+    w_ij, b_i, v_i iid N(0, 1); data x iid N(0, I_d) (see ``jaxnet.data``).
+    The Jacobian is taken with respect to W = [w | b] only; v is fixed.
+``peer``   (the public PyTorch reference code, ``kedar2/loss-landscape``)
+    w_ij, b_i iid U(−1/√d, 1/√d) (PyTorch's default ``Linear`` init), v_i iid N(0, 1)
+    frozen but still a column block of the Jacobian, so the Jacobian is taken with
+    respect to (w, b, v); data x iid U[0, 1]^d.
+
+Parameters are drawn by ``jaxnet.prng`` from explicit counters, so the numbers of a
+unit depend neither on how many units nor on how many input coordinates are drawn: a
+padded draw of shape (M, D) equals, on its leading (m, d) block, the unpadded draw.
+The Monte-Carlo sweeps rely on this to run a whole grid of sizes in one program.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet import prng
+from jaxnet.types import Array, Params
+
+CONVENTIONS = ("paper", "peer")
+
+# Which parameter blocks the Jacobian is taken with respect to, per convention.
+JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
+
+
+def apply(params: Params, x: Array) -> Array:
+    """F(θ, x) for one example ``x: (d,)``; returns a scalar."""
+    pre = params["w"] @ x + params["b"]
+    return params["v"] @ jax.nn.relu(pre)
+
+
+def apply_batch(params: Params, xs: Array) -> Array:
+    """F(θ, X) for ``xs: (n, d)``; returns ``(n,)``."""
+    return jax.vmap(apply, in_axes=(None, 0))(params, xs)
+
+
+def preactivations(params: Params, xs: Array) -> Array:
+    """⟨w_i, x_j⟩ + b_i as an ``(n, m)`` array."""
+    return xs @ params["w"].T + params["b"][None, :]
+
+
+def activation_pattern(params: Params, xs: Array) -> Array:
+    """The pattern A with ``A[j, i] = pre[j, i] > 0`` (bool, ``(n, m)``).
+
+    Note the layout: rows are examples. The slides' A ∈ {0,1}^{d1×n} is its transpose.
+    """
+    return preactivations(params, xs) > 0
+
+
+def init_params(
+    key, d: int, m: int, *, convention: str = "paper", d_true=None, dtype=None
+) -> Params:
+    """Sample network parameters under a named convention.
+
+    Args:
+      key: PRNG key.
+      d: input dimension (static; may be a padded size, see module docstring).
+      m: number of hidden units (static; may be padded).
+      convention: ``'paper'`` or ``'peer'`` (module docstring).
+      d_true: the true input dimension used for the ``peer`` scale 1/√d when ``d`` is a
+        padded size; may be traced. Defaults to ``d``.
+      dtype: float dtype; defaults to the default float (float64 iff x64 is on).
+
+    Returns:
+      ``{'w': (m, d), 'b': (m,), 'v': (m,)}``.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
+    dtype = dtype or jnp.result_type(float)
+    bits = prng.stream_bits(key, {"w": (m, d), "b": (1, m), "v": (1, m)})
+    v = prng.normal(bits["v"], dtype)[0]
+    if convention == "paper":
+        w = prng.normal(bits["w"], dtype)
+        b = prng.normal(bits["b"], dtype)[0]
+    else:
+        d_true = d if d_true is None else d_true
+        scale = (1.0 / jnp.sqrt(jnp.asarray(d_true, dtype))).astype(dtype)
+        w = (2 * prng.uniform(bits["w"], dtype) - 1) * scale
+        b = (2 * prng.uniform(bits["b"], dtype)[0] - 1) * scale
+    return {"w": w, "b": b, "v": v}

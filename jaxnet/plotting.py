@@ -1,0 +1,47 @@
+"""Shared figure style and the plot functions. Figures are drawn from saved results only.
+
+Callers pick the matplotlib backend (scripts use Agg); importing this module does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CMAP = "viridis"
+STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.dpi": 110}
+
+
+def full_rank_heatmaps(cells: list[dict], path, *, title: str) -> None:
+    """One heatmap of P(full rank) over (n, d1) per panel, saved to ``path`` (PNG).
+
+    Args:
+      cells: ``results.json`` cells with ``panel, n, d1, p, trials``.
+      path: output file.
+      title: figure title (convention, rule, trials).
+    """
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys(c["panel"] for c in cells))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False,
+            constrained_layout=True,
+        )
+        for ax, panel in zip(axes[0], panels, strict=True):
+            sub = [c for c in cells if c["panel"] == panel]
+            ns = sorted({c["n"] for c in sub})
+            d1s = sorted({c["d1"] for c in sub})
+            grid = np.full((len(d1s), len(ns)), np.nan)
+            for c in sub:
+                grid[d1s.index(c["d1"]), ns.index(c["n"])] = c["p"]
+            im = ax.imshow(grid, origin="lower", aspect="auto", cmap=CMAP, vmin=0, vmax=1)
+            ax.set_xticks(range(len(ns)), [str(n) for n in ns], rotation=90, fontsize=7)
+            ax.set_yticks(range(len(d1s)), [str(d) for d in d1s], fontsize=7)
+            ax.set_xlabel("n (data points)")
+            ax.set_ylabel("$d_1$ (hidden units)")
+            label = panel.replace("d0=", "$d_0$ = ").replace("ratio=", "$d_0$ = ⌈n·") 
+            ax.set_title(label + ("⌉" if panel.startswith("ratio") else ""))
+        fig.colorbar(im, ax=axes[0].tolist(), label="P(rank J = n)", shrink=0.9)
+        fig.suptitle(title)
+        fig.savefig(path)
+        plt.close(fig)

@@ -1,0 +1,41 @@
+"""Small statistics helpers for Monte-Carlo proportions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Two-sided 95% standard-normal quantile.
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes, trials, z: float = Z95):
+    """Wilson score interval for a binomial proportion (elementwise).
+
+    Args:
+      successes: counts k (array-like of ints).
+      trials: counts T > 0, broadcastable with ``successes``.
+      z: normal quantile (default: 95% two-sided).
+
+    Returns:
+      ``(low, high)`` arrays in [0, 1].
+    """
+    k = np.asarray(successes, float)
+    t = np.asarray(trials, float)
+    if np.any(t <= 0) or np.any(k < 0) or np.any(k > t):
+        raise ValueError("wilson_interval needs 0 <= successes <= trials and trials > 0")
+    p = k / t
+    denom = 1 + z * z / t
+    centre = (p + z * z / (2 * t)) / denom
+    half = z * np.sqrt(p * (1 - p) / t + z * z / (4 * t * t)) / denom
+    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(k == t, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return low, high
+
+
+def two_proportion_z(k1, t1, k2, t2):
+    """z statistic of the pooled two-proportion test (0 where both are 0 or 1)."""
+    k1, t1, k2, t2 = (np.asarray(a, float) for a in (k1, t1, k2, t2))
+    pooled = (k1 + k2) / (t1 + t2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / t1 + 1 / t2))
+    diff = k1 / t1 - k2 / t2
+    return np.where(se > 0, diff / np.where(se > 0, se, 1.0), 0.0)

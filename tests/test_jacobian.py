@@ -1,0 +1,109 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from helpers import tree_allclose
+from jaxnet import data, jacobian, nets
+
+WRTS = [("b", "w"), ("b", "v", "w"), ("w",), ("v",)]
+
+
+def _problem(key, n=7, d=3, m=5, convention="paper"):
+    k_x, k_p = jax.random.split(key)
+    xs = data.gaussian(k_x, n, d)
+    return nets.init_params(k_p, d, m, convention=convention), xs
+
+
+@pytest.mark.parametrize("wrt", WRTS)
+@pytest.mark.parametrize("convention", ["paper", "peer"])
+def test_autodiff_equals_closed_form(key, wrt, convention):
+    params, xs = _problem(key, convention=convention)
+    j_ad = jacobian.param_jacobian(params, xs, wrt)
+    j_cf = jacobian.closed_form_jacobian(params, xs, wrt)
+    assert j_ad.shape == (7, jacobian.n_params(3, 5, wrt))
+    tree_allclose(j_ad, j_cf)  # float64, exact identity up to rounding
+
+
+def test_block_slices_match_closed_form_blocks(key):
+    params, xs = _problem(key)
+    jac = jacobian.closed_form_jacobian(params, xs, ("b", "v", "w"))
+    sl = jacobian.block_slices(params, ("w", "v", "b"))
+    pre = nets.preactivations(params, xs)
+    tree_allclose(jac[:, sl["v"]], jax.nn.relu(pre))
+    tree_allclose(jac[:, sl["b"]], (pre > 0) * params["v"][None, :])
+
+
+@pytest.mark.parametrize("wrt", WRTS)
+def test_gram_equals_jjt(key, wrt):
+    params, xs = _problem(key)
+    jac = jacobian.closed_form_jacobian(params, xs, wrt)
+    tree_allclose(jacobian.gram(params, xs, wrt), jac @ jac.T, rtol=1e-12, atol=1e-12)
+
+
+def test_matrix_rank_matches_numpy(key):
+    params, xs = _problem(key, n=12, d=1, m=4)
+    jac = jacobian.param_jacobian(params, xs, ("b", "w"))
+    res = jacobian.matrix_rank(jac)
+    assert int(res.rank) == np.linalg.matrix_rank(np.asarray(jac))
+    assert int(res.rank) <= min(jac.shape)
+
+
+def test_all_active_network_is_locally_linear(key):
+    # Every unit active on every sample: J = [v_i x̃_j]_i has rank min(n, d + 1).
+    params, xs = _problem(key, n=9, d=3, m=6)
+    params = {**params, "b": jnp.full((6,), 100.0)}
+    res = jacobian.matrix_rank(jacobian.param_jacobian(params, xs, ("b", "w")))
+    assert int(res.rank) == 4
+
+
+def test_rank_invariant_under_permutation_and_rescaling(key):
+    params, xs = _problem(key, n=10, d=2, m=6)
+    perm = jax.random.permutation(key, 6)
+    c = jnp.linspace(0.5, 3.0, 6)
+    moved = {"w": params["w"][perm] * c[:, None], "b": params["b"][perm] * c,
+             "v": params["v"][perm] / c}
+    tree_allclose(nets.apply_batch(moved, xs), nets.apply_batch(params, xs),
+                  rtol=1e-12, atol=1e-12)
+    for wrt in WRTS:
+        r0 = jacobian.matrix_rank(jacobian.param_jacobian(params, xs, wrt)).rank
+        r1 = jacobian.matrix_rank(jacobian.param_jacobian(moved, xs, wrt)).rank
+        assert int(r0) == int(r1)
+
+
+def test_certificate_agrees_with_svd_of_autodiff_jacobian(key):
+    # Fast path vs plain SVD of the autodiff Jacobian on instances on both sides of
+    # full rank (1-D data, widths from far too few units to plenty).
+    agree = certified = 0
+    for i, (n, m) in enumerate([(6, 2), (6, 4), (8, 6), (10, 30), (5, 40), (12, 12)] * 4):
+        k = jax.random.fold_in(key, i)
+        params, xs = _problem(k, n=n, d=1, m=m)
+        for wrt, rule in [(("b", "w"), "float64"), (("b", "v", "w"), "float32")]:
+            jac = jacobian.param_jacobian(params, xs, wrt)
+            rtol = float(jacobian.default_rtol(n, jac.shape[1], np.dtype(rule)))
+            full_svd = int(jacobian.matrix_rank(jac, rtol).rank) == n
+            cert = jacobian.full_rank_certificate(
+                jacobian.gram(params, xs, wrt), n, jac.shape[1], rtol
+            )
+            code = int(cert.code)
+            if code == jacobian.AMBIGUOUS:
+                continue
+            certified += 1
+            agree += (code == jacobian.GRAM_FULL) == full_svd
+    assert certified >= 24
+    assert agree == certified
+
+
+def test_certificate_flags_zero_rows_and_too_few_params(key):
+    params, xs = _problem(key, n=6, d=1, m=3)
+    dead = {**params, "b": jnp.full((3,), -1e3)}  # no unit active anywhere
+    g = jacobian.gram(dead, xs, ("b", "w"))
+    assert int(jacobian.full_rank_certificate(g, 6, 6, 1e-10).code) == jacobian.ZERO_ROW
+    g = jacobian.gram(params, xs, ("b", "w"))
+    assert int(jacobian.full_rank_certificate(g, 6, 5, 1e-10).code) == jacobian.P_LT_N
+
+
+def test_bad_wrt_is_rejected(key):
+    params, xs = _problem(key)
+    with pytest.raises(ValueError, match="wrt"):
+        jacobian.param_jacobian(params, xs, ("u",))
