@@ -1,6 +1,10 @@
 """Test rules: float64, strict rank promotion, 4 fake CPU devices, Agg backend."""
 
+import os
 import zlib
+
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # see scripts/full_rank.py
 
 import jax
 import matplotlib

@@ -1,0 +1,202 @@
+"""Benchmark of the full-rank sweep (the slides' Figure 4) against a plain per-trial loop.
+
+Runs, in one process and in this order:
+
+1. the peer d0 = 1 grid (n = 10..100, d1 = 30..300, 100 cells x ``--trials``) with the
+   jaxnet engine: wall time including compilation, then again without it;
+2. all 8 heatmaps of Figure 4 (peer grids: d0 in {1, 2, 3, 5}, ratio in {0.25, 0.5, 1, 2});
+3. the baseline: a plain loop over trials, each forming the same Jacobian (jitted closed
+   form, exact shape) and calling ``numpy.linalg.matrix_rank`` on it, over a subset of
+   cells, extrapolated to the whole grid by its trial counts; the decisions are compared
+   with the engine's on the same trials;
+4. the arithmetic limit: the flops of the rank computations the engine does (Gram
+   matmuls, two Cholesky factorizations, power iteration, at the padded sizes), over
+   this machine's measured float64 matmul throughput.
+
+Prints a table and writes ``OUT/bench.json``.
+
+Example:
+  python scripts/bench_full_rank.py --out runs/bench
+"""
+
+from __future__ import annotations
+
+import os
+
+# NumPy's SVD of the refined trials runs 5-7x faster single-threaded here: its BLAS
+# threads otherwise fight XLA's for the same cores. Set before NumPy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys
+import time
+from pathlib import Path
+
+DESCRIPTION = __doc__.split("\n\n")[0]
+REFERENCE_SECONDS = {"d0=1 grid": 43.9, "8 heatmaps": 745.0}  # REFERENCE_CODE.md
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=DESCRIPTION)
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--chunk", type=int, default=256)
+    p.add_argument("--baseline-cells", type=int, default=10,
+                   help="cells of the d0=1 grid timed by the baseline loop")
+    p.add_argument("--baseline-trials", type=int, default=20)
+    p.add_argument("--skip-suite", action="store_true", help="skip the 8-heatmap suite")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/bench_full_rank")
+    a = p.parse_args(argv)
+    for name in ("trials", "chunk", "baseline_cells", "baseline_trials"):
+        if getattr(a, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer")
+    return a
+
+
+def _sweep(fr, sweep, convention, key, trials, chunk, **grid_kw):
+    rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
+    grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
+    seeds = fr.grid_seeds(convention, grid)
+    setup = fr.make_setup(convention, grid, rank_dtype, 2.0)
+    cells = {"n": grid.n, "d0": grid.d0, "d1": grid.d1, "n_cols": grid.n_cols,
+             "rtol": grid.rtol}
+    t0 = time.perf_counter()
+    out = sweep.run_sweep(
+        fr.unit_fn(setup), cells, seeds, trials, base_key=key, chunk=chunk,
+        refine_fn=fr.make_refine(setup, grid, seeds, key), progress=False,
+    )
+    return time.perf_counter() - t0, grid, seeds, setup, out
+
+
+def _engine_flops(setup, n_units) -> float:
+    big_n, big_d0, big_d1 = setup.sizes
+    n_blocks = 2 if setup.convention == "paper" else 3  # DD^T, X X^T, (HH^T)
+    gram = 2 * big_n * big_n * big_d1 * (n_blocks - 1) + 2 * big_n * big_n * big_d0
+    chol = 2 * big_n**3 / 3
+    power = 12 * 2 * big_n * big_n
+    return float(n_units) * (gram + chol + power)
+
+
+def _matmul_gflops(jax, jnp) -> float:
+    a = jnp.ones((2000, 2000), jnp.float64)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        f(a).block_until_ready()
+    return 5 * 2 * 2000**3 / (time.perf_counter() - t0) / 1e9
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxnet import full_rank as fr
+    from jaxnet import io, jacobian, nets, sweep
+
+    try:
+        out_dir = io.check_writable_dir(a.out)
+    except ValueError as err:
+        print(f"bench_full_rank.py: error: {err}", file=sys.stderr)
+        return 2
+    key = jax.random.key(a.seed)
+    d0_grid = dict(d0_values=(1,), n_values=fr.PEER_D0_GRID["n"],
+                   d1_values=fr.PEER_D0_GRID["d1"])
+    res = {"trials_per_cell": a.trials, "chunk": a.chunk}
+
+    cold, grid, seeds, setup, out1 = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **d0_grid)
+    warm, *_, out2 = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **d0_grid)
+    assert np.array_equal(out1["code"], out2["code"])
+    n_units = len(grid.n) * a.trials
+    res["d0=1 grid"] = {
+        "cells": len(grid.n), "trials": n_units, "wall_s_with_compile": cold,
+        "wall_s_without_compile": warm, "trials_per_s": n_units / warm,
+        "svd_refined": int(np.isfinite(out1["s_ratio"]).sum()),
+        "flops": _engine_flops(setup, n_units),
+    }
+
+    if not a.skip_suite:
+        suite_t, suite_trials, suite_flops = 0.0, 0, 0.0
+        for kw in (dict(d0_values=fr.FIG4_D0, n_values=fr.PEER_D0_GRID["n"],
+                        d1_values=fr.PEER_D0_GRID["d1"]),
+                   dict(ratios=fr.FIG4_RATIOS, n_values=fr.PEER_RATIO_GRID["n"],
+                        d1_values=fr.PEER_RATIO_GRID["d1"])):
+            t, g, _, s, o = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **kw)
+            suite_t += t
+            suite_trials += len(g.n) * a.trials
+            suite_flops += _engine_flops(s, len(g.n) * a.trials)
+        res["8 heatmaps"] = {"trials": suite_trials, "wall_s_with_compile": suite_t,
+                             "trials_per_s": suite_trials / suite_t, "flops": suite_flops}
+
+    # Baseline: a plain loop, one Jacobian and one numpy matrix_rank per trial.
+    wrt = nets.JACOBIAN_WRT["peer"]
+    pick = np.linspace(0, len(grid.n) - 1, a.baseline_cells).round().astype(int)
+    base_t, base_trials, agree, est_total = 0.0, 0, 0, 0.0
+    for c in pick:
+        n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
+
+        @jax.jit
+        def jac_of(k, n=n, d0=d0, d1=d1):
+            params, xs, _ = fr.sample_trial(k, "peer", n, d0, d1, sizes=(n, d0, d1),
+                                            dtype=jnp.float32)
+            return jacobian.closed_form_jacobian(params, xs, wrt)
+
+        jac_of(sweep.trial_key(key, seeds[c], 0)).block_until_ready()  # compile
+        t0 = time.perf_counter()
+        for t in range(a.baseline_trials):
+            jac = np.asarray(jac_of(sweep.trial_key(key, seeds[c], t)))
+            full = np.linalg.matrix_rank(jac) == n  # float32 J, float32 rule
+            agree += full == (out1["code"][c, t] in jacobian.FULL_CODES)
+        dt = time.perf_counter() - t0
+        base_t += dt
+        base_trials += a.baseline_trials
+        est_total += dt / a.baseline_trials * a.trials * (len(grid.n) / len(pick))
+    res["baseline"] = {
+        "cells_timed": len(pick), "trials_timed": base_trials, "seconds": base_t,
+        "s_per_trial": base_t / base_trials, "extrapolated_d0=1_grid_s": est_total,
+        "decisions_agreeing_with_engine": int(agree),
+    }
+    gflops = _matmul_gflops(jax, jnp)
+    res["machine_matmul_gflops_f64"] = gflops
+    res["metadata"] = io.run_metadata()
+    io.write_json(Path(out_dir) / "bench.json", res)
+
+    g1 = res["d0=1 grid"]
+    print(f"machine: {res['metadata']['cpu_count']} CPUs, backend "
+          f"{res['metadata']['backend']}, float64 matmul {gflops:.1f} GFLOP/s")
+    print(f"peer d0=1 grid ({g1['cells']} cells x {a.trials} trials = {g1['trials']}):")
+    print(f"  jaxnet: {g1['wall_s_with_compile']:.2f} s with compilation, "
+          f"{g1['wall_s_without_compile']:.2f} s without ({g1['trials_per_s']:.0f} "
+          f"trials/s); {g1['svd_refined']} trials re-decided by SVD")
+    print(f"  arithmetic limit: {g1['flops'] / 1e9:.1f} GFLOP at {gflops:.1f} GFLOP/s = "
+          f"{g1['flops'] / 1e9 / gflops:.2f} s "
+          f"(jaxnet at {g1['flops'] / 1e9 / g1['wall_s_without_compile']:.1f} GFLOP/s,"
+          f" {g1['flops'] / 1e9 / gflops / g1['wall_s_without_compile']:.0%} of it)")
+    b = res["baseline"]
+    print(f"  baseline loop (jitted J + numpy matrix_rank): {b['s_per_trial'] * 1e3:.2f} "
+          f"ms/trial over {b['trials_timed']} trials, extrapolated "
+          f"{b['extrapolated_d0=1_grid_s']:.1f} s -> jaxnet is "
+          f"{b['extrapolated_d0=1_grid_s'] / g1['wall_s_with_compile']:.1f}x faster "
+          f"(with compilation); decisions agree on {b['decisions_agreeing_with_engine']}"
+          f"/{b['trials_timed']}")
+    print(f"  reference PyTorch code (quoted from REFERENCE_CODE.md, not re-run): "
+          f"{REFERENCE_SECONDS['d0=1 grid']} s -> "
+          f"{REFERENCE_SECONDS['d0=1 grid'] / g1['wall_s_with_compile']:.1f}x")
+    if "8 heatmaps" in res:
+        s8 = res["8 heatmaps"]
+        print(f"all 8 heatmaps ({s8['trials']} trials): {s8['wall_s_with_compile']:.2f} s "
+              f"with compilation ({s8['trials_per_s']:.0f} trials/s); arithmetic limit "
+              f"{s8['flops'] / 1e9 / gflops:.2f} s; reference (quoted) "
+              f"{REFERENCE_SECONDS['8 heatmaps']} s -> "
+              f"{REFERENCE_SECONDS['8 heatmaps'] / s8['wall_s_with_compile']:.1f}x")
+    print(f"wrote {Path(out_dir) / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
