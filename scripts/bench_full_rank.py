@@ -40,7 +40,7 @@ REFERENCE_SECONDS = {"d0=1 grid": 43.9, "8 heatmaps": 745.0}  # REFERENCE_CODE.m
 def parse_args(argv):
     p = argparse.ArgumentParser(description=DESCRIPTION)
     p.add_argument("--trials", type=int, default=100)
-    p.add_argument("--chunk", type=int, default=256)
+    p.add_argument("--chunk", type=int, default=64)
     p.add_argument("--baseline-cells", type=int, default=10,
                    help="cells of the d0=1 grid timed by the baseline loop")
     p.add_argument("--baseline-trials", type=int, default=20)

@@ -42,7 +42,7 @@ class Config:
     d1: tuple[int, ...] = ()
     trials: int = 100
     seed: int = 0
-    chunk: int = 256
+    chunk: int = 64
     rank_dtype: str = ""
     rtol: float = 0.0
     beta: float = 2.0
