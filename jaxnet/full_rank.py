@@ -23,6 +23,9 @@ are prefix-stable, so a cell's trial ``t`` is the same in any sweep (a test chec
 from __future__ import annotations
 
 import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -30,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import data, jacobian, nets, stats, sweep
+from jaxnet import jacobian, nets, prng, stats, sweep
 
 # The public reference code's grids (``experiments/full_rank_regions.py``).
 PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
@@ -107,18 +110,18 @@ def sample_trial(key, convention: str, n, d0, d1, *, sizes, dtype):
     ≥ d0 of the parameters are zero; ``row_mask: (N,)`` marks the n real data points.
     """
     big_n, big_d0, big_d1 = sizes
-    k_x, k_p = jax.random.split(key)
     row_mask = jnp.arange(big_n) < n
     feat = (jnp.arange(big_d0) < d0).astype(dtype)
     unit = (jnp.arange(big_d1) < d1).astype(dtype)
+    # One hash call for the whole trial: parameter streams 0-2, data stream 3.
+    bits = prng.stream_bits(key, {**nets.param_shapes(big_d0, big_d1),
+                                  "x": (big_n, big_d0)})
     if convention == "paper":
-        xs = data.gaussian(k_x, big_n, big_d0, dtype=dtype)
+        xs = prng.normal(bits["x"], dtype)  # x iid N(0, I)
     else:
-        xs = data.uniform_box(k_x, big_n, big_d0, dtype=dtype)
+        xs = prng.uniform(bits["x"], dtype)  # x iid U[0, 1)^d0
     xs = xs * feat[None, :] * row_mask[:, None].astype(dtype)
-    params = nets.init_params(
-        k_p, big_d0, big_d1, convention=convention, d_true=d0, dtype=dtype
-    )
+    params = nets.params_from_bits(bits, convention=convention, d_true=d0, dtype=dtype)
     params = {
         "w": params["w"] * unit[:, None] * feat[None, :],
         "b": params["b"] * unit,
@@ -139,17 +142,28 @@ def make_setup(convention: str, grid: Grid, rank_dtype: str, beta: float) -> Set
     return Setup(convention, sizes, rank_dtype, beta)
 
 
+def _trial_f64(setup: Setup, key, cell):
+    """A trial's ``(params, xs, row_mask)`` at the setup's sizes, cast to float64."""
+    params, xs, row_mask = sample_trial(
+        key, setup.convention, cell["n"], cell["d0"], cell["d1"],
+        sizes=setup.sizes, dtype=jnp.dtype(setup.sample_dtype),
+    )
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+    return params, xs.astype(jnp.float64), row_mask
+
+
 def unit_fn(setup: Setup):
-    """``(key, cell) -> {'code'}``: the Gram certificate of one trial."""
+    """``(key, cell) -> {'code'}``: the Gram certificate of one trial.
+
+    Where every cell of the setup has d0 = 1 the Gram matrix is formed by
+    ``jacobian.gram_1d`` (O(n·d1 + n²) instead of O(n²·d1)).
+    """
     wrt = nets.JACOBIAN_WRT[setup.convention]
+    gram_of = jacobian.gram_1d if setup.sizes[1] == 1 else jacobian.gram
 
     def one(key, cell):
-        params, xs, row_mask = sample_trial(
-            key, setup.convention, cell["n"], cell["d0"], cell["d1"],
-            sizes=setup.sizes, dtype=jnp.dtype(setup.sample_dtype),
-        )
-        params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
-        g = jacobian.gram(params, xs.astype(jnp.float64), wrt, row_mask=row_mask)
+        params, xs, row_mask = _trial_f64(setup, key, cell)
+        g = gram_of(params, xs, wrt, row_mask=row_mask)
         cert = jacobian.full_rank_certificate(
             g, cell["n"], cell["n_cols"], cell["rtol"], row_mask=row_mask,
             beta=setup.beta,
@@ -164,12 +178,8 @@ def jacobian_fn(setup: Setup):
     wrt = nets.JACOBIAN_WRT[setup.convention]
 
     def one(key, cell):
-        params, xs, row_mask = sample_trial(
-            key, setup.convention, cell["n"], cell["d0"], cell["d1"],
-            sizes=setup.sizes, dtype=jnp.dtype(setup.sample_dtype),
-        )
-        params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
-        jac = jacobian.closed_form_jacobian(params, xs.astype(jnp.float64), wrt)
+        params, xs, row_mask = _trial_f64(setup, key, cell)
+        jac = jacobian.closed_form_jacobian(params, xs, wrt)
         return jac * row_mask[:, None]
 
     return one
@@ -258,3 +268,161 @@ def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float) -
             "near_threshold": int(near.sum()),
         })
     return cells
+
+
+def _cell_flops(n, d0, d1) -> float:
+    """Flops of one trial's certificate at (padded) sizes: Gram, 2 Choleskys, power."""
+    n, d0, d1 = float(n), float(d0), float(d1)
+    gram = 12 * n * d1 + 6 * n * n if d0 == 1 else 2 * n * n * (2 * d1 + d0)
+    return gram + 2 * n**3 / 3 + 24 * n * n
+
+
+def _cell_seconds(n, d0, d1) -> float:
+    """Seconds per trial at (padded) sizes: a model fitted on a 2-core CPU (jax 0.10.2).
+
+    Terms: the Gram matmuls (only for d0 > 1), the Cholesky factorizations, forming
+    the activation pattern, drawing the data. Only the ratios matter (bucket planning).
+    """
+    n, d0, d1 = float(n), float(d0), float(d1)
+    gram = 1e-4 * n * n * (2 * d1 + d0) if d0 > 1 else 0.0
+    return 1e-6 * (gram + 2e-4 * n**3 + 2e-3 * n * d1 + 1e-2 * n * d0)
+
+
+class Bucket(NamedTuple):
+    cells: np.ndarray  # indices into the grid
+    sizes: tuple[int, int, int]  # (N, D0, D1) the bucket's trials are drawn at
+
+
+def plan_buckets(grid: Grid, *, max_buckets: int = 8,
+                 compile_seconds: float = 0.5, n_trials: int = 100) -> list[Bucket]:
+    """Group the non-trivial cells (P ≥ n) into few compiled programs of little padding.
+
+    One program per sweep pads every cell to the sweep's largest (n, d0, d1): 4.7× the
+    work on the d0 = 1 grid and far more on the ratio panels (d0 up to 380). Instead,
+    start from one bucket per (n, d0) and merge, greedily, the pair whose merge adds the
+    least padded work (``_cell_seconds``), while there are more than ``max_buckets`` or a
+    merge costs less than a compilation (``compile_seconds``). Cells with d0 = 1 are never
+    merged with others (their Gram matrix has its own O(n·d1) form). The plan depends on
+    the grid and ``n_trials`` only, never on the chunk or device count, and a trial's
+    draws do not depend on its bucket's sizes, so neither do the decisions.
+    """
+    live = np.flatnonzero(grid.n_cols >= grid.n)
+    groups: dict[tuple, list[int]] = {}
+    for c in live:
+        groups.setdefault((int(grid.n[c]), int(grid.d0[c])), []).append(int(c))
+    buckets = [np.array(v) for _, v in sorted(groups.items())]
+
+    def sizes(idx):
+        return (int(grid.n[idx].max()), int(grid.d0[idx].max()), int(grid.d1[idx].max()))
+
+    def cost(idx):
+        return len(idx) * n_trials * _cell_seconds(*sizes(idx))
+
+    costs = [cost(b) for b in buckets]
+    while len(buckets) > 1:
+        best = None
+        for i in range(len(buckets)):
+            for j in range(i + 1, len(buckets)):
+                if (grid.d0[buckets[i]].max() == 1) != (grid.d0[buckets[j]].max() == 1):
+                    continue
+                merged = np.concatenate([buckets[i], buckets[j]])
+                extra = cost(merged) - costs[i] - costs[j]
+                if best is None or extra < best[0]:
+                    best = (extra, i, j, merged)
+        if best is None or (len(buckets) <= max_buckets and best[0] >= compile_seconds):
+            break
+        extra, i, j, merged = best
+        buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [np.sort(merged)]
+        costs = [c for k, c in enumerate(costs) if k not in (i, j)] + [cost(merged)]
+    return sorted((Bucket(b, sizes(b)) for b in buckets), key=lambda b: b.sizes)
+
+
+def subgrid(grid: Grid, idx) -> Grid:
+    return Grid(*(a[idx] for a in grid))
+
+
+def run_grid(
+    convention: str,
+    grid: Grid,
+    n_trials: int,
+    *,
+    base_key,
+    chunk: int,
+    rank_dtype: str,
+    beta: float = 2.0,
+    max_buckets: int = 8,
+    compile_seconds: float = 0.5,
+    checkpoint_prefix=None,
+    fingerprint: str = "",
+    progress: bool = True,
+    mesh=None,
+    desc: str = "full rank",
+) -> dict:
+    """Every trial of every cell of ``grid``: certificate codes, refined by SVD.
+
+    Cells with fewer Jacobian columns than rows (P < n) are rank-deficient for every
+    draw and are not run (code ``P_LT_N``); the others run bucket by bucket
+    (``plan_buckets``), each bucket one compiled program via ``sweep.run_sweep``.
+
+    Args:
+      max_buckets, compile_seconds: see ``plan_buckets``.
+      checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
+        ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's cells).
+
+    Returns:
+      dict with ``code`` (int8), ``s_ratio`` (float64, NaN where no SVD was needed),
+      ``svd_rank`` (int32, -1 where none), each ``(C, n_trials)``, and ``buckets``: a
+      list of ``{'cells', 'sizes', 'seconds'}``.
+    """
+    from jaxnet import io
+
+    n_cells = len(grid.n)
+    out = {
+        "code": np.full((n_cells, n_trials), jacobian.P_LT_N, np.int8),
+        "s_ratio": np.full((n_cells, n_trials), np.nan),
+        "svd_rank": np.full((n_cells, n_trials), -1, np.int32),
+    }
+    seeds = grid_seeds(convention, grid)
+    mesh = sweep.device_mesh() if mesh is None else mesh
+    jobs = []
+    for k, bucket in enumerate(plan_buckets(grid, max_buckets=max_buckets,
+                                            compile_seconds=compile_seconds,
+                                            n_trials=n_trials)):
+        sub = subgrid(grid, bucket.cells)
+        setup = Setup(convention, bucket.sizes, rank_dtype, beta)
+        cells = {"n": sub.n, "d0": sub.d0, "d1": sub.d1, "n_cols": sub.n_cols,
+                 "rtol": sub.rtol}
+        jobs.append((k, bucket, sub, setup, cells, unit_fn(setup)))
+
+    # Compile every bucket's program in worker threads (XLA compiles on its own core
+    # while the main thread runs the buckets already compiled).
+    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1)) as pool:
+        compiled, refines = [], []
+        for _, b, sub, setup, cells, unit in jobs:
+            compiled.append(pool.submit(sweep.compile_block_fn, unit, cells,
+                                        seeds[b.cells], base_key=base_key, chunk=chunk,
+                                        mesh=mesh))
+            refines.append(make_refine(setup, sub, seeds[b.cells], base_key))
+        info = []
+        for (k, bucket, sub, setup, cells, unit), block_fn in zip(jobs, compiled,
+                                                                  strict=True):
+            ckpt = None
+            if checkpoint_prefix is not None:
+                tag = io.fingerprint({"run": fingerprint, "cells": bucket.cells.tolist(),
+                                      "sizes": list(bucket.sizes)})
+                ckpt = io.Checkpoint(f"{checkpoint_prefix}-b{k}.npz", tag)
+            t0 = time.perf_counter()
+            res = sweep.run_sweep(
+                unit, cells, seeds[bucket.cells], n_trials, base_key=base_key,
+                chunk=chunk,
+                refine_fn=refines[k],
+                checkpoint=ckpt, progress=progress, mesh=mesh,
+                desc=f"{desc} [{k + 1}: N,D0,D1={bucket.sizes}]",
+                block_fn=block_fn.result(),
+            )
+            for name in out:
+                out[name][bucket.cells] = res[name]
+            info.append({"cells": len(bucket.cells), "sizes": list(bucket.sizes),
+                         "seconds": time.perf_counter() - t0})
+    out["buckets"] = info
+    return out

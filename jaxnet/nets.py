@@ -63,6 +63,11 @@ def activation_pattern(params: Params, xs: Array) -> Array:
     return preactivations(params, xs) > 0
 
 
+def param_shapes(d: int, m: int) -> dict[str, tuple[int, int]]:
+    """The ``prng.stream_bits`` shapes of the parameter draws (streams 0, 1, 2)."""
+    return {"w": (m, d), "b": (1, m), "v": (1, m)}
+
+
 def init_params(
     key, d: int, m: int, *, convention: str = "paper", d_true=None, dtype=None
 ) -> Params:
@@ -80,16 +85,25 @@ def init_params(
     Returns:
       ``{'w': (m, d), 'b': (m,), 'v': (m,)}``.
     """
+    bits = prng.stream_bits(key, param_shapes(d, m))
+    return params_from_bits(bits, convention=convention, d_true=d_true, dtype=dtype)
+
+
+def params_from_bits(bits, *, convention: str, d_true=None, dtype=None) -> Params:
+    """``init_params`` from words already drawn for ``param_shapes`` (and maybe more).
+
+    Lets a caller draw a trial's data and parameters in one hash call (each hash call
+    site costs compile time).
+    """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
     dtype = dtype or jnp.result_type(float)
-    bits = prng.stream_bits(key, {"w": (m, d), "b": (1, m), "v": (1, m)})
     v = prng.normal(bits["v"], dtype)[0]
     if convention == "paper":
         w = prng.normal(bits["w"], dtype)
         b = prng.normal(bits["b"], dtype)[0]
     else:
-        d_true = d if d_true is None else d_true
+        d_true = bits["w"][0].shape[1] if d_true is None else d_true
         scale = (1.0 / jnp.sqrt(jnp.asarray(d_true, dtype))).astype(dtype)
         w = (2 * prng.uniform(bits["w"], dtype) - 1) * scale
         b = (2 * prng.uniform(bits["b"], dtype)[0] - 1) * scale

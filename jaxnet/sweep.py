@@ -113,6 +113,21 @@ def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
     )
 
 
+def compile_block_fn(unit_fn: Callable, cells, seeds, *, base_key, chunk: int, mesh=None):
+    """``make_block_fn`` compiled ahead of time for these cells and ``chunk``.
+
+    Pure compilation (no execution), so it may run in a worker thread while another
+    sweep executes: ``run_sweep(..., block_fn=...)`` then starts without compiling.
+    """
+    mesh = device_mesh() if mesh is None else mesh
+    idx = jax.ShapeDtypeStruct((mesh.size, chunk), jnp.int32,
+                               sharding=NamedSharding(mesh, PartitionSpec(_DEVICE_AXIS)))
+    cells_dev = {k: jnp.asarray(v) for k, v in cells.items()}
+    seeds_dev = jnp.asarray(np.asarray(seeds, dtype=np.uint32))
+    return make_block_fn(unit_fn, mesh=mesh).lower(
+        base_key, cells_dev, seeds_dev, idx, idx).compile()
+
+
 def run_sweep(
     unit_fn: Callable,
     cells: dict[str, np.ndarray],
@@ -127,6 +142,7 @@ def run_sweep(
     progress: bool = True,
     mesh=None,
     desc: str = "trials",
+    block_fn: Callable | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
 
@@ -144,6 +160,9 @@ def run_sweep(
       checkpoint_every: seconds between checkpoint writes.
       progress: show a tqdm bar on stderr.
       mesh: 1-D device mesh (default: all devices).
+      desc: progress-bar label.
+      block_fn: the block evaluator precompiled by ``compile_block_fn`` for the same
+        ``unit_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
 
     Returns:
       dict of NumPy arrays of shape ``(C, n_trials)``.
@@ -160,7 +179,8 @@ def run_sweep(
     n_units = n_cells * n_trials
     cells_dev = {k: jnp.asarray(v) for k, v in cells.items()}
     seeds_dev = jnp.asarray(np.asarray(seeds, dtype=np.uint32))
-    block_fn = make_block_fn(unit_fn, mesh=mesh)
+    if block_fn is None:
+        block_fn = make_block_fn(unit_fn, mesh=mesh)
     shard = NamedSharding(mesh, PartitionSpec(_DEVICE_AXIS))
 
     state = checkpoint.load() if checkpoint is not None else None

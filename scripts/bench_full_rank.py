@@ -10,8 +10,8 @@ Runs, in one process and in this order:
    cells, extrapolated to the whole grid by its trial counts; the decisions are compared
    with the engine's on the same trials;
 4. the arithmetic limit: the flops of the rank computations the engine does (Gram
-   matmuls, two Cholesky factorizations, power iteration, at the padded sizes), over
-   this machine's measured float64 matmul throughput.
+   matrix, two Cholesky factorizations, power iteration, at each bucket's padded
+   sizes), over this machine's measured float64 matmul throughput.
 
 Prints a table and writes ``OUT/bench.json``.
 
@@ -54,28 +54,18 @@ def parse_args(argv):
     return a
 
 
-def _sweep(fr, sweep, convention, key, trials, chunk, **grid_kw):
+def _sweep(fr, convention, key, trials, chunk, **grid_kw):
     rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
-    seeds = fr.grid_seeds(convention, grid)
-    setup = fr.make_setup(convention, grid, rank_dtype, 2.0)
-    cells = {"n": grid.n, "d0": grid.d0, "d1": grid.d1, "n_cols": grid.n_cols,
-             "rtol": grid.rtol}
     t0 = time.perf_counter()
-    out = sweep.run_sweep(
-        fr.unit_fn(setup), cells, seeds, trials, base_key=key, chunk=chunk,
-        refine_fn=fr.make_refine(setup, grid, seeds, key), progress=False,
-    )
-    return time.perf_counter() - t0, grid, seeds, setup, out
+    out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
+                      rank_dtype=rank_dtype, progress=False)
+    return time.perf_counter() - t0, grid, out
 
 
-def _engine_flops(setup, n_units) -> float:
-    big_n, big_d0, big_d1 = setup.sizes
-    n_blocks = 2 if setup.convention == "paper" else 3  # DD^T, X X^T, (HH^T)
-    gram = 2 * big_n * big_n * big_d1 * (n_blocks - 1) + 2 * big_n * big_n * big_d0
-    chol = 2 * big_n**3 / 3
-    power = 12 * 2 * big_n * big_n
-    return float(n_units) * (gram + chol + power)
+def _engine_flops(fr, out, trials) -> float:
+    """Flops of the certificates as run: every bucket's trials at its padded sizes."""
+    return sum(b["cells"] * trials * fr._cell_flops(*b["sizes"]) for b in out["buckets"])
 
 
 def _matmul_gflops(jax, jnp) -> float:
@@ -109,29 +99,34 @@ def main(argv=None) -> int:
                    d1_values=fr.PEER_D0_GRID["d1"])
     res = {"trials_per_cell": a.trials, "chunk": a.chunk}
 
-    cold, grid, seeds, setup, out1 = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **d0_grid)
-    warm, *_, out2 = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **d0_grid)
+    cold, grid, out1 = _sweep(fr, "peer", key, a.trials, a.chunk, **d0_grid)
+    warm, _, out2 = _sweep(fr, "peer", key, a.trials, a.chunk, **d0_grid)
     assert np.array_equal(out1["code"], out2["code"])
+    seeds = fr.grid_seeds("peer", grid)
     n_units = len(grid.n) * a.trials
     res["d0=1 grid"] = {
         "cells": len(grid.n), "trials": n_units, "wall_s_with_compile": cold,
         "wall_s_without_compile": warm, "trials_per_s": n_units / warm,
         "svd_refined": int(np.isfinite(out1["s_ratio"]).sum()),
-        "flops": _engine_flops(setup, n_units),
+        "flops": _engine_flops(fr, out1, a.trials), "buckets": out1["buckets"],
     }
 
     if not a.skip_suite:
-        suite_t, suite_trials, suite_flops = 0.0, 0, 0.0
-        for kw in (dict(d0_values=fr.FIG4_D0, n_values=fr.PEER_D0_GRID["n"],
-                        d1_values=fr.PEER_D0_GRID["d1"]),
-                   dict(ratios=fr.FIG4_RATIOS, n_values=fr.PEER_RATIO_GRID["n"],
-                        d1_values=fr.PEER_RATIO_GRID["d1"])):
-            t, g, _, s, o = _sweep(fr, sweep, "peer", key, a.trials, a.chunk, **kw)
+        suite_t, suite_trials, suite_flops, per_family = 0.0, 0, 0.0, {}
+        for name, kw in (("d0", dict(d0_values=fr.FIG4_D0, n_values=fr.PEER_D0_GRID["n"],
+                                     d1_values=fr.PEER_D0_GRID["d1"])),
+                         ("ratio", dict(ratios=fr.FIG4_RATIOS,
+                                        n_values=fr.PEER_RATIO_GRID["n"],
+                                        d1_values=fr.PEER_RATIO_GRID["d1"]))):
+            t, g, o = _sweep(fr, "peer", key, a.trials, a.chunk, **kw)
             suite_t += t
             suite_trials += len(g.n) * a.trials
-            suite_flops += _engine_flops(s, len(g.n) * a.trials)
+            suite_flops += _engine_flops(fr, o, a.trials)
+            per_family[name] = {"seconds": t, "buckets": o["buckets"],
+                                "svd_refined": int(np.isfinite(o["s_ratio"]).sum())}
         res["8 heatmaps"] = {"trials": suite_trials, "wall_s_with_compile": suite_t,
-                             "trials_per_s": suite_trials / suite_t, "flops": suite_flops}
+                             "trials_per_s": suite_trials / suite_t, "flops": suite_flops,
+                             "families": per_family}
 
     # Baseline: a plain loop, one Jacobian and one numpy matrix_rank per trial.
     wrt = nets.JACOBIAN_WRT["peer"]
@@ -194,6 +189,11 @@ def main(argv=None) -> int:
               f"{s8['flops'] / 1e9 / gflops:.2f} s; reference (quoted) "
               f"{REFERENCE_SECONDS['8 heatmaps']} s -> "
               f"{REFERENCE_SECONDS['8 heatmaps'] / s8['wall_s_with_compile']:.1f}x")
+        for name, fam in s8["families"].items():
+            print(f"  {name} family: {fam['seconds']:.2f} s in {len(fam['buckets'])} "
+                  f"programs (N, D0, D1): "
+                  + ", ".join(f"{tuple(b['sizes'])}x{b['cells']} {b['seconds']:.1f}s"
+                              for b in fam["buckets"]))
     print(f"wrote {Path(out_dir) / 'bench.json'}")
     return 0
 

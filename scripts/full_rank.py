@@ -46,6 +46,7 @@ class Config:
     rank_dtype: str = ""
     rtol: float = 0.0
     beta: float = 2.0
+    max_buckets: int = 8
     out: str = "runs/full_rank"
     progress: bool = True
 
@@ -76,6 +77,9 @@ def parse_args(argv) -> Config:
     p.add_argument("--beta", type=float, default=Config.beta,
                    help="certification margin: certified decisions hold for tolerances "
                         "in [rtol/beta, rtol*beta]")
+    p.add_argument("--max-buckets", type=int, default=Config.max_buckets,
+                   help="at most this many compiled programs per panel family (cells "
+                        "are grouped by size to limit padding)")
     p.add_argument("--out", default=Config.out)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     a = p.parse_args(argv)
@@ -87,9 +91,10 @@ def parse_args(argv) -> Config:
             raise UsageError(f"--{name} must be a non-empty list of positive integers; got {vals}")
     if a.ratio is not None and (not a.ratio or min(a.ratio) <= 0):
         raise UsageError(f"--ratio must be a non-empty list of numbers > 0; got {a.ratio}")
-    for name in ("trials", "chunk"):
+    for name in ("trials", "chunk", "max_buckets"):
         if getattr(a, name) <= 0:
-            raise UsageError(f"--{name} must be a positive integer; got {getattr(a, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer; "
+                             f"got {getattr(a, name)}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0; got {a.seed}")
     if a.rtol is not None and not 0 < a.rtol < 1:
@@ -102,6 +107,7 @@ def parse_args(argv) -> Config:
         n=tuple(a.n or ()), d1=tuple(a.d1 or ()),
         trials=a.trials, seed=a.seed, chunk=a.chunk,
         rank_dtype=a.rank_dtype or "", rtol=a.rtol or 0.0, beta=a.beta,
+        max_buckets=a.max_buckets,
         out=a.out, progress=a.progress,
     )
 
@@ -138,20 +144,17 @@ def run(cfg: Config) -> dict:
     for name, d0s, ratios, ns, d1s in families(cfg):
         grid = fr.make_grid(cfg.convention, d0_values=d0s, ratios=ratios, n_values=ns,
                             d1_values=d1s, rank_dtype=rank_dtype, rtol=rtol)
-        seeds = fr.grid_seeds(cfg.convention, grid)
-        setup = fr.make_setup(cfg.convention, grid, rank_dtype, cfg.beta)
         ckpt_cfg = {**dataclasses.asdict(cfg), "family": name, "progress": None,
                     "chunk": None, "out": None}
-        ckpt = io.Checkpoint(out_dir / f"checkpoint-{name}.npz", io.fingerprint(ckpt_cfg))
-        cells = {"n": grid.n, "d0": grid.d0, "d1": grid.d1, "n_cols": grid.n_cols,
-                 "rtol": grid.rtol}
         t1 = time.perf_counter()
-        res = sweep.run_sweep(
-            fr.unit_fn(setup), cells, seeds, cfg.trials, base_key=base_key,
-            chunk=cfg.chunk, refine_fn=fr.make_refine(setup, grid, seeds, base_key),
-            checkpoint=ckpt, progress=cfg.progress, desc=f"full rank ({name})",
+        res = fr.run_grid(
+            cfg.convention, grid, cfg.trials, base_key=base_key, chunk=cfg.chunk,
+            rank_dtype=rank_dtype, beta=cfg.beta, max_buckets=cfg.max_buckets,
+            checkpoint_prefix=out_dir / f"checkpoint-{name}",
+            fingerprint=io.fingerprint(ckpt_cfg), progress=cfg.progress,
+            desc=f"full rank ({name})",
         )
-        timings[name] = time.perf_counter() - t1
+        timings[name] = {"seconds": time.perf_counter() - t1, "buckets": res["buckets"]}
         all_cells += fr.summarize(grid, res["code"], res["s_ratio"], cfg.beta)
         arrays[f"{name}_code"] = res["code"]
         arrays[f"{name}_s_ratio"] = res["s_ratio"]
@@ -182,7 +185,8 @@ def run(cfg: Config) -> dict:
             title=f"{cfg.convention} convention, {rank_dtype} rank rule, "
                   f"{cfg.trials} trials/cell",
         )
-        io.Checkpoint(out_dir / f"checkpoint-{name}.npz", "").remove()
+        for path in out_dir.glob(f"checkpoint-{name}-b*.npz"):
+            io.Checkpoint(path, "").remove()
     return results
 
 

@@ -134,3 +134,31 @@ def test_summary_counts(key):
         assert sum(cell["decided_by"].values()) == cell["trials"]
         lo, hi = cell["p_ci95"]
         assert lo <= cell["p"] <= hi
+
+
+def test_bucketed_grid_decides_as_one_padded_program():
+    grid = fr.make_grid("peer", rank_dtype="float32", d0_values=(1, 3), n_values=(4, 12),
+                        d1_values=(1, 3, 9))
+    assert (grid.n_cols < grid.n).any()  # some cells are P < n: decided without running
+    kw = dict(base_key=jax.random.key(5), chunk=8, rank_dtype="float32", progress=False)
+    many = fr.run_grid("peer", grid, 10, max_buckets=8, compile_seconds=0.0, **kw)
+    one = fr.run_grid("peer", grid, 10, max_buckets=1, **kw)
+    # d0 = 1 cells get their own program (their Gram matrix has an O(n d1) form).
+    assert len(one["buckets"]) == 2 and len(many["buckets"]) > 2
+    full = lambda out: np.isin(out["code"], jacobian.FULL_CODES)  # noqa: E731
+    np.testing.assert_array_equal(full(many), full(one))
+    trivial = grid.n_cols < grid.n
+    assert (many["code"][trivial] == jacobian.P_LT_N).all()
+    assert sum(b["cells"] for b in many["buckets"]) == (~trivial).sum()
+
+
+def test_buckets_cover_the_grid_and_pad_upwards():
+    grid = fr.make_grid("paper", rank_dtype="float64", ratios=(0.5, 2), d0_values=(1,),
+                        n_values=(10, 50, 90), d1_values=(2, 20))
+    buckets = fr.plan_buckets(grid, max_buckets=3)
+    cells = np.sort(np.concatenate([b.cells for b in buckets]))
+    np.testing.assert_array_equal(cells, np.flatnonzero(grid.n_cols >= grid.n))
+    for b in buckets:
+        assert b.sizes == (grid.n[b.cells].max(), grid.d0[b.cells].max(),
+                           grid.d1[b.cells].max())
+        assert len(set(grid.d0[b.cells] == 1)) == 1  # d0 = 1 never mixed with d0 > 1

@@ -107,3 +107,18 @@ def test_bad_wrt_is_rejected(key):
     params, xs = _problem(key)
     with pytest.raises(ValueError, match="wrt"):
         jacobian.param_jacobian(params, xs, ("u",))
+
+
+@pytest.mark.parametrize("convention", ["paper", "peer"])
+def test_gram_1d_equals_gram(key, convention):
+    k_p, k_x = jax.random.split(key)
+    params = nets.init_params(k_p, 1, 40, convention=convention)
+    params["w"] = params["w"].at[3, 0].set(0.0)  # a unit constant in x
+    xs = data.gaussian(k_x, 25, 1)
+    xs = xs.at[4].set(xs[9])  # a tie
+    mask = jnp.arange(25) < 21
+    wrt = nets.JACOBIAN_WRT[convention]
+    ref = jacobian.gram(params, xs, wrt, row_mask=mask)
+    got = jacobian.gram_1d(params, xs, wrt, row_mask=mask)
+    scale = float(jnp.max(jnp.abs(ref)))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13 * scale)
