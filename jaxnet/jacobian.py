@@ -286,3 +286,74 @@ def full_rank_certificate(
         AMBIGUOUS,
     ).astype(jnp.int8)
     return Certificate(code, lam_lo, u)
+
+
+# ---------------------------------------------------------------------------
+# Exact rank of integer matrices (for 0/1 patterns: Theorem 3, Lemma 4).
+
+PRIMES = (2147483647, 2147483629, 2147483587, 2147483579, 2147483563, 2147483549,
+          2147483543, 2147483497)  # the eight largest primes below 2^31
+
+
+def _inv_mod(a, p):
+    """a^(p−2) mod p by square-and-multiply (int64; a, p < 2^31)."""
+    def body(i, state):
+        result, base = state
+        bit = ((p - 2) >> i) & 1
+        result = jnp.where(bit == 1, (result * base) % p, result)
+        return result, (base * base) % p
+
+    result, _ = jax.lax.fori_loop(0, 31, body, (jnp.ones_like(a), a % p))
+    return result
+
+
+def rank_mod_p(mat: Array, p: int = PRIMES[0]) -> Array:
+    """Rank over the field Z/p of an integer matrix ``(n, m)`` (Gauss–Jordan, int64).
+
+    rank_p ≤ rank over Q, with equality unless p divides every maximal nonzero minor
+    (for a square matrix: rank_p = n ⟹ det ≠ 0 over Q, exactly). Needs x64 and p < 2^31.
+    """
+    if not jax.config.jax_enable_x64:
+        raise ValueError("rank_mod_p needs jax_enable_x64 (int64 arithmetic)")
+    n, m = mat.shape
+    a = jnp.asarray(mat).astype(jnp.int64) % p
+    rows = jnp.arange(n)
+
+    def body(k, state):
+        a, used, rank = state
+        col = a[:, k]
+        cand = (col != 0) & ~used
+        has = jnp.any(cand)
+        piv = jnp.argmax(cand)
+        prow = (a[piv] * _inv_mod(a[piv, k], p)) % p
+        factor = jnp.where(rows == piv, 0, col)
+        reduced = (a - (factor[:, None] * prow[None, :]) % p) % p
+        reduced = reduced.at[piv].set(prow)
+        a = jnp.where(has, reduced, a)
+        return a, used | (has & (rows == piv)), rank + has.astype(jnp.int32)
+
+    _, _, rank = jax.lax.fori_loop(
+        0, m, body, (a, jnp.zeros((n,), bool), jnp.zeros((), jnp.int32))
+    )
+    return rank
+
+
+def integer_rank(mat) -> int:
+    """Exact rank over Q of an integer matrix, by fraction-free (Bareiss) elimination
+    in Python integers. Host-side, for checks and for the rare trials a prime misjudges."""
+    a = [[int(v) for v in row] for row in np.asarray(mat)]
+    n = len(a)
+    m = len(a[0]) if n else 0
+    rank, prev = 0, 1
+    for k in range(m):
+        piv = next((r for r in range(rank, n) if a[r][k] != 0), None)
+        if piv is None:
+            continue
+        a[rank], a[piv] = a[piv], a[rank]
+        for r in range(rank + 1, n):
+            for c in range(k + 1, m):
+                a[r][c] = (a[r][c] * a[rank][k] - a[r][k] * a[rank][c]) // prev
+            a[r][k] = 0
+        prev = a[rank][k]
+        rank += 1
+    return rank

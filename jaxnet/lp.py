@@ -39,6 +39,7 @@ class LPResult(NamedTuple):
     margin: float  # t* (NaN if the solver failed; -inf if infeasible)
     solver_status: int  # scipy's linprog status (0 solved, 2 infeasible, ...)
     borderline: bool  # |t*| <= tol: the decision rests on the tolerance
+    method: str = "highs"  # 'highs', or 'span' (decided without a program)
 
 
 def _solve_margin(n_vars, a_ub, b_ub, a_eq=None, b_eq=None, lower=None, tol=DEFAULT_TOL):
@@ -120,6 +121,22 @@ def global_min_margin(xt, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResult:
                          tol=tol)
 
 
+def merge_units(pattern, v):
+    """Units reduced to one per distinct (row of A, sign of v_i), with v = ±1.
+
+    Exact for the global-minimum question: the contributions of units sharing a row
+    and a sign of v form the same open convex cone K, and K + K = K; units with v_i = 0
+    or an all-zero row add nothing to F. (Their rows' cones must still be non-empty for
+    the region to be: the callers' regions are non-empty by construction.)
+    """
+    pat = np.asarray(pattern, bool)
+    sign = np.sign(np.asarray(v, np.float64))
+    keep = pat.any(axis=1) & (sign != 0)
+    key = np.concatenate([pat[keep], (sign[keep] > 0)[:, None]], axis=1)
+    uniq = np.unique(key, axis=0)
+    return uniq[:, :-1], np.where(uniq[:, -1], 1.0, -1.0)
+
+
 def cone_rays_1d(x_sorted: np.ndarray, pattern: np.ndarray) -> np.ndarray:
     """Extreme rays (r1, r2) of each unit's cone in (w, b) for sorted 1-D data.
 
@@ -153,17 +170,13 @@ def cone_rays_1d(x_sorted: np.ndarray, pattern: np.ndarray) -> np.ndarray:
 def global_min_margin_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResult:
     """``global_min_margin`` for d0 = 1 with a bias, through the cones' extreme rays.
 
-    Units whose pattern is all zeros contribute nothing to F and are always feasible,
-    so they are dropped. The margin bounds α, β ≥ t (not the same t* as the full
+    Units are merged by ``merge_units`` first (at most 4n remain, whatever d1). The margin bounds α, β ≥ t (not the same t* as the full
     program, but t* > 0 in one iff in the other).
     """
     x = np.asarray(x_sorted, np.float64)
     if np.any(np.diff(x) <= 0):
         raise ValueError("x_sorted must be strictly increasing")
-    pat = np.asarray(pattern, bool)
-    v = np.asarray(v, np.float64)
-    keep = pat.any(axis=1)
-    pat, v = pat[keep], v[keep]
+    pat, v = merge_units(pattern, v)
     rays = cone_rays_1d(x, pat)  # (m, 2, 2)
     xt = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
     vals = np.einsum("irk,jk->jir", rays, xt)  # <r, x~_j>: (n, m, 2)
@@ -173,3 +186,27 @@ def global_min_margin_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResul
     # t - z <= 0 for every coefficient z
     a_ub = sp.hstack([-sp.identity(m2), sp.csr_matrix(np.ones((m2, 1)))]).tocsr()
     return _solve_margin(m2, a_ub, np.zeros(m2), a_eq, np.asarray(y, float), tol=tol)
+
+
+def global_min_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL, rank_rtol=1e-10):
+    """``global_min_margin_1d``, first trying a y-independent sufficient condition.
+
+    A row carried by units of both signs of v contributes the whole plane spanned by
+    its cone (K − K = span K for an open cone K). If these planes span R^n, every y is
+    reached: the answer is YES with no program (``method='span'``). The span's rank is
+    decided by SVD with relative tolerance ``rank_rtol``; a rank decision within a
+    factor 100 of the tolerance is not trusted and the program is solved instead.
+    """
+    x = np.asarray(x_sorted, np.float64)
+    pat, sign = merge_units(pattern, v)
+    rows, counts = np.unique(pat, axis=0, return_counts=True)
+    both = rows[counts == 2]  # rows present with v > 0 and with v < 0
+    n = x.shape[0]
+    if len(both) * 2 >= n:
+        rays = cone_rays_1d(x, both)  # (m, 2, 2)
+        xt = np.stack([x, np.ones_like(x)], axis=1)
+        span = (both.T[:, :, None] * np.einsum("irk,jk->jir", rays, xt)).reshape(n, -1)
+        s = np.linalg.svd(span, compute_uv=False)
+        if s[n - 1] > 100 * rank_rtol * s[0]:
+            return LPResult(YES, np.nan, 0, False, "span")
+    return global_min_margin_1d(x, pat, sign, y, tol=tol)

@@ -40,8 +40,14 @@ JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
 
 
 def apply(params: Params, x: Array) -> Array:
-    """F(θ, x) for one example ``x: (d,)``; returns a scalar."""
-    pre = params["w"] @ x + params["b"]
+    """F(θ, x) for one example ``x: (d,)``; returns a scalar.
+
+    Params without a ``'b'`` key are a bias-free network (the report's teacher and
+    student, f(x) = Σ_i a_i σ(⟨b_i, x⟩) with a = ``v`` and b_i = ``w[i]``).
+    """
+    pre = params["w"] @ x
+    if "b" in params:
+        pre = pre + params["b"]
     return params["v"] @ jax.nn.relu(pre)
 
 
@@ -51,8 +57,9 @@ def apply_batch(params: Params, xs: Array) -> Array:
 
 
 def preactivations(params: Params, xs: Array) -> Array:
-    """⟨w_i, x_j⟩ + b_i as an ``(n, m)`` array."""
-    return xs @ params["w"].T + params["b"][None, :]
+    """⟨w_i, x_j⟩ + b_i as an ``(n, m)`` array (no bias term without a ``'b'`` key)."""
+    pre = xs @ params["w"].T
+    return pre + params["b"][None, :] if "b" in params else pre
 
 
 def activation_pattern(params: Params, xs: Array) -> Array:
@@ -108,3 +115,33 @@ def params_from_bits(bits, *, convention: str, d_true=None, dtype=None) -> Param
         w = (2 * prng.uniform(bits["w"], dtype) - 1) * scale
         b = (2 * prng.uniform(bits["b"], dtype)[0] - 1) * scale
     return {"w": w, "b": b, "v": v}
+
+
+def teacher_from_angles(angles, signs=None) -> Params:
+    """A bias-free 2-D teacher with b*_j = (cos θ_j, sin θ_j), a*_j = ±1 (‖a*_j b*_j‖ = 1).
+
+    The report's teacher is ``angles = (0, 2π/3, 4π/3)``.
+    """
+    angles = jnp.asarray(angles, jnp.result_type(float))
+    signs = jnp.ones_like(angles) if signs is None else jnp.asarray(signs, angles.dtype)
+    return {"w": jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1), "v": signs}
+
+
+def random_teacher(key, m0: int, d: int, *, signs: str = "random") -> Params:
+    """A bias-free teacher with Gaussian directions, normalized so ‖a*_j b*_j‖ = 1.
+
+    Each neuron is stored balanced (|a*_j| = ‖b*_j‖ = 1). ``signs``: ``'random'``
+    (fair ±1), ``'positive'`` (all a*_j = +1) or ``'mixed'`` (alternating +1, −1).
+    """
+    bits = prng.stream_bits(key, {"w": (m0, d), "v": (1, m0)})
+    w = prng.normal(bits["w"], jnp.result_type(float))
+    w = w / jnp.linalg.norm(w, axis=1, keepdims=True)
+    if signs == "random":
+        v = jnp.where(prng.uniform(bits["v"], w.dtype)[0] < 0.5, -1.0, 1.0)
+    elif signs == "positive":
+        v = jnp.ones((m0,), w.dtype)
+    elif signs == "mixed":
+        v = jnp.where(jnp.arange(m0) % 2 == 0, 1.0, -1.0).astype(w.dtype)
+    else:
+        raise ValueError(f"signs must be 'random', 'positive' or 'mixed'; got {signs!r}")
+    return {"w": w, "v": v}

@@ -12,19 +12,29 @@ STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.dp
 
 
 def full_rank_heatmaps(cells: list[dict], path, *, title: str) -> None:
-    """One heatmap of P(full rank) over (n, d1) per panel, saved to ``path`` (PNG).
+    """One heatmap of P(full rank) over (n, d1) per panel (the slides' Figure 4)."""
+    proportion_heatmaps(cells, path, title=title, label="P(rank J = n)")
+
+
+def proportion_heatmaps(cells: list[dict], path, *, title: str, label: str,
+                        curves=None) -> None:
+    """One heatmap of a proportion ``p`` over (n, d1) per panel, saved to ``path`` (PNG).
 
     Args:
-      cells: ``results.json`` cells with ``panel, n, d1, p, trials``.
+      cells: ``results.json`` cells with ``panel, n, d1, p``.
       path: output file.
       title: figure title (convention, rule, trials).
+      label: colour-bar label.
+      curves: optional ``{panel: (name, fn)}``: a sufficient width d1 = fn(n) drawn as a
+        black line (a theorem's bound), placed by interpolation on the d1 axis.
     """
     import matplotlib.pyplot as plt
 
+    curves = curves or {}
     panels = list(dict.fromkeys(c["panel"] for c in cells))
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(
-            1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False,
+            1, len(panels), figsize=(max(3.3 * len(panels) + 0.6, 5.5), 3.4), squeeze=False,
             constrained_layout=True,
         )
         for ax, panel in zip(axes[0], panels, strict=True):
@@ -39,9 +49,15 @@ def full_rank_heatmaps(cells: list[dict], path, *, title: str) -> None:
             ax.set_yticks(range(len(d1s)), [str(d) for d in d1s], fontsize=7)
             ax.set_xlabel("n (data points)")
             ax.set_ylabel("$d_1$ (hidden units)")
-            label = panel.replace("d0=", "$d_0$ = ").replace("ratio=", "$d_0$ = ⌈n·") 
-            ax.set_title(label + ("⌉" if panel.startswith("ratio") else ""))
-        fig.colorbar(im, ax=axes[0].tolist(), label="P(rank J = n)", shrink=0.9)
+            if panel in curves:
+                name, fn = curves[panel]
+                width = np.asarray(fn(np.asarray(ns, float)), float)
+                y = np.interp(width, d1s, np.arange(len(d1s)), left=np.nan, right=np.nan)
+                ax.plot(np.arange(len(ns)), y, "k-", lw=1.5, label=name)
+                ax.legend(loc="upper left", fontsize=7)
+            text = panel.replace("d0=", "$d_0$ = ").replace("ratio=", "$d_0$ = ⌈n·")
+            ax.set_title(text + ("⌉" if panel.startswith("ratio") else ""))
+        fig.colorbar(im, ax=axes[0].tolist(), label=label, shrink=0.9)
         fig.suptitle(title)
         fig.savefig(path)
         plt.close(fig)

@@ -2,8 +2,8 @@
 
 A pattern is a 0/1 matrix A ∈ {0,1}^{d1×n} (rows: units, columns: data points; the
 transpose of ``nets.activation_pattern``'s layout). Its region S_X^A is the set of W
-with unit i active on x̃_j iff A_ij = 1 (``jaxnet.lp``). Three samplers, each a pure
-function of a key:
+with unit i active on x̃_j iff A_ij = 1 (``jaxnet.lp``). Three samplers, each a
+function of a NumPy ``Generator`` (regions feed host-side linear programs):
 
 - ``sample_uniform``: uniform over all 2^{d1·n} patterns, empty regions included
   (the population Theorem 2 counts);
@@ -20,26 +20,23 @@ Proposition 6's criterion, Σ_{j: A_ij = 1} x̃_j a vertex of the zonotope
 from __future__ import annotations
 
 import itertools
-from math import comb
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import lp, prng
+from jaxnet import lp
 from jaxnet.types import Array
 
 
-def sample_uniform(key, d1: int, n: int) -> Array:
+def sample_uniform(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:
     """``(d1, n)`` bool, iid fair bits: uniform over all patterns."""
-    bits = prng.stream_bits(key, {"a": (d1, n)})["a"][0]
-    return (bits >> 31).astype(bool)
+    return rng.integers(0, 2, size=(d1, n)).astype(bool)
 
 
-def sample_from_init(key, xt: Array, d1: int) -> Array:
+def sample_from_init(rng: np.random.Generator, xt: np.ndarray, d1: int) -> np.ndarray:
     """``(d1, n)`` bool: the pattern of W iid N(0, 1) on ``xt: (n, d)`` (bias included)."""
-    w = prng.normal(prng.stream_bits(key, {"w": (d1, xt.shape[1])})["w"], xt.dtype)
-    return (w @ xt.T) > 0
+    w = rng.standard_normal((d1, xt.shape[1]))
+    return (w @ np.asarray(xt).T) > 0
 
 
 def step_vectors(n: int) -> np.ndarray:
@@ -54,32 +51,15 @@ def step_vectors(n: int) -> np.ndarray:
     return np.concatenate([inc, dec])
 
 
-def sample_steps(key, d1: int, n: int) -> Array:
+def sample_steps(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:
     """``(d1, n)`` bool, rows iid uniform over ``step_vectors(n)`` (for sorted 1-D x)."""
-    u = prng.uniform(prng.stream_bits(key, {"s": (d1, 1)})["s"], jnp.float64)[:, 0]
-    idx = jnp.minimum((u * 2 * n).astype(jnp.int32), 2 * n - 1)
-    k_inc = idx  # increasing with idx leading zeros, for idx <= n
-    k_dec = idx - n  # decreasing with k_dec leading ones, for idx > n
-    j = jnp.arange(n)
-    return jnp.where((idx <= n)[:, None], j[None, :] >= k_inc[:, None],
-                     j[None, :] < k_dec[:, None])
+    return step_vectors(n)[rng.integers(0, 2 * n, size=d1)]
 
 
 def is_step(pattern) -> np.ndarray:
     """Per row: is it a step vector (at most one change along the sorted data)?"""
     a = np.asarray(pattern, bool)
     return np.sum(a[:, 1:] != a[:, :-1], axis=1) <= 1
-
-
-def nonempty_count_prop5(n: int, d: int, d1: int) -> int:
-    """(2 Σ_{k<d} C(n−1, k))^{d1}: non-empty regions for n points in general position in
-    a d-dimensional linear space (Proposition 5; d = d0 + 1 with a bias)."""
-    return (2 * sum(comb(n - 1, k) for k in range(d))) ** d1
-
-
-def nonempty_count_lemma8(n: int, d1: int) -> int:
-    """(2n)^{d1}: non-empty regions for n distinct 1-D points with a bias (Lemma 8)."""
-    return (2 * n) ** d1
 
 
 def nonempty_rows_lp(xt: np.ndarray, *, tol=lp.DEFAULT_TOL) -> np.ndarray:
@@ -122,3 +102,60 @@ def jacobian_in_region(pattern, xt, v=None) -> np.ndarray:
         a = a * jnp.asarray(v)[None, :]
     return (a[:, :, None] * jnp.asarray(xt)[:, None, :]).reshape(a.shape[0], -1)
 
+
+
+def fan(xt: np.ndarray) -> list[dict]:
+    """The activation regions of one unit with a 2-D parameter w (Figure 1).
+
+    ``xt: (n, 2)`` data (for example (x_j, 1): one input and a bias). The lines
+    H_j = x̃_j^⊥ through the origin cut the plane into at most 2n sectors; each is
+    returned with its boundary angles (radians, increasing) and its pattern (the points
+    on which ⟨w, x̃_j⟩ > 0), evaluated at the sector's bisector.
+    """
+    xt = np.asarray(xt, np.float64)
+    normals = np.arctan2(xt[:, 1], xt[:, 0])
+    cuts = np.sort(np.mod(np.concatenate([normals + np.pi / 2, normals - np.pi / 2]),
+                          2 * np.pi))
+    cuts = cuts[np.concatenate([[True], np.diff(cuts) > 1e-12])]
+    sectors = []
+    for k, start in enumerate(cuts):
+        stop = cuts[k + 1] if k + 1 < len(cuts) else cuts[0] + 2 * np.pi
+        mid = (start + stop) / 2
+        w = np.array([np.cos(mid), np.sin(mid)])
+        sectors.append({"angles": (float(start), float(stop)),
+                        "pattern": tuple(int(v) for v in (xt @ w > 0))})
+    return sectors
+
+
+def relu_function_curve(x_sorted: np.ndarray, num: int = 2000):
+    """The functions one ReLU represents on sorted 1-D points (Proposition 12).
+
+    f(θ) = (σ(w x_j + b))_j for (w, b) = (cos θ, sin θ) over the circle. The set of
+    such f is a polyhedral cone; its cross-section {Σ_j f_j = 1} is a polyline whose
+    vertices are the f with a breakpoint −b/w on a data point. Returns
+    ``(curve (num', n), vertices (m, n), vertex_patterns)`` on the cross-section
+    (θ with f = 0 dropped): an open polyline, vertices in the order the curve meets
+    them.
+    """
+    x = np.asarray(x_sorted, np.float64)
+    theta = np.linspace(0, 2 * np.pi, num, endpoint=False)
+    f = np.maximum(np.cos(theta)[:, None] * x[None, :] + np.sin(theta)[:, None], 0.0)
+    s = f.sum(axis=1)
+    live = s > 1e-12
+    # The (w, b) with f = 0 form one arc; start the curve just after it, so the
+    # polyline runs from one end to the other.
+    start = int(np.argmax(live & ~np.roll(live, 1)))
+    f, s, live = (np.roll(a, -start, axis=0) for a in (f, s, live))
+    curve = f[live] / s[live, None]
+    # Vertices: breakpoint on x_i, for w > 0 and w < 0.
+    verts, pats = [], []
+    for sign in (1.0, -1.0):
+        for xi in x:
+            v = np.maximum(sign * (x - xi), 0.0)
+            if v.sum() > 0:
+                verts.append(v / v.sum())
+                pats.append(tuple(int(t) for t in (sign * (x - xi) > 0)))
+    verts = np.array(verts)
+    # Order the vertices along the curve.
+    order = np.argsort([np.argmin(np.abs(curve - v).sum(axis=1)) for v in verts])
+    return curve, verts[order], [pats[i] for i in order]
