@@ -49,6 +49,31 @@ def patterns_2d(x: np.ndarray) -> np.ndarray:
     return np.unique((u @ x.T) > 0, axis=0)
 
 
+def enumerate_patterns(x: np.ndarray) -> np.ndarray:
+    """All patterns 1[⟨u, x_i⟩ > 0] of data in general position in R^d, ``(P, N)``.
+
+    Every region of a central arrangement of N ≥ d generic hyperplanes has an extreme
+    ray, the intersection of d − 1 of them: u = ±r with r ⟂ x_i for i in a (d−1)-subset.
+    Near r, every sign combination on that subset is realized (the x_i of the subset
+    are independent) and the other points keep the sign of ⟨r, x_k⟩. So enumerating
+    subsets, both rays and the 2^(d−1) sign combinations gives every pattern.
+    """
+    import itertools
+
+    x = np.asarray(x, np.float64)
+    n, d = x.shape
+    subsets = np.array(list(itertools.combinations(range(n), d - 1)))
+    _, _, vt = np.linalg.svd(x[subsets])  # (S, d−1, d) -> null vector = last row of vt
+    r = vt[:, -1, :]
+    signs = np.concatenate([r, -r]) @ x.T > 0  # (2S, N)
+    subs = np.concatenate([subsets, subsets])
+    combos = np.array(list(itertools.product([False, True], repeat=d - 1)))
+    out = np.repeat(signs[:, None, :], len(combos), axis=1)  # (2S, C, N)
+    rows = np.arange(len(subs))[:, None, None]
+    out[rows, np.arange(len(combos))[None, :, None], subs[:, None, :]] = combos[None]
+    return np.unique(out.reshape(-1, n), axis=0)
+
+
 class Patterns(NamedTuple):
     patterns: np.ndarray  # (P, N) bool
     complete: bool  # provably all patterns (count reached)
@@ -56,24 +81,33 @@ class Patterns(NamedTuple):
 
 
 def sample_patterns(x: np.ndarray, rng: np.random.Generator, n_samples: int = 200_000,
-                    ) -> Patterns:
-    """Patterns of random Gaussian directions u (exact enumeration when d = 2)."""
+                    max_subsets: int = 50_000) -> Patterns:
+    """The data's activation patterns: enumerated exactly (d = 2 by sectors; d > 2 by
+    ``enumerate_patterns`` when C(N, d−1) ≤ ``max_subsets``), else from ``n_samples``
+    random Gaussian directions. ``complete`` says whether the count
+    2 Σ_{k<d} C(N−1, k) was reached (then the set is provably all of them)."""
+    from math import comb
+
     x = np.asarray(x, np.float64)
     n, d = x.shape
     expected = theory.prop5_rows(n, d)
     if d == 2:
         pats = patterns_2d(x)
+    elif n >= d and comb(n, d - 1) <= max_subsets:
+        pats = enumerate_patterns(x)
     else:
         seen = []
         for start in range(0, n_samples, 20_000):
             u = rng.standard_normal((min(20_000, n_samples - start), d))
             seen.append(np.unique((u @ x.T) > 0, axis=0))
-            pats = np.unique(np.concatenate(seen), axis=0)
-            if len(pats) >= expected:
-                break
         pats = np.unique(np.concatenate(seen), axis=0)
     complete = len(pats) >= expected
     return Patterns(pats[pats.any(axis=1)], complete, expected)  # all-zero adds nothing
+
+
+# Clarabel's gap/feasibility tolerances: tried in order until one solves to 'optimal'
+# (its default 1e-8 ends 'optimal_inaccurate' on about half of these programs).
+TOLERANCES = (1e-7, 1e-6)
 
 
 class MinNorm(NamedTuple):
@@ -82,6 +116,7 @@ class MinNorm(NamedTuple):
     params: dict  # recovered network {'w': (m, d), 'v': (m,)} (empty unless optimal)
     solve_seconds: float
     n_patterns: int
+    tol: float  # the solver tolerance of the returned solve
 
     @property
     def sq_norm(self) -> float:
@@ -90,7 +125,7 @@ class MinNorm(NamedTuple):
 
 
 def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray, *,
-                         solver: str = "CLARABEL", prune: float = 1e-7) -> MinNorm:
+                         solver: str = "CLARABEL", prune: float = 1e-6) -> MinNorm:
     """Solve the group-lasso program (module docstring) and recover the network.
 
     Groups with ‖u_p‖ ≤ ``prune``·max‖u‖ are dropped from the recovered network.
@@ -110,18 +145,89 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray, *,
     prob = cp.Problem(cp.Minimize(cp.sum(cp.norm(u, 2, axis=1))
                                   + cp.sum(cp.norm(w, 2, axis=1))), cons)
     t0 = time.perf_counter()
-    try:
-        prob.solve(solver=solver)
-        status = prob.status
-    except cp.error.SolverError as err:
-        status = f"solver_error: {err}"
+    for tol in TOLERANCES:
+        try:
+            prob.solve(solver=solver, max_iter=500, tol_gap_abs=tol, tol_gap_rel=tol,
+                       tol_feas=tol)
+            status = prob.status
+        except cp.error.SolverError as err:
+            status = f"solver_error: {err}"
+        if status == OPTIMAL:
+            break
     dt = time.perf_counter() - t0
     if status != OPTIMAL:
-        return MinNorm(str(status), float("nan"), {}, dt, n_pat)
+        return MinNorm(str(status), float("nan"), {}, dt, n_pat, tol)
     groups = np.concatenate([u.value, w.value])
     signs = np.r_[np.ones(n_pat), -np.ones(n_pat)]
     norms = np.linalg.norm(groups, axis=1)
     keep = norms > prune * max(norms.max(), 1e-300)
     root = np.sqrt(norms[keep])
     params = {"w": groups[keep] / root[:, None], "v": signs[keep] * root}
-    return MinNorm(status, float(prob.value), params, dt, n_pat)
+    return MinNorm(status, float(prob.value), params, dt, n_pat, tol)
+
+
+# ---------------------------------------------------------------------------
+# Recovery experiments: is the exact minimum-norm interpolant the teacher?
+
+TEACHER_FAMILIES = ("report", "mixed", "random")
+
+
+def make_teacher(family: str, m0: int, d: int, rng: np.random.Generator) -> dict:
+    """A bias-free teacher with ‖a*_j b*_j‖ = 1 (balanced: |a*_j| = ‖b*_j‖ = 1).
+
+    ``report``: m0 directions equally spaced on S¹ (120° for m0 = 3), all a*_j = +1;
+    ``mixed``: the same directions, signs alternating +1, −1; ``random``: directions
+    uniform on S^{d−1}, signs fair ±1. ``report``/``mixed`` need d = 2.
+    """
+    if family in ("report", "mixed"):
+        if d != 2:
+            raise ValueError(f"teacher {family!r} is two-dimensional; got d = {d}")
+        ang = 2 * np.pi * np.arange(m0) / m0
+        w = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+        v = np.ones(m0) if family == "report" else np.where(np.arange(m0) % 2, -1.0, 1.0)
+        return {"w": w, "v": v}
+    if family == "random":
+        w = rng.standard_normal((m0, d))
+        return {"w": w / np.linalg.norm(w, axis=1, keepdims=True),
+                "v": rng.choice([-1.0, 1.0], size=m0)}
+    raise ValueError(f"teacher family must be one of {TEACHER_FAMILIES}; got {family!r}")
+
+
+def recovery_unit(args):
+    """Worker entry: one instance ``(c, t, family, m0, d, n, seed, cell_seed)``.
+
+    Returns ``(c, t, status, sq_norm, distance, hypothesis, p_hypothesis, complete)``:
+    the exact program's status and ‖θ̂‖², the function distance to the teacher (d = 2:
+    quadrature on S¹; d > 2: RMS over 20,000 fresh points of S^{d−1}), whether every
+    teacher sector holds ≥ 3 points and that event's exact probability (d = 2; NaN
+    otherwise), and whether the pattern set is provably complete.
+    """
+    import warnings
+
+    from jaxnet import condensation as cd
+
+    c, t, family, m0, d, n, seed, cell_seed = args
+    rng = np.random.default_rng([seed, cell_seed, t])
+    teacher = make_teacher(family, m0, d, rng)
+    x = rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = cd.evaluate(teacher, x)
+    pats = sample_patterns(x, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
+        sol = min_norm_interpolant(x, y, pats.patterns)
+    hyp, p_hyp = False, float("nan")
+    if d == 2:
+        hyp = bool(theory.sector_counts(teacher["w"], x).min() >= 3)
+        p_hyp = float(theory.prob_all_cells_at_least(
+            theory.sector_probabilities(teacher["w"]), n, 3))
+    if sol.status != OPTIMAL:
+        return c, t, sol.status, float("nan"), float("nan"), hyp, p_hyp, pats.complete
+    if d == 2:
+        dist = cd.function_distance(sol.params, teacher)
+    else:
+        z = rng.standard_normal((20_000, d))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        dist = float(np.sqrt(np.mean((cd.evaluate(sol.params, z)
+                                      - cd.evaluate(teacher, z)) ** 2)))
+    return c, t, sol.status, sol.sq_norm, dist, hyp, p_hyp, pats.complete

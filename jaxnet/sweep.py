@@ -22,6 +22,7 @@ same config resumes from it and ends with the same numbers as an uninterrupted r
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import zlib
@@ -227,3 +228,53 @@ def run_sweep(
             last_save = time.monotonic()
     bar.close()
     return {k: v.reshape(n_cells, n_trials) for k, v in results.items()}
+
+
+def host_map(fn: Callable, tasks: list, *, workers: int = 0, progress: bool = True,
+             desc: str = "tasks", done: int = 0, total: int | None = None):
+    """Yield ``fn(task)`` for host-side work (LPs, conic programs), in any order.
+
+    With ``workers > 1`` the tasks run in a pool of *spawned* processes (a fork would
+    copy JAX's threads); ``fn`` must be importable (a module-level function) and pure
+    in its task, so results do not depend on the worker count. A tqdm bar counts from
+    ``done`` to ``total``. Callers store each result as it arrives and checkpoint.
+    """
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=total if total is not None else done + len(tasks), initial=done,
+               disable=not progress, desc=desc, file=sys.stderr, dynamic_ncols=True)
+    pool = (multiprocessing.get_context("spawn").Pool(workers)
+            if workers > 1 and len(tasks) > 1 else None)
+    try:
+        results = pool.imap_unordered(fn, tasks, chunksize=4) if pool else map(fn, tasks)
+        for res in results:
+            bar.update(1)
+            yield res
+    finally:
+        if pool is not None:
+            pool.terminate()
+        bar.close()
+
+
+def host_fill(results, state: dict, store: Callable, checkpoint: Checkpoint | None,
+              every: float = 10.0) -> dict:
+    """Consume ``host_map`` results into ``state`` (a dict of arrays with a ``'done'``
+    mask): ``store(state, result)`` writes one result and returns its index into
+    ``done``. The state is checkpointed every ``every`` seconds, and on the way out if
+    unfinished (an interruption loses only the results in flight)."""
+    last = time.monotonic()
+    try:
+        for res in results:
+            state["done"][store(state, res)] = True
+            if checkpoint is not None and time.monotonic() - last > every:
+                checkpoint.save(state)
+                last = time.monotonic()
+    finally:
+        if hasattr(results, "close"):
+            results.close()
+        if checkpoint is not None and not state["done"].all():
+            checkpoint.save(state)
+    return state

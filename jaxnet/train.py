@@ -110,7 +110,7 @@ def train(key, x: Array, y: Array, lr, lam, lam_final, cfg: TrainConfig):
         carry, _ = jax.lax.scan(step, carry, ts)
         params = carry[0]
         lam_t = lam_at(ts[-1], lam, lam_final, cfg)
-        gn = optax.global_norm(grad(params, x, y, lam_t))
+        gn = optax.tree.norm(grad(params, x, y, lam_t))
         return carry, Trace(risk(params, x, y), sq_norm(params), gn, lam_t)
 
     (params, _), trace = jax.lax.scan(

@@ -26,7 +26,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import dataclasses
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -111,10 +110,9 @@ def grid_cells(cfg: Config) -> list[tuple[int, int, int]]:
 
 def run(cfg: Config) -> dict:
     import numpy as np
-    from tqdm.auto import tqdm
 
     from jaxnet import global_minima as gm
-    from jaxnet import io, plotting, theory
+    from jaxnet import io, plotting, sweep, theory
 
     out_dir = io.check_writable_dir(cfg.out)
     cells = grid_cells(cfg)
@@ -142,32 +140,18 @@ def run(cfg: Config) -> dict:
     todo.sort(key=lambda u: -u[2][1] * u[2][2] * u[2][0])
     t0 = time.perf_counter()
     workers = cfg.workers or os.cpu_count() or 1
-    bar = tqdm(total=state["done"].size, initial=int(state["done"].sum()),
-               disable=not cfg.progress, desc="global minima", file=sys.stderr,
-               dynamic_ncols=True)
-    last = time.monotonic()
-    pool = (multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and todo
-            else None)
-    try:
-        results = (pool.imap_unordered(gm.run_unit, todo, chunksize=4) if pool
-                   else map(gm.run_unit, todo))
-        for c, t, status, margin, border, method, ref in results:
-            state["status"][c, t] = status
-            state["margin"][c, t] = margin
-            state["borderline"][c, t] = border
-            state["method"][c, t] = method
-            state["reference"][c, t] = ref
-            state["done"][c, t] = True
-            bar.update(1)
-            if time.monotonic() - last > 10:
-                ckpt.save(state)
-                last = time.monotonic()
-    finally:
-        if pool is not None:
-            pool.terminate()
-        bar.close()
-        if not state["done"].all():
-            ckpt.save(state)
+    results = sweep.host_map(gm.run_unit, todo, workers=workers, progress=cfg.progress,
+                             desc="global minima", done=int(state["done"].sum()),
+                             total=state["done"].size)
+
+    def store(state, res):
+        c, t, *values = res
+        for name, value in zip(("status", "margin", "borderline", "method", "reference"),
+                               values, strict=True):
+            state[name][c, t] = value
+        return c, t
+
+    sweep.host_fill(results, state, store, ckpt)
     wall = time.perf_counter() - t0
 
     summary = gm.summarize(cells, state["status"], state["borderline"], state["method"],

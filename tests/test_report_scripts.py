@@ -1,0 +1,46 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+import condensation  # noqa: E402
+import minnorm_phase  # noqa: E402
+
+
+def test_condensation_script(tmp_path):
+    out = tmp_path / "out"
+    assert condensation.main(["--N", "30", "--seeds", "3", "--width", "16", "--steps",
+                              "600", "--log-every", "100", "--stages", "3",
+                              "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    blk = res["per_N"][0]
+    assert 0 <= blk["eq12_bound"] <= blk["p_hypothesis_exact"] <= 1  # a lower bound
+    assert len(blk["runs"]) == 3
+    for run in blk["runs"]:
+        assert sum(run["sector_counts"]) == 30
+        assert run["exact"]["status"] == "optimal"
+        if run["hypothesis"]:  # Theorem 5.2
+            assert run["exact"]["sq_norm"] == pytest.approx(6.0, abs=1e-4)
+            assert run["exact"]["function_distance"] < 1e-3
+    for name in ("fig4_neurons.png", "norms.png"):
+        assert (out / name).stat().st_size > 0
+    assert condensation.main(["--N", "2", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_minnorm_phase_script_and_resume(tmp_path):
+    args = ["--teachers", "report", "--N", "6", "24", "--instances", "4", "--workers", "1",
+            "--no-progress"]
+    out = tmp_path / "out"
+    assert minnorm_phase.main([*args, "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["cells"]
+    assert [r["N"] for r in rows] == [6, 24]
+    for r in rows:
+        assert r["solved"] + r["failed"] == 4
+        assert r["theorem52_confirmed"] == r["hypothesis_held"]
+    assert rows[0]["p_hypothesis_exact"] == 0.0  # 6 points cannot fill 6 sectors thrice
+    assert (out / "phase.png").stat().st_size > 0
+    assert minnorm_phase.main(["--d", "3", "--teachers", "report",
+                               "--out", str(tmp_path / "y")]) == 2
