@@ -124,46 +124,98 @@ class MinNorm(NamedTuple):
         return 2.0 * self.opt
 
 
-def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray, *,
-                         solver: str = "CLARABEL", prune: float = 1e-6) -> MinNorm:
-    """Solve the group-lasso program (module docstring) and recover the network.
+def sector_rays_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For 2-D data: each sector's pattern and its two boundary rays.
 
-    Groups with ‖u_p‖ ≤ ``prune``·max‖u‖ are dropped from the recovered network.
+    The closed cone {u : (2D_p − I) X u ≥ 0} of the sector between consecutive cut
+    angles c_k < c_{k+1} (the directions of the lines x_i^⊥) is
+    {α e(c_k) + β e(c_{k+1}) : α, β ≥ 0}, e(c) = (cos c, sin c), when every sector is
+    narrower than π (no half-plane holds all the points). Returns
+    ``(patterns (P, N), e_lo (P, 2), e_hi (P, 2))``.
     """
+    x = np.asarray(x, np.float64)
+    phi = np.arctan2(x[:, 1], x[:, 0])
+    cuts = np.unique(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    hi = np.r_[cuts[1:], cuts[0] + 2 * np.pi]
+    if np.any(hi - cuts >= np.pi):
+        raise ValueError("a sector is not narrower than pi (points in a half-plane)")
+    mids = (cuts + hi) / 2
+    pats = (np.stack([np.cos(mids), np.sin(mids)], axis=1) @ x.T) > 0
+    ray = lambda a: np.stack([np.cos(a), np.sin(a)], axis=1)  # noqa: E731
+    return pats, ray(cuts), ray(hi)
+
+
+def _solve(prob, variables) -> tuple[str, float]:
     import cvxpy as cp
 
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    d_mat = np.asarray(patterns, np.float64).T  # (N, P)
-    sgn = 2 * d_mat - 1
-    n_pat, d = d_mat.shape[1], x.shape[1]
-    u = cp.Variable((n_pat, d))
-    w = cp.Variable((n_pat, d))
-    xu, xw = x @ u.T, x @ w.T  # (N, P)
-    cons = [cp.multiply(sgn, xu) >= 0, cp.multiply(sgn, xw) >= 0,
-            cp.sum(cp.multiply(d_mat, xu - xw), axis=1) == y]
-    prob = cp.Problem(cp.Minimize(cp.sum(cp.norm(u, 2, axis=1))
-                                  + cp.sum(cp.norm(w, 2, axis=1))), cons)
-    t0 = time.perf_counter()
+    status, tol = "not solved", TOLERANCES[0]
     for tol in TOLERANCES:
         try:
-            prob.solve(solver=solver, max_iter=500, tol_gap_abs=tol, tol_gap_rel=tol,
+            prob.solve(solver="CLARABEL", max_iter=500, tol_gap_abs=tol, tol_gap_rel=tol,
                        tol_feas=tol)
             status = prob.status
         except cp.error.SolverError as err:
             status = f"solver_error: {err}"
         if status == OPTIMAL:
             break
+    return status, tol
+
+
+def _recover(groups, signs, opt, status, dt, n_pat, tol, prune) -> MinNorm:
+    norms = np.linalg.norm(groups, axis=1)
+    keep = norms > prune * max(norms.max(), 1e-300)
+    root = np.sqrt(norms[keep])
+    params = {"w": groups[keep] / root[:, None], "v": signs[keep] * root}
+    return MinNorm(status, float(opt), params, dt, n_pat, tol)
+
+
+def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | None = None,
+                         *, prune: float = 1e-6) -> MinNorm:
+    """Solve the group-lasso program (module docstring) and recover the network.
+
+    With ``patterns=None`` and d = 2 the cones are written through their two extreme
+    rays (``sector_rays_2d``): 2 non-negative variables per group instead of N
+    inequalities, the same program (a test compares both forms). Groups with
+    ‖u_p‖ ≤ ``prune``·max‖u‖ are dropped from the recovered network.
+    """
+    import cvxpy as cp
+
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    t0 = time.perf_counter()
+    if patterns is None:
+        if x.shape[1] != 2:
+            raise ValueError("patterns=None needs d = 2; pass the patterns otherwise")
+        pats, e_lo, e_hi = sector_rays_2d(x)
+        d_mat = pats.T.astype(np.float64)
+        a_lo, a_hi = d_mat * (x @ e_lo.T), d_mat * (x @ e_hi.T)  # (N, P)
+        n_pat = pats.shape[0]
+        z = cp.Variable((4, n_pat), nonneg=True)  # (α, β) for u_p, then for u'_p
+
+        def group(i):
+            return (cp.multiply(cp.reshape(z[i], (n_pat, 1), order="C"), e_lo)
+                    + cp.multiply(cp.reshape(z[i + 1], (n_pat, 1), order="C"), e_hi))
+
+        u, w = group(0), group(2)
+        cons = [a_lo @ z[0] + a_hi @ z[1] - a_lo @ z[2] - a_hi @ z[3] == y]
+    else:
+        d_mat = np.asarray(patterns, np.float64).T  # (N, P)
+        sgn = 2 * d_mat - 1
+        n_pat = d_mat.shape[1]
+        u = cp.Variable((n_pat, x.shape[1]))
+        w = cp.Variable((n_pat, x.shape[1]))
+        xu, xw = x @ u.T, x @ w.T  # (N, P)
+        cons = [cp.multiply(sgn, xu) >= 0, cp.multiply(sgn, xw) >= 0,
+                cp.sum(cp.multiply(d_mat, xu - xw), axis=1) == y]
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.norm(u, 2, axis=1))
+                                  + cp.sum(cp.norm(w, 2, axis=1))), cons)
+    status, tol = _solve(prob, (u, w))
     dt = time.perf_counter() - t0
     if status != OPTIMAL:
         return MinNorm(str(status), float("nan"), {}, dt, n_pat, tol)
     groups = np.concatenate([u.value, w.value])
     signs = np.r_[np.ones(n_pat), -np.ones(n_pat)]
-    norms = np.linalg.norm(groups, axis=1)
-    keep = norms > prune * max(norms.max(), 1e-300)
-    root = np.sqrt(norms[keep])
-    params = {"w": groups[keep] / root[:, None], "v": signs[keep] * root}
-    return MinNorm(status, float(prob.value), params, dt, n_pat, tol)
+    return _recover(groups, signs, prob.value, status, dt, n_pat, tol, prune)
 
 
 # ---------------------------------------------------------------------------
@@ -215,7 +267,7 @@ def recovery_unit(args):
     pats = sample_patterns(x, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
-        sol = min_norm_interpolant(x, y, pats.patterns)
+        sol = min_norm_interpolant(x, y, None if d == 2 else pats.patterns)
     hyp, p_hyp = False, float("nan")
     if d == 2:
         hyp = bool(theory.sector_counts(teacher["w"], x).min() >= 3)

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sol = minnorm.min_norm_interpolant(xe, ye, minnorm.patterns_2d(xe))
+            sol = minnorm.min_norm_interpolant(xe, ye)
         times.append(time.perf_counter() - t0)
         statuses.append(sol.status)
     times = np.array(times)

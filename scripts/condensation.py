@@ -189,8 +189,7 @@ def run(cfg: Config) -> dict:
             if cfg.exact:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # cvxpy's "may be inaccurate"
-                    sol = minnorm.min_norm_interpolant(xs[r], ys[r],
-                                                       minnorm.patterns_2d(xs[r]))
+                    sol = minnorm.min_norm_interpolant(xs[r], ys[r])
                 row["exact"] = {"status": sol.status, "tol": sol.tol,
                                 "solve_seconds": sol.solve_seconds}
                 if sol.status == minnorm.OPTIMAL:

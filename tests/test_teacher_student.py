@@ -115,8 +115,10 @@ def test_exact_min_norm_recovers_the_teacher_under_theorem_5_2():
         if theory.sector_counts(REPORT["w"], x).min() < 3:
             continue
         y = cd.evaluate(REPORT, x)
-        sol = minnorm.min_norm_interpolant(x, y, minnorm.patterns_2d(x))
-        assert sol.status == minnorm.OPTIMAL
+        sol = minnorm.min_norm_interpolant(x, y)  # the 2-D form, through sector rays
+        ref = minnorm.min_norm_interpolant(x, y, minnorm.patterns_2d(x))  # general form
+        assert sol.status == ref.status == minnorm.OPTIMAL
+        assert sol.opt == pytest.approx(ref.opt, abs=1e-5)
         assert sol.sq_norm == pytest.approx(6.0, abs=1e-5)  # 2 m0
         # interpolates to the solver tolerance (1e-7 gaps, ~1e-6 residuals)
         np.testing.assert_allclose(cd.evaluate(sol.params, x), y, rtol=0, atol=1e-5)
