@@ -228,9 +228,51 @@ class Certificate(NamedTuple):
     lam_hi: Array  # u >= λ_max(G) (largest absolute row sum)
 
 
-def _chol_ok(mat: Array) -> Array:
-    chol = jnp.linalg.cholesky(mat)
-    return jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+def _chol_ok(mat: Array, block: int = 8) -> Array:
+    """Does the (unpivoted) Cholesky factorization of ``mat`` succeed with positive
+    pivots?
+
+    Blocked right-looking Cholesky in plain XLA ops (a ``fori_loop`` over blocks of
+    ``block`` columns; each diagonal block factored and inverted by unrolled steps; the
+    trailing matrix updated by one matmul per block), not LAPACK's ``potrf``: XLA:CPU
+    programs with that custom call hung at random (jax 0.10.2, see README), and
+    without it the engine also runs on several CPU devices.
+    """
+    size = mat.shape[0]
+    pad = (-size) % block
+    if pad:  # identity on the padding keeps definiteness unchanged
+        mat = jnp.pad(mat, ((0, pad), (0, pad))) + jnp.diag(
+            jnp.concatenate([jnp.zeros(size, mat.dtype), jnp.ones(pad, mat.dtype)]))
+    total = size + pad
+    rows = jnp.arange(total)
+    bidx = jnp.arange(block)
+
+    def body(j, state):
+        a, ok = state
+        start = j * block
+        d = jax.lax.dynamic_slice(a, (start, start), (block, block))
+        chol = jnp.zeros_like(d)
+        for k in range(block):  # unblocked Cholesky of the diagonal block
+            piv = d[k, k]
+            ok = ok & (piv > 0) & jnp.isfinite(piv)
+            root = jnp.sqrt(jnp.where(piv > 0, piv, 1.0))
+            col = jnp.where(bidx >= k, d[:, k], 0.0) / root
+            chol = chol.at[:, k].set(col)
+            d = d - jnp.where(bidx > k, col, 0.0)[:, None] * jnp.where(bidx > k, col, 0.0)
+        inv = jnp.zeros_like(chol)  # chol⁻¹ by forward substitution, row by row
+        eye = jnp.eye(block, dtype=a.dtype)
+        for k in range(block):
+            row = (eye[k] - chol[k] @ inv) / chol[k, k]
+            inv = inv.at[k].set(jnp.where(bidx <= k, row, 0.0))
+        below = rows >= start + block
+        panel = jnp.where(below[:, None], jax.lax.dynamic_slice(a, (0, start),
+                                                                (total, block)), 0.0)
+        panel = panel @ inv.T  # the factor's rows below the block
+        return a - panel @ panel.T, ok
+
+    ok0 = jnp.isfinite(mat[0, 0])  # derived from mat: varies like it under shard_map
+    _, ok = jax.lax.fori_loop(0, total // block, body, (mat, ok0))
+    return ok
 
 
 def full_rank_certificate(
