@@ -258,7 +258,8 @@ def _chol_ok(mat: Array, block: int = 8) -> Array:
             root = jnp.sqrt(jnp.where(piv > 0, piv, 1.0))
             col = jnp.where(bidx >= k, d[:, k], 0.0) / root
             chol = chol.at[:, k].set(col)
-            d = d - jnp.where(bidx > k, col, 0.0)[:, None] * jnp.where(bidx > k, col, 0.0)
+            rest = jnp.where(bidx > k, col, 0.0)
+            d = d - rest[:, None] * rest[None, :]
         inv = jnp.zeros_like(chol)  # chol⁻¹ by forward substitution, row by row
         eye = jnp.eye(block, dtype=a.dtype)
         for k in range(block):
