@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import lp
-from jaxnet.types import Array
 
 
 def sample_uniform(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:

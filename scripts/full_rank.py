@@ -135,10 +135,9 @@ def run(cfg: Config) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import numpy as np
 
     from jaxnet import full_rank as fr
-    from jaxnet import io, plotting, sweep
+    from jaxnet import io, plotting
 
     out_dir = io.check_writable_dir(cfg.out)
     rank_dtype = cfg.rank_dtype or fr.RANK_DTYPE_DEFAULT[cfg.convention]

@@ -39,7 +39,6 @@ import argparse  # noqa: E402
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 GRIDS = {2: {"n": list(range(5, 51, 5)), "d1": list(range(4, 41, 4)), "d0": 2},
@@ -144,7 +143,6 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import numpy as np
 
     from jaxnet import plotting, stats, theory
 
