@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -351,7 +350,6 @@ def run_grid(
     beta: float = 2.0,
     max_buckets: int = 8,
     compile_seconds: float = 0.5,
-    compile_ahead: bool = False,
     checkpoint_prefix=None,
     fingerprint: str = "",
     progress: bool = True,
@@ -366,7 +364,6 @@ def run_grid(
 
     Args:
       max_buckets, compile_seconds: see ``plan_buckets``.
-      compile_ahead: compile later buckets in a worker thread while earlier ones run.
       checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
         ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's cells).
 
@@ -395,39 +392,25 @@ def run_grid(
                  "rtol": sub.rtol}
         jobs.append((k, bucket, sub, setup, cells, unit_fn(setup)))
 
-    # With ``compile_ahead`` every bucket's program is compiled in a worker thread while
-    # the main thread runs the buckets already compiled. Off by default: runs on XLA:CPU
-    # (jax 0.10.2) hung twice, at 0% CPU inside a block, with it on.
-    pool = ThreadPoolExecutor(max_workers=1) if compile_ahead else None
-
-    def compile_job(job):
-        _, b, _, _, cells, unit = job
-        return sweep.compile_block_fn(unit, cells, seeds[b.cells], base_key=base_key,
-                                      chunk=chunk, mesh=mesh)
-
-    futures = [pool.submit(compile_job, job) for job in jobs] if pool else None
     info = []
-    try:
-        for i, (k, bucket, sub, setup, cells, unit) in enumerate(jobs):
-            block_fn = futures[i].result() if futures else compile_job(jobs[i])
-            ckpt = None
-            if checkpoint_prefix is not None:
-                tag = io.fingerprint({"run": fingerprint, "cells": bucket.cells.tolist(),
-                                      "sizes": list(bucket.sizes)})
-                ckpt = io.Checkpoint(f"{checkpoint_prefix}-b{k}.npz", tag)
-            t0 = time.perf_counter()
-            res = sweep.run_sweep(
-                unit, cells, seeds[bucket.cells], n_trials, base_key=base_key,
-                chunk=chunk, refine_fn=make_refine(setup, sub, seeds[bucket.cells], base_key),
-                checkpoint=ckpt, progress=progress, mesh=mesh,
-                desc=f"{desc} [{k + 1}: N,D0,D1={bucket.sizes}]", block_fn=block_fn,
-            )
-            for name in out:
-                out[name][bucket.cells] = res[name]
-            info.append({"cells": len(bucket.cells), "sizes": list(bucket.sizes),
-                         "seconds": time.perf_counter() - t0})
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    for k, bucket, sub, setup, cells, unit in jobs:
+        block_fn = sweep.compile_block_fn(unit, cells, seeds[bucket.cells],
+                                          base_key=base_key, chunk=chunk, mesh=mesh)
+        ckpt = None
+        if checkpoint_prefix is not None:
+            tag = io.fingerprint({"run": fingerprint, "cells": bucket.cells.tolist(),
+                                  "sizes": list(bucket.sizes)})
+            ckpt = io.Checkpoint(f"{checkpoint_prefix}-b{k}.npz", tag)
+        t0 = time.perf_counter()
+        res = sweep.run_sweep(
+            unit, cells, seeds[bucket.cells], n_trials, base_key=base_key,
+            chunk=chunk, refine_fn=make_refine(setup, sub, seeds[bucket.cells], base_key),
+            checkpoint=ckpt, progress=progress, mesh=mesh,
+            desc=f"{desc} [{k + 1}: N,D0,D1={bucket.sizes}]", block_fn=block_fn,
+        )
+        for name in out:
+            out[name][bucket.cells] = res[name]
+        info.append({"cells": len(bucket.cells), "sizes": list(bucket.sizes),
+                     "seconds": time.perf_counter() - t0})
     out["buckets"] = info
     return out

@@ -117,8 +117,7 @@ def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
 def compile_block_fn(unit_fn: Callable, cells, seeds, *, base_key, chunk: int, mesh=None):
     """``make_block_fn`` compiled ahead of time for these cells and ``chunk``.
 
-    Pure compilation (no execution), so it may run in a worker thread while another
-    sweep executes: ``run_sweep(..., block_fn=...)`` then starts without compiling.
+    ``run_sweep(..., block_fn=...)`` then starts without compiling.
     """
     mesh = device_mesh() if mesh is None else mesh
     idx = jax.ShapeDtypeStruct((mesh.size, chunk), jnp.int32,

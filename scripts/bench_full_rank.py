@@ -21,17 +21,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 
-# NumPy's SVD of the refined trials runs 5-7x faster single-threaded here: its BLAS
-# threads otherwise fight XLA's for the same cores. Set before NumPy is imported.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-# XLA:CPU's multi-threaded Eigen pool can wedge on vmapped programs (a block never
-# finishes, at 0% CPU; seen here with jax 0.10.2): run Eigen single-threaded.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_multi_thread_eigen=false").strip()
+import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
+
+_runtime.configure()
 
 import argparse  # noqa: E402
 import sys
@@ -88,7 +81,6 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_cpu_enable_async_dispatch", False)
     import jax.numpy as jnp
     import numpy as np
 

@@ -17,15 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-# XLA:CPU's multi-threaded Eigen pool can wedge on vmapped programs (a block never
-# finishes, at 0% CPU; seen here with jax 0.10.2): run Eigen single-threaded.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_multi_thread_eigen=false").strip()
+import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
+
+_runtime.configure()
 
 import argparse  # noqa: E402
 import dataclasses

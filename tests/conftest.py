@@ -1,15 +1,13 @@
 """Test rules: float64, strict rank promotion, 4 fake CPU devices, Agg backend."""
 
-import os
+import sys
 import zlib
+from pathlib import Path
 
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-# XLA:CPU's multi-threaded Eigen pool can wedge on vmapped programs (a block never
-# finishes, at 0% CPU; seen here with jax 0.10.2): run Eigen single-threaded.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_multi_thread_eigen=false").strip()
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+import _runtime  # noqa: E402  (the scripts' process settings, before JAX starts)
+
+_runtime.configure()
 
 import jax
 import matplotlib
