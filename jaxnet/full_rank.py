@@ -15,9 +15,17 @@ Rank rule per convention (``rank_dtype``):
   parameters are then drawn in float32, as PyTorch does, and the singular values are
   those of that float32-valued Jacobian, computed in float64.
 
-All cells of a sweep share one compiled program: data and parameters are drawn at the
-sweep's largest sizes (N, D0, D1) and masked down to the cell's (n, d0, d1); the draws
-are prefix-stable, so a cell's trial ``t`` is the same in any sweep (a test checks this).
+A trial is a draw for a *column* (n, d0) of the grid: data and a network of the
+column's largest width D1. Its cut to the first d1 units is the trial of cell
+(n, d0, d1) for every d1 at once (trial keys hash (convention, n, d0), not d1), so the
+K Gram matrices of a column cost one (``jacobian.gram_by_width``: G(d1) is a prefix sum
+over units) and only the factorizations are per width. Cells of one column are thus
+common-random-number estimates: nested networks on the same data, each cell's
+estimate unbiased, neighbouring widths positively correlated.
+
+Columns run in a few compiled programs (``plan_buckets``), each drawing at its largest
+(N, D0, D1) and masking; the draws are prefix-stable, so a cell's trial ``t`` is the
+same in any sweep, bucket, chunk size or device count (tests check this).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ PEER_RATIO_GRID = {"n": list(range(10, 191, 20)), "d1": list(range(1, 16))}
 FIG4_D0 = (1, 2, 3, 5)
 FIG4_RATIOS = (0.25, 0.5, 1.0, 2.0)
 RANK_DTYPE_DEFAULT = {"paper": "float64", "peer": "float32"}
+CACHE_BYTES = 8 << 20  # working-set target of one compiled call (run_grid's chunk)
 
 
 def ratio_d0(ratio: float, n: int) -> int:
@@ -92,11 +101,10 @@ def make_grid(
 
 
 def grid_seeds(convention: str, grid: Grid) -> np.ndarray:
+    """Each cell's seed: a hash of (convention, n, d0), not of d1 (module docstring)."""
     return np.array(
-        [
-            sweep.cell_seed("full_rank", convention, int(n), int(d0), int(d1))
-            for n, d0, d1 in zip(grid.n, grid.d0, grid.d1, strict=True)
-        ],
+        [sweep.cell_seed("full_rank", convention, int(n), int(d0))
+         for n, d0 in zip(grid.n, grid.d0, strict=True)],
         np.uint32,
     )
 
@@ -129,21 +137,22 @@ def sample_trial(key, convention: str, n, d0, d1, *, sizes, dtype):
 
 
 class Setup(NamedTuple):
+    """What one compiled program needs: draws at ``sizes = (N, D0, D1)``, certificates
+    at each of ``widths`` (increasing, the last ≤ D1)."""
+
     convention: str
     sizes: tuple[int, int, int]
     sample_dtype: str
     beta: float
+    widths: tuple[int, ...]
+    cholesky: str = "lapack"
+    deficient_test: bool = True
 
 
-def make_setup(convention: str, grid: Grid, rank_dtype: str, beta: float) -> Setup:
-    sizes = (int(grid.n.max()), int(grid.d0.max()), int(grid.d1.max()))
-    return Setup(convention, sizes, rank_dtype, beta)
-
-
-def _trial_f64(setup: Setup, key, cell):
+def _trial_f64(setup: Setup, key, n, d0, d1):
     """A trial's ``(params, xs, row_mask)`` at the setup's sizes, cast to float64."""
     params, xs, row_mask = sample_trial(
-        key, setup.convention, cell["n"], cell["d0"], cell["d1"],
+        key, setup.convention, n, d0, d1,
         sizes=setup.sizes, dtype=jnp.dtype(setup.sample_dtype),
     )
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
@@ -151,32 +160,35 @@ def _trial_f64(setup: Setup, key, cell):
 
 
 def unit_fn(setup: Setup):
-    """``(key, cell) -> {'code'}``: the Gram certificate of one trial.
+    """``(key, column) -> {'code': (K,)}``: the Gram certificates of one trial of a column
+    (n, d0) at every width of ``setup.widths``.
 
-    Where every cell of the setup has d0 = 1 the Gram matrix is formed by
-    ``jacobian.gram_1d`` (O(n·d1 + n²) instead of O(n²·d1)).
+    ``column`` holds ``n``, ``d0`` and, per width, ``n_cols`` and ``rtol`` (``(K,)``).
+    The K Gram matrices come from one draw at the largest width (``gram_by_width``).
     """
     wrt = nets.JACOBIAN_WRT[setup.convention]
-    gram_of = jacobian.gram_1d if setup.sizes[1] == 1 else jacobian.gram
 
-    def one(key, cell):
-        params, xs, row_mask = _trial_f64(setup, key, cell)
-        g = gram_of(params, xs, wrt, row_mask=row_mask)
-        cert = jacobian.full_rank_certificate(
-            g, cell["n"], cell["n_cols"], cell["rtol"], row_mask=row_mask,
-            beta=setup.beta,
-        )
-        return {"code": cert.code}
+    def one(key, col):
+        params, xs, row_mask = _trial_f64(setup, key, col["n"], col["d0"], setup.sizes[2])
+        g = jacobian.gram_by_width(params, xs, wrt, setup.widths, row_mask=row_mask)
+        cert = jax.vmap(
+            lambda g, n_cols, rtol: jacobian.full_rank_certificate(
+                g, col["n"], n_cols, rtol, row_mask=row_mask, beta=setup.beta,
+                cholesky=setup.cholesky, deficient_test=setup.deficient_test,
+            ).code
+        )(g, col["n_cols"], col["rtol"])
+        return {"code": cert}
 
     return one
 
 
 def jacobian_fn(setup: Setup):
-    """``(key, cell) -> (N, P_max)`` closed-form Jacobian of a trial, padded with zeros."""
+    """``(key, n, d0, d1) -> (N, P_max)`` closed-form Jacobian of a trial cut to width
+    d1, padded with zeros."""
     wrt = nets.JACOBIAN_WRT[setup.convention]
 
-    def one(key, cell):
-        params, xs, row_mask = _trial_f64(setup, key, cell)
+    def one(key, n, d0, d1):
+        params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
         jac = jacobian.closed_form_jacobian(params, xs, wrt)
         return jac * row_mask[:, None]
 
@@ -195,45 +207,93 @@ def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
     return np.concatenate([blocks[k] for k in nets.JACOBIAN_WRT[convention]])
 
 
-def make_refine(setup: Setup, grid: Grid, seeds: np.ndarray, base_key, *, batch=8):
-    """Host step: re-decide AMBIGUOUS trials by the SVD of their Jacobian.
+class Columns(NamedTuple):
+    """The distinct (n, d0) of a grid's cells: the trials' unit of work.
 
-    Adds ``s_ratio`` = s_n/s_1 (NaN where not computed) and ``svd_rank``.
+    A trial of column (n, d0) is one draw of data and a width-D1 network; its cut to
+    the first d1 units is the trial of cell (n, d0, d1), for every d1 at once.
     """
-    jac_batch = jax.jit(
-        jax.vmap(
-            lambda t, c: jacobian_fn(setup)(
-                sweep.trial_key(base_key, jnp.asarray(seeds)[c], t),
-                {"n": jnp.asarray(grid.n)[c], "d0": jnp.asarray(grid.d0)[c],
-                 "d1": jnp.asarray(grid.d1)[c]},
-            )
-        )
-    )
 
-    def refine(cell_idx, trial_idx, out):
+    n: np.ndarray  # (J,)
+    d0: np.ndarray  # (J,)
+    seed: np.ndarray  # (J,) uint32
+    of_cell: np.ndarray  # (C,) the column of each cell
+
+
+def grid_columns(convention: str, grid: Grid) -> Columns:
+    pairs = sorted({(int(n), int(d0)) for n, d0 in zip(grid.n, grid.d0, strict=True)})
+    index = {p: j for j, p in enumerate(pairs)}
+    n, d0 = (np.array(c, np.int32) for c in zip(*pairs, strict=True))
+    seeds = np.array([sweep.cell_seed("full_rank", convention, *p) for p in pairs],
+                     np.uint32)
+    of_cell = np.array([index[int(a), int(b)] for a, b in zip(grid.n, grid.d0,
+                                                              strict=True)], np.int32)
+    return Columns(n, d0, seeds, of_cell)
+
+
+def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
+    """Host step: re-decide AMBIGUOUS (trial, width) pairs: by the eigenvalues of their
+    Gram matrix where it resolves the rule's tolerance (``setup.deficient_test``;
+    ``jacobian.decide_by_eigenvalues``), otherwise by the SVD of their Jacobian.
+
+    ``cols``: the program's columns as passed to ``sweep.run_sweep`` (``n``, ``d0``:
+    ``(J,)``; ``rtol``: ``(J, K)``); ``seeds``: their ``(J,)`` seeds. Adds ``s_ratio`` =
+    s_n/s_1 (NaN where not computed) and ``svd_rank`` (−1 where none), both ``(B, K)``.
+    """
+    col_n, col_d0, rtol = cols["n"], cols["d0"], cols["rtol"]
+    wrt = nets.JACOBIAN_WRT[setup.convention]
+    jac_one = jacobian_fn(setup)
+
+    def gram_one(key, n, d0, d1):
+        params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
+        return jacobian.gram(params, xs, wrt, row_mask=row_mask)
+
+    def batched(fn):
+        return jax.jit(jax.vmap(
+            lambda t, c, d1: fn(sweep.trial_key(base_key, jnp.asarray(seeds)[c], t),
+                                jnp.asarray(col_n)[c], jnp.asarray(col_d0)[c], d1)))
+
+    jac_batch, gram_batch = batched(jac_one), batched(gram_one)
+
+    def refine(col_idx, trial_idx, out):
+        def _batch_args(sel, size):  # (trial, column, width) of (u, k) pairs, padded
+            pad = np.concatenate([sel, np.repeat(sel[:1], size - len(sel), 0)])
+            return (jnp.asarray(trial_idx[pad[:, 0]], jnp.int32),
+                    jnp.asarray(col_idx[pad[:, 0]], jnp.int32),
+                    jnp.asarray(np.asarray(setup.widths, np.int32)[pad[:, 1]]))
+
         code = out["code"].astype(np.int8).copy()
         s_ratio = np.full(code.shape, np.nan)
         svd_rank = np.full(code.shape, -1, np.int32)
-        todo = np.flatnonzero(code == jacobian.AMBIGUOUS)
+        todo = np.argwhere(code == jacobian.AMBIGUOUS)  # (u, k) pairs
+        if setup.deficient_test and len(todo):  # the Gram resolves rtol: eigenvalues
+            undecided = []
+            for start in range(0, len(todo), batch):
+                sel = todo[start : start + batch]
+                grams = np.asarray(gram_batch(*_batch_args(sel, batch)))
+                for (u, k), g in zip(sel, grams[: len(sel)], strict=True):
+                    n = int(col_n[col_idx[u]])
+                    full, s_ratio[u, k] = jacobian.decide_by_eigenvalues(
+                        g[:n, :n], n, float(rtol[col_idx[u], k]))
+                    if full is None:
+                        undecided.append((u, k))
+                    else:
+                        code[u, k] = jacobian.EIG_FULL if full else jacobian.EIG_DEFICIENT
+            todo = np.array(undecided, int).reshape(-1, 2)
         for start in range(0, len(todo), batch):
             sel = todo[start : start + batch]
-            pad = np.concatenate([sel, np.full(batch - len(sel), sel[0])])
-            jacs = np.asarray(
-                jac_batch(
-                    jnp.asarray(trial_idx[pad], jnp.int32),
-                    jnp.asarray(cell_idx[pad], jnp.int32),
-                )
-            )
-            for u, jac in zip(sel, jacs[: len(sel)], strict=True):
-                c = cell_idx[u]
-                n, rtol = int(grid.n[c]), float(grid.rtol[c])
-                cols = column_mask(setup.convention, setup.sizes, int(grid.d0[c]),
-                                   int(grid.d1[c]))
+            jacs = np.asarray(jac_batch(*_batch_args(sel, batch)))
+            for (u, k), jac in zip(sel, jacs[: len(sel)], strict=True):
+                c = col_idx[u]
+                n = int(col_n[c])
+                cols = column_mask(setup.convention, setup.sizes, int(col_d0[c]),
+                                   int(setup.widths[k]))
                 s = np.linalg.svd(jac[:n][:, cols], compute_uv=False)
-                rank = int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
-                svd_rank[u] = rank
-                s_ratio[u] = s[n - 1] / s[0] if len(s) >= n and s[0] > 0 else 0.0
-                code[u] = jacobian.SVD_FULL if rank == n else jacobian.SVD_DEFICIENT
+                tol = float(rtol[c, k])
+                rank = int(np.sum(s > tol * s[0])) if s[0] > 0 else 0
+                svd_rank[u, k] = rank
+                s_ratio[u, k] = s[n - 1] / s[0] if len(s) >= n and s[0] > 0 else 0.0
+                code[u, k] = jacobian.SVD_FULL if rank == n else jacobian.SVD_DEFICIENT
         return {"code": code, "s_ratio": s_ratio, "svd_rank": svd_rank}
 
     return refine
@@ -262,66 +322,74 @@ def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float) -
             "trials": t, "full_rank": k, "p": k / t,
             "p_ci95": [float(lo), float(hi)],
             "decided_by": by_code,
-            "svd_refined": int(refined.sum()),
+            "host_refined": int(refined.sum()),
+            "svd_refined": int(np.isin(codes[c], (jacobian.SVD_FULL,
+                                                  jacobian.SVD_DEFICIENT)).sum()),
             "near_threshold": int(near.sum()),
         })
     return cells
 
 
-def _cell_flops(n, d0, d1) -> float:
-    """Flops of one trial's certificate at (padded) sizes: Gram, 2 Choleskys, power."""
-    n, d0, d1 = float(n), float(d0), float(d1)
-    gram = 12 * n * d1 + 6 * n * n if d0 == 1 else 2 * n * n * (2 * d1 + d0)
-    return gram + 2 * n**3 / 3 + 24 * n * n
+def _column_flops(sizes, n_widths: int, factorizations: int) -> float:
+    """Flops of one column trial's certificates at padded ``sizes``: the K Gram
+    matrices, ``factorizations`` Cholesky factorizations and the power iteration per
+    width."""
+    n, d0, d1 = (float(v) for v in sizes)
+    gram = 12 * n * d1 + 6 * n * n * n_widths if d0 == 1 else 2 * n * n * (2 * d1 + d0)
+    return gram + n_widths * (factorizations * n**3 / 3 + 8 * n * n)
 
 
-def _cell_seconds(n, d0, d1) -> float:
-    """Seconds per trial at (padded) sizes: a model fitted on a 2-core CPU (jax 0.10.2).
-
-    Terms: the Gram matmuls (only for d0 > 1), the Cholesky factorizations, forming
-    the activation pattern, drawing the data. Only the ratios matter (bucket planning).
-    """
-    n, d0, d1 = float(n), float(d0), float(d1)
-    gram = 1e-4 * n * n * (2 * d1 + d0) if d0 > 1 else 0.0
-    return 1e-6 * (gram + 2e-4 * n**3 + 2e-3 * n * d1 + 1e-2 * n * d0)
+def _column_seconds(sizes, n_widths: int, factorizations: int) -> float:
+    """Seconds per column trial at padded ``sizes``: a model fitted on a 2-core CPU
+    (jax 0.10.2, LAPACK Cholesky). Terms: drawing, the Gram matmuls, the factorizations
+    (with a per-matrix overhead). Only the ratios matter (bucket planning)."""
+    n, d0, d1 = (float(v) for v in sizes)
+    draw = 1e-8 * (n * d0 + d1 * (d0 + 2))
+    gram = (4e-10 * n * n * (2 * d1 + d0)) if d0 > 1 else 1e-9 * n * (d1 + n_widths * n)
+    chol = n_widths * factorizations * (5e-6 + 2.5e-11 * n**3)
+    return draw + gram + chol
 
 
 class Bucket(NamedTuple):
-    cells: np.ndarray  # indices into the grid
+    columns: np.ndarray  # indices into the grid's Columns
     sizes: tuple[int, int, int]  # (N, D0, D1) the bucket's trials are drawn at
+    widths: tuple[int, ...]  # the d1 values its certificates are computed at
 
 
-def plan_buckets(grid: Grid, *, max_buckets: int = 8,
-                 compile_seconds: float = 0.5, n_trials: int = 100) -> list[Bucket]:
-    """Group the non-trivial cells (P ≥ n) into few compiled programs of little padding.
+def plan_buckets(grid: Grid, columns: Columns, *, max_buckets: int = 8,
+                 compile_seconds: float = 0.8, n_trials: int = 100,
+                 factorizations: int = 2) -> list[Bucket]:
+    """Group the columns with a non-trivial cell (P ≥ n) into few compiled programs.
 
-    One program per sweep pads every cell to the sweep's largest (n, d0, d1): 4.7× the
-    work on the d0 = 1 grid and far more on the ratio panels (d0 up to 380). Instead,
-    start from one bucket per (n, d0) and merge, greedily, the pair whose merge adds the
-    least padded work (``_cell_seconds``), while there are more than ``max_buckets`` or a
-    merge costs less than a compilation (``compile_seconds``). Cells with d0 = 1 are never
-    merged with others (their Gram matrix has its own O(n·d1) form). The plan depends on
-    the grid and ``n_trials`` only, never on the chunk or device count, and a trial's
-    draws do not depend on its bucket's sizes, so neither do the decisions.
+    One program for a whole grid pads every column to the largest (n, d0, d1) (on the
+    ratio panels d0 runs to 380). Instead start from one bucket per column and merge,
+    greedily, the pair whose merge adds the least padded work (``_column_seconds``)
+    while there are more than ``max_buckets`` or a merge costs less than a compilation.
+    A bucket's widths are its columns' non-trivial d1 values. Columns with d0 = 1 are
+    never merged with others (their Gram matrices have an O(n·d1) form). The plan
+    depends on the grid only, and a trial's draws do not depend on its bucket, so
+    neither do the decisions.
     """
-    live = np.flatnonzero(grid.n_cols >= grid.n)
-    groups: dict[tuple, list[int]] = {}
-    for c in live:
-        groups.setdefault((int(grid.n[c]), int(grid.d0[c])), []).append(int(c))
-    buckets = [np.array(v) for _, v in sorted(groups.items())]
+    live = grid.n_cols >= grid.n
+    members = [np.flatnonzero(live & (columns.of_cell == j)) for j in range(len(columns.n))]
+    buckets = [np.array([j]) for j, m in enumerate(members) if len(m)]
 
-    def sizes(idx):
-        return (int(grid.n[idx].max()), int(grid.d0[idx].max()), int(grid.d1[idx].max()))
+    def describe(cols):
+        cells = np.concatenate([members[j] for j in cols])
+        sizes = (int(columns.n[cols].max()), int(columns.d0[cols].max()),
+                 int(grid.d1[cells].max()))
+        return sizes, tuple(int(w) for w in np.unique(grid.d1[cells]))
 
-    def cost(idx):
-        return len(idx) * n_trials * _cell_seconds(*sizes(idx))
+    def cost(cols):
+        sizes, widths = describe(cols)
+        return len(cols) * n_trials * _column_seconds(sizes, len(widths), factorizations)
 
     costs = [cost(b) for b in buckets]
     while len(buckets) > 1:
         best = None
         for i in range(len(buckets)):
             for j in range(i + 1, len(buckets)):
-                if (grid.d0[buckets[i]].max() == 1) != (grid.d0[buckets[j]].max() == 1):
+                if (columns.d0[buckets[i]].max() == 1) != (columns.d0[buckets[j]].max() == 1):
                     continue
                 merged = np.concatenate([buckets[i], buckets[j]])
                 extra = cost(merged) - costs[i] - costs[j]
@@ -332,11 +400,7 @@ def plan_buckets(grid: Grid, *, max_buckets: int = 8,
         extra, i, j, merged = best
         buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [np.sort(merged)]
         costs = [c for k, c in enumerate(costs) if k not in (i, j)] + [cost(merged)]
-    return sorted((Bucket(b, sizes(b)) for b in buckets), key=lambda b: b.sizes)
-
-
-def subgrid(grid: Grid, idx) -> Grid:
-    return Grid(*(a[idx] for a in grid))
+    return sorted((Bucket(b, *describe(b)) for b in buckets), key=lambda b: b.sizes)
 
 
 def run_grid(
@@ -349,28 +413,35 @@ def run_grid(
     rank_dtype: str,
     beta: float = 2.0,
     max_buckets: int = 8,
-    compile_seconds: float = 0.5,
+    compile_seconds: float = 0.8,
+    cholesky: str | None = None,
     checkpoint_prefix=None,
+    checkpoint_every: float = 10.0,
     fingerprint: str = "",
     progress: bool = True,
     mesh=None,
     desc: str = "full rank",
 ) -> dict:
-    """Every trial of every cell of ``grid``: certificate codes, refined by SVD.
+    """Every trial of every cell of ``grid``: certificate codes, refined on the host.
 
     Cells with fewer Jacobian columns than rows (P < n) are rank-deficient for every
-    draw and are not run (code ``P_LT_N``); the others run bucket by bucket
-    (``plan_buckets``), each bucket one compiled program via ``sweep.run_sweep``.
+    draw and are not run (code ``P_LT_N``); the others run column by column (one draw
+    per (n, d0) and trial serves every d1), bucket by bucket (``plan_buckets``), each
+    bucket one compiled program via ``sweep.run_sweep``.
 
     Args:
       max_buckets, compile_seconds: see ``plan_buckets``.
+      chunk: the most column trials per device per call; a bucket uses fewer where
+        its K·N² Gram matrices per trial would not fit ``CACHE_BYTES`` (at least 4).
+      cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
       checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
-        ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's cells).
+        ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's columns).
 
     Returns:
-      dict with ``code`` (int8), ``s_ratio`` (float64, NaN where no SVD was needed),
-      ``svd_rank`` (int32, -1 where none), each ``(C, n_trials)``, and ``buckets``: a
-      list of ``{'cells', 'sizes', 'seconds'}``.
+      dict with ``code`` (int8), ``s_ratio`` (float64, s_n/s_1 where refined on the
+      host, else NaN), ``svd_rank`` (int32, -1 where no SVD), each ``(C, n_trials)``, and ``buckets``: a
+      list of ``{'columns', 'cells', 'sizes', 'widths', 'factorizations', 'chunk',
+      'compile_seconds', 'seconds'}`` (``seconds``: running, after compiling).
     """
     from jaxnet import io
 
@@ -380,37 +451,63 @@ def run_grid(
         "s_ratio": np.full((n_cells, n_trials), np.nan),
         "svd_rank": np.full((n_cells, n_trials), -1, np.int32),
     }
-    seeds = grid_seeds(convention, grid)
     mesh = sweep.device_mesh() if mesh is None else mesh
-    jobs = []
-    for k, bucket in enumerate(plan_buckets(grid, max_buckets=max_buckets,
-                                            compile_seconds=compile_seconds,
-                                            n_trials=n_trials)):
-        sub = subgrid(grid, bucket.cells)
-        setup = Setup(convention, bucket.sizes, rank_dtype, beta)
-        cells = {"n": sub.n, "d0": sub.d0, "d1": sub.d1, "n_cols": sub.n_cols,
-                 "rtol": sub.rtol}
-        jobs.append((k, bucket, sub, setup, cells, unit_fn(setup)))
-
+    if cholesky is None:
+        cholesky = jacobian.default_cholesky(mesh.size, mesh.devices.flat[0].platform)
+    columns = grid_columns(convention, grid)
+    live = grid.n_cols >= grid.n
+    deficient_test = bool(live.any()) and jacobian.deficient_test_can_fire(
+        float(grid.rtol[live].max()), int(grid.n[live].min()), beta)
+    factorizations = 2 if deficient_test else 1
     info = []
-    for k, bucket, sub, setup, cells, unit in jobs:
-        block_fn = sweep.compile_block_fn(unit, cells, seeds[bucket.cells],
-                                          base_key=base_key, chunk=chunk, mesh=mesh)
+    plan = plan_buckets(grid, columns, max_buckets=max_buckets,
+                        compile_seconds=compile_seconds, n_trials=n_trials,
+                        factorizations=factorizations)
+    for k, bucket in enumerate(plan):
+        setup = Setup(convention, bucket.sizes, rank_dtype, beta, bucket.widths,
+                      cholesky, deficient_test)
+        cols = bucket.columns
+        n_cols = np.array([[jacobian.n_params(int(d0), w, nets.JACOBIAN_WRT[convention])
+                            for w in bucket.widths] for d0 in columns.d0[cols]], np.int32)
+        cells_of = [np.flatnonzero(live & (columns.of_cell == j)) for j in cols]
+        rtol = np.ones(n_cols.shape)  # widths a column does not use: any valid value
+        for r, cells in enumerate(cells_of):
+            for c in cells:
+                rtol[r, bucket.widths.index(int(grid.d1[c]))] = grid.rtol[c]
+        cdict = {"n": columns.n[cols], "d0": columns.d0[cols], "n_cols": n_cols,
+                 "rtol": rtol}
+        unit = unit_fn(setup)
+        # A unit holds K Gram matrices of N² floats, read and written by every step:
+        # blocks that stay in cache run 2× faster than the largest chunk (measured).
+        unit_bytes = 8 * len(bucket.widths) * bucket.sizes[0] ** 2
+        chunk_k = int(min(chunk, max(4, CACHE_BYTES // unit_bytes)))
+        t0 = time.perf_counter()
+        block_fn = sweep.compile_block_fn(unit, cdict, columns.seed[cols],
+                                          base_key=base_key, chunk=chunk_k, mesh=mesh)
+        compile_s = time.perf_counter() - t0
         ckpt = None
         if checkpoint_prefix is not None:
-            tag = io.fingerprint({"run": fingerprint, "cells": bucket.cells.tolist(),
-                                  "sizes": list(bucket.sizes)})
+            tag = io.fingerprint({"run": fingerprint, "columns": cols.tolist(),
+                                  "sizes": list(bucket.sizes),
+                                  "widths": list(bucket.widths)})
             ckpt = io.Checkpoint(f"{checkpoint_prefix}-b{k}.npz", tag)
         t0 = time.perf_counter()
         res = sweep.run_sweep(
-            unit, cells, seeds[bucket.cells], n_trials, base_key=base_key,
-            chunk=chunk, refine_fn=make_refine(setup, sub, seeds[bucket.cells], base_key),
-            checkpoint=ckpt, progress=progress, mesh=mesh,
-            desc=f"{desc} [{k + 1}: N,D0,D1={bucket.sizes}]", block_fn=block_fn,
+            unit, cdict, columns.seed[cols], n_trials, base_key=base_key, chunk=chunk_k,
+            refine_fn=make_refine(setup, cdict, columns.seed[cols], base_key),
+            checkpoint=ckpt, checkpoint_every=checkpoint_every, progress=progress,
+            mesh=mesh, desc=f"{desc} [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
+            block_fn=block_fn,
         )
-        for name in out:
-            out[name][bucket.cells] = res[name]
-        info.append({"cells": len(bucket.cells), "sizes": list(bucket.sizes),
+        for r, cells in enumerate(cells_of):
+            for c in cells:
+                w = bucket.widths.index(int(grid.d1[c]))
+                for name in out:
+                    out[name][c] = res[name][r, :, w]
+        info.append({"columns": len(cols), "cells": int(sum(map(len, cells_of))),
+                     "sizes": list(bucket.sizes), "widths": list(bucket.widths),
+                     "factorizations": factorizations, "chunk": chunk_k,
+                     "compile_seconds": compile_s,
                      "seconds": time.perf_counter() - t0})
     out["buckets"] = info
     return out

@@ -45,9 +45,8 @@ from jaxnet.nets import apply, preactivations
 from jaxnet.types import Array, Params
 
 # Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.
-P_LT_N, ZERO_ROW, GRAM_DEFICIENT, GRAM_FULL, AMBIGUOUS, SVD_DEFICIENT, SVD_FULL = range(
-    7
-)
+(P_LT_N, ZERO_ROW, GRAM_DEFICIENT, GRAM_FULL, AMBIGUOUS, SVD_DEFICIENT, SVD_FULL,
+ EIG_DEFICIENT, EIG_FULL) = range(9)
 CODE_NAMES = (
     "p_lt_n",
     "zero_row",
@@ -56,8 +55,10 @@ CODE_NAMES = (
     "ambiguous",
     "svd_deficient",
     "svd_full",
+    "eig_deficient",
+    "eig_full",
 )
-FULL_CODES = (GRAM_FULL, SVD_FULL)
+FULL_CODES = (GRAM_FULL, SVD_FULL, EIG_FULL)
 
 # Safety factor on the rounding error of forming and factoring G (see module docstring).
 _GRAM_ROUNDING = 16.0
@@ -113,84 +114,104 @@ def closed_form_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
     return jnp.concatenate([blocks[k]() for k in wrt], axis=1)
 
 
-def gram(
-    params: Params, xs: Array, wrt=("b", "w"), *, row_mask=None, unit_mask=None
-) -> Array:
-    """``(n, n)`` Gram matrix J Jᵀ from the Khatri–Rao structure, without forming J.
+def _width_blocks(widths, m: int):
+    """Static ``(K, s)`` unit indices of the blocks [w_{k−1}, w_k) and their validity."""
+    widths = [int(w) for w in widths]
+    if not widths or sorted(set(widths)) != widths or widths[0] < 1 or widths[-1] > m:
+        raise ValueError(f"widths must be increasing integers in [1, {m}]; got {widths}")
+    starts = np.array([0] + widths[:-1])
+    sizes = np.array(widths) - starts
+    offs = np.arange(int(sizes.max()))
+    idx = np.minimum(starts[:, None] + offs[None, :], m - 1)
+    return idx, offs[None, :] < sizes[:, None]
+
+
+def gram_by_width(params: Params, xs: Array, wrt=("b", "w"), widths=None, *,
+                  row_mask=None) -> Array:
+    """``(K, n, n)`` Gram matrices J Jᵀ of the network cut to its first ``widths[k]`` units.
+
+    The Jacobian of the first w units is a column subset of the whole network's, so
+    G(w) = Σ_{i<w} G_i with G_i unit i's term: the K Gram matrices cost one, formed
+    block by block ([w_{k−1}, w_k)) and summed cumulatively. J is never formed:
+
+        G_i = [b] d_i d_iᵀ + [w] (d_i d_iᵀ) ⊙ (X Xᵀ) + [v] h_i h_iᵀ,
+
+    d_i = a_i v_i (activation column times v_i), h_i = σ(pre_i). For one-dimensional
+    inputs (``xs: (n, 1)``) a unit's activation is monotone in x: for w_i ≥ 0 it is
+    active on a suffix of the sorted points, for w_i < 0 on a prefix (rounding keeps
+    this: fl(w·x + b) is monotone in x), so a_ij a_ik = a_{i,lo} or a_{i,hi}, lo/hi being
+    whichever of x_j, x_k is smaller/larger, and
+
+        (G_i)_jk = a_ij a_ik (c0_i + c1_i (x_j + x_k) + c2_i x_j x_k),
+        c0 = [b] v² + [v] b²,   c1 = [v] w·b,   c2 = [w] v² + [v] w²:
+
+    G needs only six per-point sums s_c^±[j] = Σ_{i: ±} a_ij c_i, O(n·m + K·n²) instead
+    of O(n²·m).
 
     Args:
       params: network parameters (``m`` units, input dim ``d``).
       xs: ``(n, d)`` inputs.
       wrt: differentiated blocks.
+      widths: increasing widths in [1, m]; default ``(m,)``.
       row_mask: optional ``(n,)`` 0/1 mask; masked rows of J are zero (padding).
-      unit_mask: optional ``(m,)`` 0/1 mask; masked units contribute nothing (padding).
     """
     wrt = _check_wrt(params, wrt)
+    m = params["v"].shape[0]
+    widths = (m,) if widths is None else tuple(int(w) for w in widths)
+    idx, valid = _width_blocks(widths, m)
     pre = preactivations(params, xs)
     dtype = pre.dtype
     act = (pre > 0).astype(dtype)
     if row_mask is not None:
         act = act * row_mask.astype(dtype)[:, None]
-    if unit_mask is not None:
-        act = act * unit_mask.astype(dtype)[None, :]
-    d_mat = act * params["v"][None, :]
-    g = jnp.zeros((xs.shape[0], xs.shape[0]), dtype)
+    if xs.shape[1] == 1:
+        blk_act = act[:, idx] * jnp.asarray(valid, dtype)[None]  # (n, K, s)
+        w, b, v = params["w"][:, 0], params["b"], params["v"]
+        zero = jnp.zeros_like(v)
+        c0 = (v * v if "b" in wrt else zero) + (b * b if "v" in wrt else zero)
+        c1 = w * b if "v" in wrt else zero
+        c2 = (v * v if "w" in wrt else zero) + (w * w if "v" in wrt else zero)
+        coef = jnp.stack([c0, c1, c2], axis=1)  # (m, 3)
+        neg = (w < 0).astype(dtype)[:, None]
+        # Per-point sums over the suffix (w ≥ 0) and prefix (w < 0) units, cumulative.
+        s_pos = jnp.cumsum(jnp.einsum("nks,ksc->knc", blk_act, (coef * (1 - neg))[idx]), 0)
+        s_neg = jnp.cumsum(jnp.einsum("nks,ksc->knc", blk_act, (coef * neg)[idx]), 0)
+        x = xs[:, 0]
+        first_le = (x[:, None] <= x[None, :])[None, :, :, None]  # x_j <= x_k: j is lo
+        s = (jnp.where(first_le, s_pos[:, :, None, :], s_pos[:, None, :, :])
+             + jnp.where(first_le, s_neg[:, None, :, :], s_neg[:, :, None, :]))
+        g = (s[..., 0] + s[..., 1] * (x[:, None] + x[None, :])[None]
+             + s[..., 2] * jnp.outer(x, x)[None])
+        if row_mask is not None:  # a masked j still reads s[k] where k is lo or hi
+            mask = row_mask.astype(dtype)
+            g = g * (mask[:, None] * mask[None, :])[None]
+        return g
+
+    k_widths = idx.shape[0]
+    if k_widths * m <= 1024:  # few units: G_k = Σ_i [i < w_k] G_i, one matmul per term
+        keep = jnp.asarray(np.arange(m)[None, :] < np.asarray(widths)[:, None], dtype)
+
+        def prefix_gram(f):
+            return jnp.einsum("ni,ki,mi->knm", f, keep, f)
+    else:  # many units: one Gram per block of units, summed cumulatively
+
+        def prefix_gram(f):
+            blk = f[:, idx] * jnp.asarray(valid, dtype)[None]
+            return jnp.cumsum(jnp.einsum("nks,mks->knm", blk, blk), 0)
+
+    g = 0.0
     if "b" in wrt or "w" in wrt:
-        dd = d_mat @ d_mat.T
-        if "b" in wrt:
-            g = g + dd
-        if "w" in wrt:
-            g = g + dd * (xs @ xs.T)
+        xx = (xs @ xs.T if "w" in wrt else 0.0) + (1.0 if "b" in wrt else 0.0)
+        g = prefix_gram(act * params["v"][None, :]) * jnp.asarray(xx, dtype)[None]
     if "v" in wrt:
-        h = act * pre  # = relu(pre) on unmasked entries
-        g = g + h @ h.T
+        g = g + prefix_gram(act * pre)  # act·pre = relu(pre) on unmasked entries
     return g
 
 
-def gram_1d(params: Params, xs: Array, wrt=("b", "w"), *, row_mask=None) -> Array:
-    """``gram`` for one-dimensional inputs (``xs: (n, 1)``) in O(n·m + n²), not O(n²·m).
-
-    With d = 1 a unit's activation is monotone in x: for w_i > 0 (or w_i = 0) it is
-    active on a suffix of the sorted points, for w_i < 0 on a prefix, and floating-point
-    rounding keeps this (fl(w·x + b) is monotone in x). Hence a_ij a_ik = a_{i,lo} for
-    the first kind and a_{i,hi} for the second, lo/hi being whichever of x_j, x_k is
-    smaller/larger, and every block of G is a sum over units of
-    a_ij a_ik (c0_i + c1_i (x_j + x_k) + c2_i x_j x_k):
-
-        c0 = [b] v² + [v] b²,   c1 = [v] w·b,   c2 = [w] v² + [v] w².
-
-    So G needs only the six per-point sums s_c^±[j] = Σ_{i: ±} a_ij c_i. Equal to
-    ``gram`` up to rounding (a test checks it); ``row_mask`` as in ``gram``.
-    """
-    wrt = _check_wrt(params, wrt)
-    if xs.ndim != 2 or xs.shape[1] != 1:
-        raise ValueError(f"xs must have shape (n, 1); got {xs.shape}")
-    pre = preactivations(params, xs)
-    dtype = pre.dtype
-    act = (pre > 0).astype(dtype)
-    if row_mask is not None:
-        act = act * row_mask.astype(dtype)[:, None]
-    w, b, v = params["w"][:, 0], params["b"], params["v"]
-    zero = jnp.zeros_like(v)
-    c0 = (v * v if "b" in wrt else zero) + (b * b if "v" in wrt else zero)
-    c1 = w * b if "v" in wrt else zero
-    c2 = (v * v if "w" in wrt else zero) + (w * w if "v" in wrt else zero)
-    coef = jnp.stack([c0, c1, c2], axis=1)  # (m, 3)
-    neg = (w < 0).astype(dtype)
-    s_pos = act @ (coef * (1 - neg)[:, None])  # (n, 3): sums over suffix units
-    s_neg = act @ (coef * neg[:, None])  # (n, 3): sums over prefix units
-    x = xs[:, 0]
-    first_le = x[:, None] <= x[None, :]  # x_j <= x_k: j is lo, k is hi
-
-    def pick(s, j_if):
-        return jnp.where(j_if[:, :, None], s[:, None, :], s[None, :, :])  # (n, n, 3)
-
-    s = pick(s_pos, first_le) + pick(s_neg, ~first_le)
-    g = s[..., 0] + s[..., 1] * (x[:, None] + x[None, :]) + s[..., 2] * jnp.outer(x, x)
-    if row_mask is not None:
-        mask = row_mask.astype(dtype)
-        g = g * mask[:, None] * mask[None, :]
-    return g
+def gram(params: Params, xs: Array, wrt=("b", "w"), *, row_mask=None) -> Array:
+    """``(n, n)`` Gram matrix J Jᵀ from the Khatri–Rao structure, without forming J
+    (``gram_by_width`` at the full width; O(n·m + n²) for one-dimensional inputs)."""
+    return gram_by_width(params, xs, wrt, row_mask=row_mask)[0]
 
 
 def default_rtol(n, n_cols, dtype) -> Array:
@@ -228,16 +249,32 @@ class Certificate(NamedTuple):
     lam_hi: Array  # u >= λ_max(G) (largest absolute row sum)
 
 
-def _chol_ok(mat: Array, block: int = 8) -> Array:
-    """Does the (unpivoted) Cholesky factorization of ``mat`` succeed with positive
-    pivots?
+CHOLESKY = ("lapack", "xla")
 
-    Blocked right-looking Cholesky in plain XLA ops (a ``fori_loop`` over blocks of
-    ``block`` columns; each diagonal block factored and inverted by unrolled steps; the
-    trailing matrix updated by one matmul per block), not LAPACK's ``potrf``: XLA:CPU
-    programs with that custom call hung at random (jax 0.10.2, see README), and
-    without it the engine also runs on several CPU devices.
-    """
+
+def default_cholesky(mesh_size: int, platform: str) -> str:
+    """The certificate's factorization for a sweep: the platform's solver (LAPACK's
+    ``potrf`` on CPU, cuSOLVER on GPU), except on several CPU devices, where programs
+    with LAPACK's custom call deadlock XLA:CPU (jax 0.10.2; README) and the blocked
+    factorization in plain XLA ops (``_chol_ok_xla``, 4-15× slower) runs instead."""
+    return "xla" if platform == "cpu" and mesh_size > 1 else "lapack"
+
+
+def _chol_ok(mat: Array, cholesky: str = "lapack") -> Array:
+    """Does the (unpivoted) Cholesky factorization of ``mat`` succeed with positive
+    pivots? (``jnp.linalg.cholesky`` returns NaN where it does not.)"""
+    if cholesky == "lapack":  # NaN everywhere on failure: the diagonal tells
+        chol = jax.lax.linalg.cholesky(mat, symmetrize_input=False)
+        return jnp.all(jnp.isfinite(jnp.diagonal(chol)))
+    if cholesky == "xla":
+        return _chol_ok_xla(mat)
+    raise ValueError(f"cholesky must be one of {CHOLESKY}; got {cholesky!r}")
+
+
+def _chol_ok_xla(mat: Array, block: int = 8) -> Array:
+    """``_chol_ok`` as a blocked right-looking Cholesky in plain XLA ops (a
+    ``fori_loop`` over blocks of ``block`` columns; each diagonal block factored and
+    inverted by unrolled steps; the trailing matrix updated by one matmul per block)."""
     size = mat.shape[0]
     pad = (-size) % block
     if pad:  # identity on the padding keeps definiteness unchanged
@@ -276,8 +313,39 @@ def _chol_ok(mat: Array, block: int = 8) -> Array:
     return ok
 
 
+def decide_by_eigenvalues(g, n: int, rtol: float, dtype=np.float64):
+    """Host re-decision of an ambiguous trial from the eigenvalues of its Gram matrix.
+
+    ``g``: the ``(n, n)`` Gram matrix (NumPy). λ̂ = ``eigvalsh(g)`` is within
+    δ = 16·n·eps·u of the exact λ(J Jᵀ) (forming G, and LAPACK's backward-stable
+    ``syevd``, u ≥ λ_max the largest absolute row sum), so s_n > rtol·s_1 ⟺ λ_n > rtol²·λ_1
+    is decided where |λ̂_n − rtol²·λ̂_1| > (1 + rtol²)·δ. That holds for most trials of a
+    float32 rule (rtol² ≫ n·eps), almost none of a float64 rule.
+
+    Returns ``(full, s_ratio)``, ``full`` None where undecided; s_ratio = √(λ̂_n/λ̂_1).
+    """
+    lam = np.linalg.eigvalsh(g)
+    lam_n, lam_1 = lam[0], lam[-1]
+    u = float(np.max(np.abs(g).sum(axis=1)))
+    delta = _GRAM_ROUNDING * n * float(np.finfo(dtype).eps) * u
+    ratio = float(np.sqrt(max(lam_n, 0.0) / lam_1)) if lam_1 > 0 else 0.0
+    gap = lam_n - rtol**2 * lam_1
+    if abs(gap) <= (1 + rtol**2) * delta:
+        return None, ratio
+    return bool(gap > 0), ratio
+
+
+def deficient_test_can_fire(rtol_max: float, n_min: int, beta: float,
+                            dtype=np.float64) -> bool:
+    """Can the certificate's rank-deficiency test fire for some cell with rtol ≤
+    ``rtol_max`` and n ≥ ``n_min``? It needs σ_lo = rtol²·l/β² ≥ 2·16·n·eps·u, and l ≤ u."""
+    eps = float(np.finfo(dtype).eps)
+    return rtol_max**2 / beta**2 >= 2 * _GRAM_ROUNDING * n_min * eps
+
+
 def full_rank_certificate(
-    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0, power_steps=4
+    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0, power_steps=1,
+    cholesky: str = "lapack", deficient_test: bool = True,
 ) -> Certificate:
     """Certify rank J = n (or rank J < n) from ``g = J Jᵀ``, or answer AMBIGUOUS.
 
@@ -289,7 +357,12 @@ def full_rank_certificate(
       row_mask: ``(N,)`` bool, True on the ``n`` real rows; default all rows.
       beta: certification margin: certified decisions hold for every tolerance in
         [rtol/β, rtol·β]. Must satisfy β² ≥ 2.
-      power_steps: power iterations for the lower bound l on λ_max.
+      power_steps: power iterations for the lower bound l on λ_max (which only
+        sets the deficiency test's shift σ_lo; each costs a pass over G).
+      cholesky: ``'lapack'`` or ``'xla'`` (``default_cholesky``).
+      deficient_test: run the rank-deficiency test. It can only fire where
+        σ_lo ≥ 2·(rounding level), i.e. rtol²/β² ≥ 32·n·eps; callers skip it (one
+        factorization instead of two) where no cell's rtol allows that.
 
     Returns:
       ``Certificate``; ``code == GRAM_FULL`` means full rank is certified.
@@ -304,13 +377,14 @@ def full_rank_certificate(
     eye = jnp.eye(size, dtype=dtype)
     u = jnp.max(jnp.sum(jnp.abs(g), axis=1))
 
-    # Unrolled on purpose: a loop (scan/while) next to a LAPACK call deadlocks
-    # XLA:CPU with several devices (seen with jax 0.10.2).
+    # l ≤ λ_max: the largest diagonal entry, and the Rayleigh quotient of the
+    # normalized row mask after ``power_steps`` power iterations (unrolled: a loop
+    # next to a LAPACK call deadlocked XLA:CPU, jax 0.10.2).
     x = maskf / jnp.sqrt(jnp.maximum(n, 1))
     for _ in range(power_steps):
         y = g @ x
         x = y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(dtype).tiny)
-    lam_lo = x @ g @ x
+    lam_lo = jnp.maximum(jnp.max(jnp.diagonal(g)), x @ g @ x)
     resolution = _GRAM_ROUNDING * n * jnp.finfo(dtype).eps * u
     rtol = jnp.asarray(rtol, dtype)
     sigma_hi = jnp.maximum(beta**2 * rtol**2 * u, 2 * resolution)
@@ -320,8 +394,12 @@ def full_rank_certificate(
     def shifted(sigma):
         return g - sigma * eye * maskf[None, :] + eye * pad_diag[None, :]
 
-    full = _chol_ok(shifted(sigma_hi))
-    deficient = (sigma_lo >= 2 * resolution) & ~_chol_ok(shifted(sigma_lo))
+    full = _chol_ok(shifted(sigma_hi), cholesky)
+    if deficient_test:  # where full rank is certified, factor −I (fails at once)
+        lo = jnp.where(full, -eye, shifted(sigma_lo))
+        deficient = (sigma_lo >= 2 * resolution) & ~_chol_ok(lo, cholesky)
+    else:
+        deficient = jnp.zeros((), bool)
     zero_row = jnp.any(row_mask & (jnp.diagonal(g) == 0))
     code = jnp.select(
         [n_cols < n, zero_row, full, deficient],

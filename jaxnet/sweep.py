@@ -1,6 +1,6 @@
 """The Monte-Carlo engine: trial keys, chunked and sharded evaluation, progress, resume.
 
-A *trial* is a pure function ``unit_fn(key, cell) -> pytree of scalars`` of one PRNG key
+A *trial* is a pure function ``unit_fn(key, cell) -> pytree of arrays`` of one PRNG key
 and one grid cell (a dict of scalars such as ``n``, ``d0``, ``d1``). Trial ``t`` of a
 cell gets the key ``hash(base_key; cell_seed, t)`` (``trial_key``), where ``cell_seed`` is
 derived from the cell's own values (``cell_seed``), so a trial's randomness depends on
@@ -147,8 +147,8 @@ def run_sweep(
     """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
 
     Args:
-      unit_fn: ``unit_fn(key, cell) -> dict of scalars``; jittable.
-      cells: dict of ``(C,)`` arrays, one entry per cell parameter.
+      unit_fn: ``unit_fn(key, cell) -> dict of arrays``; jittable.
+      cells: dict of ``(C, ...)`` arrays, one entry per cell parameter.
       seeds: ``(C,)`` cell seeds (``cell_seed``).
       n_trials: trials per cell.
       base_key: the sweep's PRNG key (from ``--seed``).
@@ -165,7 +165,7 @@ def run_sweep(
         ``unit_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
 
     Returns:
-      dict of NumPy arrays of shape ``(C, n_trials)``.
+      dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)``.
     """
     from tqdm.auto import tqdm
 
@@ -211,12 +211,13 @@ def run_sweep(
     # while a block is in flight deadlocks jax 0.10.2's CPU runtime.
     for units in (todo[i : i + block] for i in range(0, len(todo), block)):
         out = jax.device_get(launch(units))
-        out = {k: np.asarray(v).reshape(-1)[: len(units)] for k, v in out.items()}
+        out = {k: np.asarray(v).reshape((block,) + np.shape(v)[2:])[: len(units)]
+               for k, v in out.items()}
         if refine_fn is not None:
             out = refine_fn(units // n_trials, units % n_trials, out)
         for k, v in out.items():
             if k not in results:
-                results[k] = np.zeros(n_units, v.dtype)
+                results[k] = np.zeros((n_units,) + v.shape[1:], v.dtype)
             results[k][units] = v
         done[units] = True
         bar.update(len(units))
@@ -226,7 +227,7 @@ def run_sweep(
             checkpoint.save({**results, "done": done})
             last_save = time.monotonic()
     bar.close()
-    return {k: v.reshape(n_cells, n_trials) for k, v in results.items()}
+    return {k: v.reshape((n_cells, n_trials) + v.shape[1:]) for k, v in results.items()}
 
 
 def host_map(fn: Callable, tasks: list, *, workers: int = 0, progress: bool = True,

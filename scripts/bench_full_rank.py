@@ -10,7 +10,7 @@ Runs, in one process and in this order:
    cells, extrapolated to the whole grid by its trial counts; the decisions are compared
    with the engine's on the same trials;
 4. the arithmetic limit: the flops of the rank computations the engine does (Gram
-   matrix, two Cholesky factorizations, power iteration, at each bucket's padded
+   matrices, Cholesky factorizations, power iteration, at each bucket's padded
    sizes), over this machine's measured float64 matmul throughput.
 
 Prints a table and writes ``OUT/bench.json``.
@@ -63,7 +63,9 @@ def _sweep(fr, convention, key, trials, chunk, **grid_kw):
 
 def _engine_flops(fr, out, trials) -> float:
     """Flops of the certificates as run: every bucket's trials at its padded sizes."""
-    return sum(b["cells"] * trials * fr._cell_flops(*b["sizes"]) for b in out["buckets"])
+    return sum(b["columns"] * trials * fr._column_flops(b["sizes"], len(b["widths"]),
+                                                        b["factorizations"])
+               for b in out["buckets"])
 
 
 def _matmul_gflops(jax, jnp) -> float:
@@ -105,7 +107,9 @@ def main(argv=None) -> int:
     res["d0=1 grid"] = {
         "cells": len(grid.n), "trials": n_units, "wall_s_with_compile": cold,
         "wall_s_without_compile": warm, "trials_per_s": n_units / warm,
-        "svd_refined": int(np.isfinite(out1["s_ratio"]).sum()),
+        "host_refined": int(np.isfinite(out1["s_ratio"]).sum()),
+        "svd_refined": int(np.isin(out1["code"], (jacobian.SVD_FULL,
+                                                  jacobian.SVD_DEFICIENT)).sum()),
         "flops": _engine_flops(fr, out1, a.trials), "buckets": out1["buckets"],
     }
 
@@ -121,7 +125,9 @@ def main(argv=None) -> int:
             suite_trials += len(g.n) * a.trials
             suite_flops += _engine_flops(fr, o, a.trials)
             per_family[name] = {"seconds": t, "buckets": o["buckets"],
-                                "svd_refined": int(np.isfinite(o["s_ratio"]).sum())}
+                                "host_refined": int(np.isfinite(o["s_ratio"]).sum()),
+                                "svd_refined": int(np.isin(o["code"], (
+                                    jacobian.SVD_FULL, jacobian.SVD_DEFICIENT)).sum())}
         res["8 heatmaps"] = {"trials": suite_trials, "wall_s_with_compile": suite_t,
                              "trials_per_s": suite_trials / suite_t, "flops": suite_flops,
                              "families": per_family}
@@ -165,7 +171,8 @@ def main(argv=None) -> int:
     print(f"peer d0=1 grid ({g1['cells']} cells x {a.trials} trials = {g1['trials']}):")
     print(f"  jaxnet: {g1['wall_s_with_compile']:.2f} s with compilation, "
           f"{g1['wall_s_without_compile']:.2f} s without ({g1['trials_per_s']:.0f} "
-          f"trials/s); {g1['svd_refined']} trials re-decided by SVD")
+          f"trials/s); re-decided on the host: {g1['host_refined']} trials, "
+          f"{g1['svd_refined']} of them by SVD")
     print(f"  arithmetic limit: {g1['flops'] / 1e9:.1f} GFLOP at {gflops:.1f} GFLOP/s = "
           f"{g1['flops'] / 1e9 / gflops:.2f} s "
           f"(jaxnet at {g1['flops'] / 1e9 / g1['wall_s_without_compile']:.1f} GFLOP/s,"
@@ -190,7 +197,7 @@ def main(argv=None) -> int:
         for name, fam in s8["families"].items():
             print(f"  {name} family: {fam['seconds']:.2f} s in {len(fam['buckets'])} "
                   f"programs (N, D0, D1): "
-                  + ", ".join(f"{tuple(b['sizes'])}x{b['cells']} {b['seconds']:.1f}s"
+                  + ", ".join(f"{tuple(b['sizes'])}x{b['columns']} {b['seconds']:.1f}s"
                               for b in fam["buckets"]))
     print(f"wrote {Path(out_dir) / 'bench.json'}")
     return 0

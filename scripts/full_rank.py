@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {Path(cfg.out) / 'results.json'}: {len(cells)} cells, "
           f"{sum(c['trials'] for c in cells)} trials, "
           f"{results['metadata']['wall_time_s']:.1f} s; "
-          f"SVD-refined trials: {sum(c['svd_refined'] for c in cells)}, "
+          f"re-decided on the host: {sum(c['host_refined'] for c in cells)} "
+          f"({sum(c['svd_refined'] for c in cells)} by SVD), "
           f"near threshold: {sum(c['near_threshold'] for c in cells)}")
     return 0
 

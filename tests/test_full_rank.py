@@ -9,24 +9,16 @@ from jaxnet import io, jacobian, nets, sweep
 GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 
 
-def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint=None,
-           refine_wrapper=None, unit_wrapper=None, **grid_kw):
+def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_prefix=None,
+           cholesky=None, max_buckets=8, **grid_kw):
     rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
-    seeds = fr.grid_seeds(convention, grid)
-    setup = fr.make_setup(convention, grid, rank_dtype, 2.0)
     key = jax.random.key(3)
-    cells = {"n": grid.n, "d0": grid.d0, "d1": grid.d1, "n_cols": grid.n_cols,
-             "rtol": grid.rtol}
-    refine = fr.make_refine(setup, grid, seeds, key)
-    unit = fr.unit_fn(setup)
-    out = sweep.run_sweep(
-        unit_wrapper(unit) if unit_wrapper else unit, cells, seeds, trials,
-        base_key=key, chunk=chunk,
-        refine_fn=refine_wrapper(refine) if refine_wrapper else refine,
-        checkpoint=checkpoint, checkpoint_every=0.0, progress=False, mesh=mesh,
-    )
-    return grid, seeds, setup, key, out
+    out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
+                      rank_dtype=rank_dtype, mesh=mesh, cholesky=cholesky,
+                      max_buckets=max_buckets, checkpoint_prefix=checkpoint_prefix,
+                      checkpoint_every=0.0, progress=False)
+    return grid, fr.grid_seeds(convention, grid), rank_dtype, key, out
 
 
 def test_ratio_d0_is_exact():
@@ -49,7 +41,7 @@ def test_padded_trial_equals_unpadded_trial(key):
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])
 def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
-    grid, seeds, setup, key, out = _sweep(convention)
+    grid, seeds, rank_dtype, key, out = _sweep(convention)
     wrt = nets.JACOBIAN_WRT[convention]
     n_full = 0
     for c in range(len(grid.n)):
@@ -57,7 +49,7 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
         for t in range(out["code"].shape[1]):
             k = sweep.trial_key(key, seeds[c], t)
             params, xs, _ = fr.sample_trial(k, convention, n, d0, d1, sizes=(n, d0, d1),
-                                            dtype=jnp.dtype(setup.sample_dtype))
+                                            dtype=jnp.dtype(rank_dtype))
             params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
             jac = np.asarray(jacobian.param_jacobian(params, xs.astype(jnp.float64), wrt))
             full = np.linalg.matrix_rank(jac, rtol=float(grid.rtol[c])) == n
@@ -67,12 +59,17 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
 
 
 def test_results_do_not_depend_on_chunk_or_device_count():
-    ref = _sweep("peer", chunk=24, mesh=sweep.device_mesh(jax.devices()[:1]))[-1]
+    one_dev = sweep.device_mesh(jax.devices()[:1])
+    ref = _sweep("peer", chunk=24, mesh=one_dev, cholesky="xla")[-1]
     assert jax.device_count() == 4
     for chunk in (1, 3):
-        out = _sweep("peer", chunk=chunk)[-1]
+        out = _sweep("peer", chunk=chunk)[-1]  # 4 CPU devices: the XLA factorization
         np.testing.assert_array_equal(out["code"], ref["code"])
         np.testing.assert_array_equal(out["s_ratio"], ref["s_ratio"])
+    # One device defaults to LAPACK's factorization: the same decisions.
+    lapack = _sweep("peer", chunk=5, mesh=one_dev)[-1]
+    full = lambda out: np.isin(out["code"], jacobian.FULL_CODES)  # noqa: E731
+    np.testing.assert_array_equal(full(lapack), full(ref))
 
 
 def test_a_cell_gives_the_same_trials_in_any_grid():
@@ -81,24 +78,28 @@ def test_a_cell_gives_the_same_trials_in_any_grid():
     np.testing.assert_array_equal(small["code"][0], big["code"][-1])
 
 
-def test_interrupted_sweep_resumes_to_identical_results(tmp_path):
+def test_interrupted_sweep_resumes_to_identical_results(tmp_path, monkeypatch):
     ref = _sweep("peer", chunk=2)[-1]
-    ckpt = io.Checkpoint(tmp_path / "ck.npz", "cfg")
     calls = {"n": 0}
+    make_refine = fr.make_refine
 
-    def dies_after_three_blocks(refine):
-        def wrapped(*args):
+    def dies_after_three_blocks(*args, **kwargs):
+        refine = make_refine(*args, **kwargs)
+
+        def wrapped(*a):
             calls["n"] += 1
             if calls["n"] > 3:
                 raise KeyboardInterrupt
-            return refine(*args)
+            return refine(*a)
         return wrapped
 
+    monkeypatch.setattr(fr, "make_refine", dies_after_three_blocks)
     with pytest.raises(KeyboardInterrupt):
-        _sweep("peer", chunk=2, checkpoint=ckpt, refine_wrapper=dies_after_three_blocks)
-    saved = ckpt.load()
-    assert saved is not None and 0 < saved["done"].sum() < saved["done"].size
-    out = _sweep("peer", chunk=2, checkpoint=ckpt)[-1]
+        _sweep("peer", chunk=2, checkpoint_prefix=tmp_path / "ck")
+    monkeypatch.setattr(fr, "make_refine", make_refine)
+    saved = [p for p in tmp_path.glob("ck-b*.npz")]
+    assert saved
+    out = _sweep("peer", chunk=2, checkpoint_prefix=tmp_path / "ck")[-1]
     np.testing.assert_array_equal(out["code"], ref["code"])
     np.testing.assert_array_equal(out["s_ratio"], ref["s_ratio"])
 
@@ -113,17 +114,22 @@ def test_corrupt_or_foreign_checkpoint_is_not_used(tmp_path):
     assert ck.load() is None and "another config" in ck.note
 
 
-def test_one_compile_per_sweep():
+def test_one_compile_per_program(monkeypatch):
     traces = {"n": 0}
+    unit_fn = fr.unit_fn
 
-    def counting(unit):
-        def wrapped(key, cell):
+    def counting(setup):
+        unit = unit_fn(setup)
+
+        def wrapped(key, col):
             traces["n"] += 1  # Python side effect: runs once per trace
-            return unit(key, cell)
+            return unit(key, col)
         return wrapped
 
-    _sweep("paper", trials=10, chunk=3, unit_wrapper=counting)
-    assert traces["n"] == 1  # 8 cells x 10 trials over several blocks, one trace
+    monkeypatch.setattr(fr, "unit_fn", counting)
+    out = _sweep("paper", trials=10, chunk=3, max_buckets=1)[-1]
+    # 8 cells x 10 trials over many blocks; d0 = 1 has its own program.
+    assert len(out["buckets"]) == 2 and traces["n"] == 2
 
 
 def test_summary_counts(key):
@@ -155,10 +161,13 @@ def test_bucketed_grid_decides_as_one_padded_program():
 def test_buckets_cover_the_grid_and_pad_upwards():
     grid = fr.make_grid("paper", rank_dtype="float64", ratios=(0.5, 2), d0_values=(1,),
                         n_values=(10, 50, 90), d1_values=(2, 20))
-    buckets = fr.plan_buckets(grid, max_buckets=3)
-    cells = np.sort(np.concatenate([b.cells for b in buckets]))
-    np.testing.assert_array_equal(cells, np.flatnonzero(grid.n_cols >= grid.n))
+    columns = fr.grid_columns("paper", grid)
+    buckets = fr.plan_buckets(grid, columns, max_buckets=3)
+    cols = np.sort(np.concatenate([b.columns for b in buckets]))
+    live = grid.n_cols >= grid.n
+    np.testing.assert_array_equal(cols, np.unique(columns.of_cell[live]))
     for b in buckets:
-        assert b.sizes == (grid.n[b.cells].max(), grid.d0[b.cells].max(),
-                           grid.d1[b.cells].max())
-        assert len(set(grid.d0[b.cells] == 1)) == 1  # d0 = 1 never mixed with d0 > 1
+        cells = np.flatnonzero(live & np.isin(columns.of_cell, b.columns))
+        assert b.sizes == (grid.n[cells].max(), grid.d0[cells].max(), grid.d1[cells].max())
+        assert set(b.widths) == set(grid.d1[cells].tolist())
+        assert len(set(columns.d0[b.columns] == 1)) == 1  # d0 = 1 never mixed with d0 > 1

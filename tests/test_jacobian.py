@@ -109,16 +109,54 @@ def test_bad_wrt_is_rejected(key):
         jacobian.param_jacobian(params, xs, ("u",))
 
 
+@pytest.mark.parametrize("d", [1, 3])
 @pytest.mark.parametrize("convention", ["paper", "peer"])
-def test_gram_1d_equals_gram(key, convention):
+def test_gram_by_width_equals_products_of_cut_jacobians(key, convention, d):
+    """G(w) of the first w units = J_w J_wᵀ, J_w the closed-form Jacobian's columns of
+    those units; for d = 1 this checks the O(n·m) monotone-activation form."""
     k_p, k_x = jax.random.split(key)
-    params = nets.init_params(k_p, 1, 40, convention=convention)
-    params["w"] = params["w"].at[3, 0].set(0.0)  # a unit constant in x
-    xs = data.gaussian(k_x, 25, 1)
+    params = nets.init_params(k_p, d, 40, convention=convention)
+    params["w"] = params["w"].at[3, 0].set(0.0)  # a unit constant in x_0
+    xs = data.gaussian(k_x, 25, d)
     xs = xs.at[4].set(xs[9])  # a tie
     mask = jnp.arange(25) < 21
     wrt = nets.JACOBIAN_WRT[convention]
-    ref = jacobian.gram(params, xs, wrt, row_mask=mask)
-    got = jacobian.gram_1d(params, xs, wrt, row_mask=mask)
-    scale = float(jnp.max(jnp.abs(ref)))
-    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13 * scale)
+    widths = (1, 7, 8, 30, 40)
+    got = jacobian.gram_by_width(params, xs, wrt, widths, row_mask=mask)
+    assert got.shape == (len(widths), 25, 25)
+    for k, w in enumerate(widths):
+        cut = {name: a[:w] for name, a in params.items()}
+        jac = jacobian.closed_form_jacobian(cut, xs, wrt) * mask[:, None]
+        ref = jac @ jac.T
+        scale = float(jnp.max(jnp.abs(ref)))
+        np.testing.assert_allclose(got[k], ref, rtol=0, atol=1e-13 * scale)
+    full = jacobian.gram(params, xs, wrt, row_mask=mask)  # one block: other summation order
+    np.testing.assert_allclose(full, got[-1], rtol=0, atol=1e-13 * float(jnp.max(full)))
+    with pytest.raises(ValueError, match="widths"):
+        jacobian.gram_by_width(params, xs, wrt, (7, 7))
+
+
+def test_eigenvalue_decision_agrees_with_svd_or_abstains():
+    """``decide_by_eigenvalues`` on J with s_n/s_1 placed around a float32-size rtol:
+    every decision it makes is the SVD rule's; it abstains only within its error bound."""
+    rng = np.random.default_rng(0)
+    n, p, rtol = 12, 40, 40 * float(np.finfo(np.float32).eps)
+    decided = 0
+    for factor in np.geomspace(0.5, 2.0, 41):
+        u, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        v, _ = np.linalg.qr(rng.standard_normal((p, n)))
+        s = np.geomspace(1.0, rtol * factor, n)
+        jac = (u * s) @ v.T
+        full, ratio = jacobian.decide_by_eigenvalues(jac @ jac.T, n, rtol)
+        svd = np.linalg.svd(jac, compute_uv=False)
+        # λ_n is within δ ≈ 16·n·eps·λ_1 of exact: s_n/s_1 ≈ 2e-6 to ~1e-3 relative
+        np.testing.assert_allclose(ratio, svd[-1] / svd[0], rtol=1e-3)
+        if full is not None:
+            decided += 1
+            assert full == (svd[-1] > rtol * svd[0]), factor
+    assert decided >= 39  # only factors within ~1e-6 of 1 may be left undecided
+    # A float64-size rtol is below the Gram's resolution: no deficiency decision.
+    jac = rng.standard_normal((n, p))
+    jac[-1] = jac[0]
+    full, _ = jacobian.decide_by_eigenvalues(jac @ jac.T, n, 40 * 2.2e-16)
+    assert full is None
