@@ -64,6 +64,11 @@ def write_json(path, obj: Any) -> None:
     _atomic_write(Path(path), lambda f: f.write(text.encode()), ".tmp")
 
 
+def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8), atomically."""
+    _atomic_write(Path(path), lambda f: f.write(text.encode()), ".tmp")
+
+
 def write_npz(path, **arrays) -> None:
     """``np.savez`` to ``path``, atomically."""
     _atomic_write(Path(path), lambda f: np.savez(f, **arrays), ".tmp")
@@ -176,3 +181,69 @@ class Checkpoint:
     def remove(self) -> None:
         if self.path.exists():
             self.path.unlink()
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ResultsCache:
+    """A finished run's files, reused only for the same config and only if intact.
+
+    ``DIR/cache.json`` records the config's fingerprint and the SHA-256 of every file
+    the run wrote. ``valid()`` is true only if the record reads, its fingerprint is the
+    config's and every file hashes to its record: a changed config never reuses stale
+    numbers, and a truncated or corrupted file is detected, so the run is redone.
+    """
+
+    def __init__(self, directory, config: Any, files=("results.json",)):
+        self.dir = Path(directory)
+        self.key = fingerprint(config)
+        self.config = config
+        self.files = tuple(files)
+        self.note = ""
+
+    @property
+    def record(self) -> Path:
+        return self.dir / "cache.json"
+
+    def valid(self) -> bool:
+        try:
+            rec = read_json(self.record)
+        except (OSError, ValueError) as err:
+            self.note = f"no usable cache record ({type(err).__name__})"
+            return False
+        if not isinstance(rec, dict) or rec.get("key") != self.key:
+            self.note = "cache record is for another config"
+            return False
+        for name in self.files:
+            path = self.dir / name
+            try:
+                ok = path.is_file() and file_sha256(path) == rec.get("sha256", {}).get(name)
+            except OSError:
+                ok = False
+            if not ok:
+                self.note = f"{path} is missing or does not match its recorded hash"
+                return False
+        return True
+
+    def load(self, name: str = "results.json") -> Any:
+        """The JSON file ``name``, only after ``valid()``."""
+        if not self.valid():
+            raise ValueError(f"{self.dir}: {self.note}")
+        return read_json(self.dir / name)
+
+    def commit(self) -> None:
+        """Record the finished run (after every file was written)."""
+        write_json(self.record, {
+            "key": self.key, "config": self.config,
+            "sha256": {name: file_sha256(self.dir / name) for name in self.files},
+        })
+
+    def invalidate(self) -> None:
+        if self.record.exists():
+            self.record.unlink()

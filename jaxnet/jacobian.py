@@ -252,12 +252,12 @@ class Certificate(NamedTuple):
 CHOLESKY = ("lapack", "xla")
 
 
-def default_cholesky(mesh_size: int, platform: str) -> str:
+def default_cholesky(local_devices: int, platform: str) -> str:
     """The certificate's factorization for a sweep: the platform's solver (LAPACK's
     ``potrf`` on CPU, cuSOLVER on GPU), except on several CPU devices, where programs
     with LAPACK's custom call deadlock XLA:CPU (jax 0.10.2; README) and the blocked
     factorization in plain XLA ops (``_chol_ok_xla``, 4-15× slower) runs instead."""
-    return "xla" if platform == "cpu" and mesh_size > 1 else "lapack"
+    return "xla" if platform == "cpu" and local_devices > 1 else "lapack"
 
 
 def _chol_ok(mat: Array, cholesky: str = "lapack") -> Array:

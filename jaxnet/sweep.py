@@ -9,7 +9,10 @@ neither the chunk size, nor the device count, nor which other cells share the sw
 ``run_sweep`` flattens (cell, trial) pairs into *units*, cuts them into blocks of
 ``chunk × device_count`` and runs every block through **one** compiled program: the
 block is split over all devices with ``jax.shard_map`` on a 1-D mesh and each device
-vmaps over its ``chunk`` units, so memory is bounded by ``chunk``. The last block
+vmaps over its ``chunk`` units, so memory is bounded by ``chunk``. In a multi-process
+run (``init_distributed``) the mesh spans every process's devices: each computes its
+devices' share and the block's results are all-gathered, so every process holds the
+numbers of a one-process run; process 0 alone writes checkpoints. The last block
 is padded with a repeat of the first unit and the padding is discarded, so shapes never
 change and nothing recompiles. Cells of different sizes share the program by padding
 (the experiment draws at the sweep's largest sizes and masks; see ``jaxnet.nets``).
@@ -50,6 +53,43 @@ def trial_key(base_key, seed, trial):
     return prng.derive_key(base_key, seed, trial)
 
 
+def init_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                     process_id: int | None = None) -> None:
+    """Join a multi-process run (JAX's distributed runtime), before any computation.
+
+    Every process runs the same command; each owns its local devices' share of every
+    block, and results are all-gathered, so each process ends with the same numbers
+    as a one-process run of the same seed. On CPU the collectives are Gloo's. With no
+    arguments JAX detects the cluster (SLURM, Open MPI, TPU pods, ...).
+    """
+    if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(
+            jax.config.jax_platforms):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator,
+                               num_processes=num_processes, process_id=process_id)
+
+
+def is_main_process() -> bool:
+    """Process 0 writes files and shows progress; the others only compute."""
+    return jax.process_index() == 0
+
+
+def global_array(x, mesh, spec=PartitionSpec()) -> jax.Array:
+    """``x`` (the same NumPy value on every process) as an array on ``mesh``."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
+                                        lambda idx: x[idx])
+
+
+def gather(tree):
+    """A pytree of (possibly multi-process) arrays as NumPy arrays, whole, on every
+    process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def device_mesh(devices=None) -> jax.sharding.Mesh:
     """A 1-D mesh named ``'dev'`` over ``devices`` (default: all devices)."""
     devices = jax.devices() if devices is None else devices
@@ -87,15 +127,18 @@ def _check_positive(**kwargs):
 def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
     """Compile-once evaluator of a block of units, sharded over ``mesh``.
 
-    The returned function takes ``(base_key, cells, seeds, cell_idx, trial_idx)`` with
-    ``cell_idx, trial_idx: (n_dev, chunk)`` int32 and ``cells`` a dict of ``(C,)``
-    arrays, and returns the outputs with the same leading ``(n_dev, chunk)`` axes.
+    The returned function takes ``(key_data, cells, seeds, cell_idx, trial_idx)`` with
+    ``key_data`` the base key's ``jax.random.key_data``, ``cell_idx, trial_idx:
+    (n_dev, chunk)`` int32 and ``cells`` a dict of ``(C, ...)`` arrays, and returns the
+    outputs with the same leading ``(n_dev, chunk)`` axes.
     Each device vmaps ``unit_fn`` over its ``chunk`` units. (The chunk loop runs on the
     host: ``lax.map`` around a LAPACK call deadlocks XLA:CPU with several devices,
     seen with jax 0.10.2.)
     """
 
-    def per_device(base_key, cells, seeds, cell_idx, trial_idx):
+    def per_device(key_data, cells, seeds, cell_idx, trial_idx):
+        base_key = jax.random.wrap_key_data(key_data)
+
         def one(c, t):
             key = trial_key(base_key, seeds[c], t)
             return unit_fn(key, {k: v[c] for k, v in cells.items()})
@@ -122,10 +165,17 @@ def compile_block_fn(unit_fn: Callable, cells, seeds, *, base_key, chunk: int, m
     mesh = device_mesh() if mesh is None else mesh
     idx = jax.ShapeDtypeStruct((mesh.size, chunk), jnp.int32,
                                sharding=NamedSharding(mesh, PartitionSpec(_DEVICE_AXIS)))
-    cells_dev = {k: jnp.asarray(v) for k, v in cells.items()}
-    seeds_dev = jnp.asarray(np.asarray(seeds, dtype=np.uint32))
+    key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
     return make_block_fn(unit_fn, mesh=mesh).lower(
-        base_key, cells_dev, seeds_dev, idx, idx).compile()
+        key_data, cells_dev, seeds_dev, idx, idx).compile()
+
+
+def _replicated_inputs(base_key, cells, seeds, mesh):
+    """The block function's replicated inputs, as global arrays on ``mesh``."""
+    key_data = global_array(jax.random.key_data(base_key), mesh)
+    cells_dev = {k: global_array(v, mesh) for k, v in cells.items()}
+    seeds_dev = global_array(np.asarray(seeds, dtype=np.uint32), mesh)
+    return key_data, cells_dev, seeds_dev
 
 
 def run_sweep(
@@ -177,11 +227,11 @@ def run_sweep(
     if n_cells == 0:
         raise ValueError("cells must hold at least one cell")
     n_units = n_cells * n_trials
-    cells_dev = {k: jnp.asarray(v) for k, v in cells.items()}
-    seeds_dev = jnp.asarray(np.asarray(seeds, dtype=np.uint32))
+    key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
     if block_fn is None:
         block_fn = make_block_fn(unit_fn, mesh=mesh)
-    shard = NamedSharding(mesh, PartitionSpec(_DEVICE_AXIS))
+    shard = PartitionSpec(_DEVICE_AXIS)
+    main = is_main_process()
 
     state = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.note:
@@ -193,7 +243,7 @@ def run_sweep(
 
     todo = np.flatnonzero(~done)
     bar = tqdm(
-        total=n_units, initial=n_units - len(todo), disable=not progress,
+        total=n_units, initial=n_units - len(todo), disable=not (progress and main),
         desc=desc, file=sys.stderr, dynamic_ncols=True,
     )
     last_save = time.monotonic()
@@ -202,15 +252,13 @@ def run_sweep(
         padded = np.concatenate([units, np.full(block - len(units), units[0])])
         cell_idx = (padded // n_trials).astype(np.int32).reshape(n_dev, -1)
         trial_idx = (padded % n_trials).astype(np.int32).reshape(n_dev, -1)
-        return block_fn(
-            base_key, cells_dev, seeds_dev,
-            jax.device_put(cell_idx, shard), jax.device_put(trial_idx, shard),
-        )
+        return block_fn(key_data, cells_dev, seeds_dev, global_array(cell_idx, mesh, shard),
+                        global_array(trial_idx, mesh, shard))
 
     # One block at a time: running a second XLA:CPU computation (such as refine_fn's)
     # while a block is in flight deadlocks jax 0.10.2's CPU runtime.
     for units in (todo[i : i + block] for i in range(0, len(todo), block)):
-        out = jax.device_get(launch(units))
+        out = gather(launch(units))
         out = {k: np.asarray(v).reshape((block,) + np.shape(v)[2:])[: len(units)]
                for k, v in out.items()}
         if refine_fn is not None:
@@ -221,7 +269,7 @@ def run_sweep(
             results[k][units] = v
         done[units] = True
         bar.update(len(units))
-        if checkpoint is not None and (
+        if main and checkpoint is not None and (
             time.monotonic() - last_save > checkpoint_every or done.all()
         ):
             checkpoint.save({**results, "done": done})

@@ -47,6 +47,10 @@ class Config:
     max_buckets: int = 8
     out: str = "runs/full_rank"
     progress: bool = True
+    checkpoint_every: float = 10.0
+    coordinator: str = ""
+    num_processes: int = 1
+    process_id: int = 0
 
 
 class UsageError(ValueError):
@@ -80,6 +84,14 @@ def parse_args(argv) -> Config:
                         "are grouped by size to limit padding)")
     p.add_argument("--out", default=Config.out)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--checkpoint-every", type=float, default=Config.checkpoint_every,
+                   help="seconds between checkpoint writes")
+    p.add_argument("--coordinator", default="",
+                   help="multi-process run: HOST:PORT of process 0 (jax.distributed)")
+    p.add_argument("--num-processes", type=int, default=1,
+                   help="multi-process run: number of processes")
+    p.add_argument("--process-id", type=int, default=0,
+                   help="multi-process run: this process's index")
     a = p.parse_args(argv)
     if a.d0 is None and a.ratio is None:
         a.d0 = [1, 2, 3, 5]
@@ -95,6 +107,16 @@ def parse_args(argv) -> Config:
                              f"got {getattr(a, name)}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0; got {a.seed}")
+    if not a.checkpoint_every >= 0:
+        raise UsageError(f"--checkpoint-every must be >= 0; got {a.checkpoint_every}")
+    if a.num_processes < 1:
+        raise UsageError(f"--num-processes must be >= 1; got {a.num_processes}")
+    if not 0 <= a.process_id < a.num_processes:
+        raise UsageError(f"--process-id must be in [0, --num-processes); got "
+                         f"{a.process_id}")
+    if a.num_processes > 1 and ":" not in a.coordinator:
+        raise UsageError(f"--coordinator must be HOST:PORT with --num-processes > 1; "
+                         f"got {a.coordinator!r}")
     if a.rtol is not None and not 0 < a.rtol < 1:
         raise UsageError(f"--rtol must be in (0, 1); got {a.rtol}")
     if not a.beta**2 >= 2:
@@ -106,7 +128,9 @@ def parse_args(argv) -> Config:
         trials=a.trials, seed=a.seed, chunk=a.chunk,
         rank_dtype=a.rank_dtype or "", rtol=a.rtol or 0.0, beta=a.beta,
         max_buckets=a.max_buckets,
-        out=a.out, progress=a.progress,
+        out=a.out, progress=a.progress, checkpoint_every=a.checkpoint_every,
+        coordinator=a.coordinator, num_processes=a.num_processes,
+        process_id=a.process_id,
     )
 
 
@@ -130,7 +154,11 @@ def run(cfg: Config) -> dict:
     jax.config.update("jax_enable_x64", True)
 
     from jaxnet import full_rank as fr
-    from jaxnet import io, plotting
+    from jaxnet import io, plotting, sweep
+
+    if cfg.num_processes > 1:
+        sweep.init_distributed(cfg.coordinator, cfg.num_processes, cfg.process_id)
+    main = sweep.is_main_process()
 
     out_dir = io.check_writable_dir(cfg.out)
     rank_dtype = cfg.rank_dtype or fr.RANK_DTYPE_DEFAULT[cfg.convention]
@@ -142,14 +170,15 @@ def run(cfg: Config) -> dict:
         grid = fr.make_grid(cfg.convention, d0_values=d0s, ratios=ratios, n_values=ns,
                             d1_values=d1s, rank_dtype=rank_dtype, rtol=rtol)
         ckpt_cfg = {**dataclasses.asdict(cfg), "family": name, "progress": None,
-                    "chunk": None, "out": None}
+                    "chunk": None, "out": None, "checkpoint_every": None,
+                    "coordinator": None, "num_processes": None, "process_id": None}
         t1 = time.perf_counter()
         res = fr.run_grid(
             cfg.convention, grid, cfg.trials, base_key=base_key, chunk=cfg.chunk,
             rank_dtype=rank_dtype, beta=cfg.beta, max_buckets=cfg.max_buckets,
             checkpoint_prefix=out_dir / f"checkpoint-{name}",
             fingerprint=io.fingerprint(ckpt_cfg), progress=cfg.progress,
-            desc=f"full rank ({name})",
+            checkpoint_every=cfg.checkpoint_every, desc=f"full rank ({name})",
         )
         timings[name] = {"seconds": time.perf_counter() - t1, "buckets": res["buckets"]}
         all_cells += fr.summarize(grid, res["code"], res["s_ratio"], cfg.beta)
@@ -173,6 +202,8 @@ def run(cfg: Config) -> dict:
         "metadata": {**io.run_metadata(wall), "sweep_seconds": timings},
         "cells": all_cells,
     }
+    if not main:  # process 0 writes; every process holds the same numbers
+        return results
     io.write_npz(out_dir / "trials.npz", **arrays)
     io.write_json(out_dir / "results.json", results)
     for name, *_ in families(cfg):
