@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnet.nets import apply, preactivations
+from jaxnet.nets import apply, check_finite, check_network, preactivations
 from jaxnet.types import Array, Params
 
 # Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.
@@ -92,6 +92,7 @@ def block_slices(params: Params, wrt) -> dict[str, slice]:
 
 def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
     """``(n, P)`` Jacobian by ``vmap(jacrev(apply))`` w.r.t. the blocks in ``wrt``."""
+    check_network(params, xs)
     wrt = _check_wrt(params, wrt)
     flat, unravel = ravel_pytree({k: params[k] for k in wrt})
 
@@ -103,6 +104,7 @@ def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
 
 def closed_form_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
     """``(n, P)`` Jacobian from the closed form [(v ⊙ a⁽ʲ⁾) ⊗ x⁽ʲ⁾]_j (module docstring)."""
+    check_network(params, xs)
     wrt = _check_wrt(params, wrt)
     pre = preactivations(params, xs)
     d_mat = (pre > 0).astype(pre.dtype) * params["v"][None, :]
@@ -155,6 +157,7 @@ def gram_by_width(params: Params, xs: Array, wrt=("b", "w"), widths=None, *,
       widths: increasing widths in [1, m]; default ``(m,)``.
       row_mask: optional ``(n,)`` 0/1 mask; masked rows of J are zero (padding).
     """
+    check_network(params, xs)
     wrt = _check_wrt(params, wrt)
     m = params["v"].shape[0]
     widths = (m,) if widths is None else tuple(int(w) for w in widths)
@@ -233,6 +236,12 @@ def matrix_rank(jac: Array, rtol=None) -> RankResult:
       jac: the matrix.
       rtol: relative tolerance; default ``max(n, P)·eps(jac.dtype)``.
     """
+    if jnp.ndim(jac) != 2 or 0 in jnp.shape(jac):
+        raise ValueError(f"jac must be a non-empty 2-D matrix; got shape {jnp.shape(jac)}")
+    check_finite("jac", jac)
+    if rtol is not None and not isinstance(rtol, jax.core.Tracer) and not (
+            0 <= float(rtol) < 1):
+        raise ValueError(f"rtol must be in [0, 1); got {rtol}")
     s = jnp.linalg.svd(jac, compute_uv=False)
     if rtol is None:
         rtol = default_rtol(jac.shape[0], jac.shape[1], jac.dtype)

@@ -39,6 +39,47 @@ CONVENTIONS = ("paper", "peer")
 JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
 
 
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ``ValueError`` naming ``name`` if the concrete array ``x`` holds NaN or
+    inf (a traced value is left to run time)."""
+    if _concrete(x) and not bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+        raise ValueError(f"{name} must be finite; it holds NaN or inf")
+
+
+def check_network(params: Params, xs: Array | None = None) -> None:
+    """Validate a network's ``params`` (and inputs ``xs: (n, d)``): keys, ranks,
+    matching sizes, floating dtypes, finite values. Raises ``ValueError`` naming the
+    offending argument, instead of an error from inside JAX later."""
+    if not isinstance(params, dict) or not {"w", "v"} <= set(params):
+        raise ValueError("params must be a dict with 'w' (m, d), 'v' (m,) and optionally "
+                         f"'b' (m,); got {type(params).__name__} "
+                         f"{sorted(params) if isinstance(params, dict) else ''}")
+    w, v = jnp.shape(params["w"]), jnp.shape(params["v"])
+    if len(w) != 2 or v != (w[0],):
+        raise ValueError(f"params['w'] must be (m, d) and params['v'] (m,); got {w}, {v}")
+    if "b" in params and jnp.shape(params["b"]) != (w[0],):
+        raise ValueError(f"params['b'] must be (m,) = ({w[0]},); got "
+                         f"{jnp.shape(params['b'])}")
+    for k, a in params.items():
+        if not jnp.issubdtype(jnp.result_type(a), jnp.floating):
+            raise ValueError(f"params['{k}'] must be floating point; got "
+                             f"{jnp.result_type(a)}")
+        check_finite(f"params['{k}']", a)
+    if xs is not None:
+        if jnp.ndim(xs) != 2 or jnp.shape(xs)[1] != w[1]:
+            raise ValueError(f"xs must be (n, d) with d = {w[1]} (params['w'] is {w}); "
+                             f"got {jnp.shape(xs)}")
+        if jnp.shape(xs)[0] == 0:
+            raise ValueError("xs must hold at least one example; got n = 0")
+        if not jnp.issubdtype(jnp.result_type(xs), jnp.floating):
+            raise ValueError(f"xs must be floating point; got {jnp.result_type(xs)}")
+        check_finite("xs", xs)
+
+
 def apply(params: Params, x: Array) -> Array:
     """F(θ, x) for one example ``x: (d,)``; returns a scalar.
 
@@ -53,6 +94,7 @@ def apply(params: Params, x: Array) -> Array:
 
 def apply_batch(params: Params, xs: Array) -> Array:
     """F(θ, X) for ``xs: (n, d)``; returns ``(n,)``."""
+    check_network(params, xs)
     return jax.vmap(apply, in_axes=(None, 0))(params, xs)
 
 

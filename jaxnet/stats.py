@@ -8,6 +8,13 @@ import numpy as np
 Z95 = 1.959963984540054
 
 
+def normal_quantile(q: float) -> float:
+    """The standard normal quantile Φ⁻¹(q) (e.g. 0.975 → 1.96)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(q)
+
+
 def wilson_interval(successes, trials, z: float = Z95):
     """Wilson score interval for a binomial proportion (elementwise).
 

@@ -74,9 +74,11 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
-def global_array(x, mesh, spec=PartitionSpec()) -> jax.Array:
-    """``x`` (the same NumPy value on every process) as an array on ``mesh``."""
+def global_array(x, mesh, spec: PartitionSpec | None = None) -> jax.Array:
+    """``x`` (the same NumPy value on every process) as an array on ``mesh``
+    (replicated unless ``spec`` says otherwise)."""
     x = np.asarray(x)
+    spec = PartitionSpec() if spec is None else spec
     return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
                                         lambda idx: x[idx])
 

@@ -1,8 +1,9 @@
 """Reproduce both documents: every experiment, its figures, and a claim-by-claim report.
 
-Runs every experiment script (each in its own process) at ``--quick`` scale (a few
-minutes on a 2-core CPU) or ``--full`` scale (the documents' trial counts and more),
-writes their results and figures under ``OUT/<experiment>/``, then ``OUT/REPORT.md``:
+Runs every experiment script (each in its own process) at ``--quick`` scale (about
+4 minutes on a 2-core CPU; OUT defaults to figures/quick/) or ``--full`` scale (the
+documents' trial counts and more; OUT defaults to figures/), writes their results and
+figures under ``OUT/<experiment>/``, then ``OUT/REPORT.md``:
 one row per claim of the slides (Karhadkar, Murray, Tseran, Montúfar) and the report
 (Song & Lee), with the documents' statement, the measured value with its uncertainty
 and trial count, the scale, a verdict (reproduced / not reproduced / beyond the
@@ -25,6 +26,7 @@ import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
 _runtime.configure()
 
 import argparse  # noqa: E402
+import math
 import subprocess
 import sys
 import time
@@ -73,12 +75,14 @@ def parse_args(argv):
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick")
     scale.add_argument("--full", dest="scale", action="store_const", const="full")
-    p.add_argument("--out", default="figures")
+    p.add_argument("--out", default=None,
+                   help="default: figures/ for --full, figures/quick/ for --quick")
     p.add_argument("--only", nargs="+", default=None, choices=sorted(EXPERIMENTS),
                    help="run only these experiments (the report covers what exists)")
     p.add_argument("--force", action="store_true", help="ignore cached results")
     a = p.parse_args(argv)
     a.scale = a.scale or "quick"
+    a.out = a.out or ("figures" if a.scale == "full" else "figures/quick")
     return a
 
 
@@ -183,7 +187,7 @@ def claims_fig4(r):
         "Slides, Fig. 4 (right): d0 = ⌈ratio·n⌉, the width needed stays roughly constant",
         "threshold width roughly constant in n",
         "; ".join(f"{p}: d1* from {min(d for _, d in pts)} to {max(d for _, d in pts)} "
-                  f"(slope {s:+.3f}/point)" for p, ((pts, _), s) in
+                  f"(slope {s:+.3f}/point)" for (p, (pts, _)), s in
                   zip(ratio.items(), ratio_slopes.values(), strict=True))
         + f"; criterion: |slope| ≤ 0.1 × smallest fixed-d0 slope = {limit:.3f}",
         f"{trials} trials/cell", "reproduced" if ok_ratio else "not reproduced",
@@ -200,19 +204,19 @@ def claims_peer(r):
     res = r.get("fig4_peer")
     if res is None:
         return []
-    from jaxnet import stats
-
     rows = []
     for (d0, n, d1), ref in REFERENCE_PEER.items():
         cell = next(c for c in res["cells"] if (c["d0"], c["n"], c["d1"]) == (d0, n, d1))
         k, t = cell["full_rank"], cell["trials"]
-        lo, hi = stats.wilson_interval(k, t, z=3.29)  # 99.9%
+        # Two-sample test at 99.9%: the reference's own 100 trials are noisy too.
+        p = k / t
+        sd = math.sqrt(max(p * (1 - p), 1e-4) * (1 / 100 + 1 / t))
         rows.append((
             f"Reference code (PyTorch), peer convention, d0={d0}, n={n}, d1={d1}",
             f"{ref:.2f} (100 trials, float32 rule)",
             f"{_fmt_p(k, t)}; {cell['near_threshold']} trials within a factor 2 of "
             f"the float32 threshold",
-            f"{t} trials", "reproduced" if lo - 0.1 <= ref <= hi + 0.1 else
+            f"{t} trials", "reproduced" if abs(ref - p) <= 3.29 * sd else
             "not reproduced", "fig4_peer/full_rank_d0.png"))
     return rows
 
@@ -232,14 +236,13 @@ def _global_minima_rows(res, label, fig):
         by_n = {}
         for c in sub:
             by_n.setdefault(c["n"], []).append((c["d1"], c["p"]))
-        rising = np.mean([np.corrcoef(*zip(*v, strict=True))[0, 1] > 0
-                          for v in by_n.values() if len({d for d, _ in v}) > 1])
+        rising = np.mean([max(v)[1] >= min(v)[1] for v in by_n.values() if len(v) > 1])
         rows.append((
-            f"Slides, {label} ({panel}): the fraction of activation regions holding a "
+            f"Slides, {label}, {panel}: the fraction of activation regions holding a "
             "global minimum rises with the width",
             "rises towards 1 with d1 (Thm 11: for d1 ≳ n log n)",
-            f"at the widest d1 = {widest}: {_fmt_p(k, t)}; rising in d1 for "
-            f"{rising:.0%} of n; solver failures {failed}; reference agreement "
+            f"at the widest d1 = {widest}: {_fmt_p(k, t)}; p(widest d1) ≥ p(narrowest) "
+            f"for {rising:.0%} of n; solver failures {failed}; reference agreement "
             f"{res['reference_check']['agree']}/{res['reference_check']['checked']}",
             f"{sub[0]['regions']} regions/cell",
             "reproduced" if rising >= 0.75 and k / max(t, 1) >= 0.9 else
@@ -250,9 +253,9 @@ def _global_minima_rows(res, label, fig):
 def claims_regions(r):
     rows = []
     if r.get("fig5"):
-        rows += _global_minima_rows(r["fig5"], "Fig. 5 (d0 = 1)", "fig5/global_minima.png")
+        rows += _global_minima_rows(r["fig5"], "Fig. 5", "fig5/global_minima.png")
     if r.get("fig6"):
-        rows += _global_minima_rows(r["fig6"], "Fig. 6 (d0 > 1)", "fig6/global_minima.png")
+        rows += _global_minima_rows(r["fig6"], "Fig. 6", "fig6/global_minima.png")
     from jaxnet import theory
 
     for name, thm in (("thm2", 2), ("thm9", 9)):
@@ -291,20 +294,34 @@ def claims_regions(r):
             f"{name}/region_rank_{name}.png"))
     res = r.get("thm3")
     if res is not None:
+        from jaxnet import stats
+
         exact = [c for c in res["cells"] if "exact" in c]
-        ok_exact = all(c["exact_in_ci95"] for c in exact)
-        c1 = res["c1"]
-        tail = [c for c in res["cells"] if c["n"] >= 5]
-        within = all(c["p_ci95"][0] <= c1 * 0.72 ** c["n"] for c in tail)
+        # Every exact value inside its simultaneous interval (Bonferroni over the table).
+        z = float(stats.normal_quantile(1 - 0.025 / len(res["cells"])))
+        ok_exact = all(stats.wilson_interval(c["singular"], c["trials"], z=z)[0] <= c["exact"]
+                       <= stats.wilson_interval(c["singular"], c["trials"], z=z)[1]
+                       for c in exact)
+        # The decay rate: least squares of log p_n on n where ≥ 10 draws were singular.
+        import numpy as np
+
+        fit = [(c["n"], math.log(c["p"])) for c in res["cells"]
+               if c["n"] >= 5 and c["singular"] >= 10]
+        base = math.exp(_slope(fit)) if len(fit) >= 2 else float("nan")
         rows.append((
             "Slides, Theorem 3: P(random n×n 0/1 matrix singular) = (1/√2 + o(1))ⁿ",
-            "decays like (1/√2)ⁿ; ≤ C₁·0.72ⁿ (Theorem 2's use)",
+            "decays at least like (1/√2)ⁿ ≈ 0.707ⁿ (Theorem 2 uses C₁·0.72ⁿ)",
             f"exact n ≤ {max(c['n'] for c in exact)}: "
             + ", ".join(c["exact_fraction"] for c in exact)
-            + f" (inside the 95% interval: {ok_exact}); estimates to n = "
-            f"{max(c['n'] for c in res['cells'])} below C₁·0.72ⁿ with C₁ = {c1:.3f}: "
-            f"{within}", f"{res['cells'][0]['trials']} matrices/n",
-            "reproduced" if ok_exact and within else "not reproduced",
+            + f" (each inside its Bonferroni-simultaneous 95% interval: {ok_exact}); "
+            f"fitted decay pⁿ ∝ {base:.3f}ⁿ over n = {fit[0][0] if fit else '-'}.."
+            f"{fit[-1][0] if fit else '-'} (criterion: ≤ 0.72); C₁ = {res['c1']:.3f} "
+            "(max p_n/0.72ⁿ)",
+            f"{res['cells'][0]['trials']} matrices/n",
+            # The o(1) cannot be seen at finite n: the criterion is the base 0.72 that
+            # Theorem 2 relies on.
+            "reproduced" if ok_exact and np.isfinite(base) and base <= 0.72
+            else "not reproduced",
             "thm3/binary_singularity.png"))
     if r.get("fig1_fig3"):
         rows.append(("Slides, Figures 1 and 3 (activation fan; function space)",

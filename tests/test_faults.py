@@ -1,0 +1,123 @@
+"""Faults and scale-out, end to end through ``scripts/full_rank.py`` in subprocesses:
+a run killed with SIGKILL at any moment resumes to the numbers of an uninterrupted
+run; two processes on JAX's distributed runtime give the numbers of one; a corrupted
+or truncated results file is detected and recomputed, never read as data."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxnet import io
+
+SCRIPTS = Path(__file__).parents[1] / "scripts"
+GRID = ["--convention", "paper", "--d0", "1", "3", "--n", "4", "8", "12", "--d1", "2",
+        "6", "12", "--trials", "60", "--chunk", "4", "--no-progress"]
+
+
+def _cmd(*args):
+    return [sys.executable, str(SCRIPTS / "full_rank.py"), *GRID, *args]
+
+
+def _run(*args):
+    subprocess.run(_cmd(*args), check=True, capture_output=True, timeout=300)
+
+
+def _arrays(out: Path) -> dict:
+    with np.load(out / "trials.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _assert_same_trials(a: Path, b: Path):
+    x, y = _arrays(a), _arrays(b)
+    assert x.keys() == y.keys()
+    for k in x:
+        np.testing.assert_array_equal(x[k], y[k], err_msg=k)  # bit for bit, NaN == NaN
+    cells = lambda p: json.loads((p / "results.json").read_text())["cells"]  # noqa: E731
+    assert cells(a) == cells(b)
+
+
+def test_sigkill_at_any_moment_then_rerun_is_bit_identical(tmp_path):
+    ref = tmp_path / "ref"
+    _run("--out", str(ref))
+    # Kill (1) while checkpoints are being written, (2) during start-up, before any.
+    for k, wait_for_checkpoint in enumerate((True, False)):
+        out = tmp_path / f"killed{k}"
+        proc = subprocess.Popen(_cmd("--out", str(out), "--checkpoint-every", "0"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while wait_for_checkpoint and time.monotonic() < deadline and proc.poll() is None:
+            if list(out.glob("checkpoint-*.npz")):
+                break
+            time.sleep(0.02)
+        if not wait_for_checkpoint:
+            time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL  # killed, not finished
+        assert not (out / "results.json").exists()  # nothing half-written
+        if wait_for_checkpoint:
+            assert list(out.glob("checkpoint-*.npz"))
+        _run("--out", str(out))
+        _assert_same_trials(out, ref)
+        assert not list(out.glob("checkpoint-*"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    port = _free_port()
+    procs = [subprocess.Popen(
+        _cmd("--out", str(two), "--coordinator", f"localhost:{port}",
+             "--num-processes", "2", "--process-id", str(i)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out[-2000:]
+    _run("--out", str(one))
+    _assert_same_trials(two, one)
+    meta = json.loads((two / "results.json").read_text())["metadata"]
+    assert meta["process_count"] == 2 and meta["device_count"] == 2
+
+
+def test_results_cache_detects_changed_config_truncation_and_corruption(tmp_path):
+    io.write_json(tmp_path / "results.json", {"p": [0.25, 0.5]})
+    cache = io.ResultsCache(tmp_path, {"trials": 10})
+    assert not cache.valid()  # no record yet
+    cache.commit()
+    assert cache.valid() and cache.load() == {"p": [0.25, 0.5]}
+    assert not io.ResultsCache(tmp_path, {"trials": 11}).valid()  # another config
+    text = (tmp_path / "results.json").read_bytes()
+    (tmp_path / "results.json").write_bytes(text[: len(text) // 2])  # truncated
+    assert not cache.valid() and "hash" in cache.note
+    (tmp_path / "results.json").write_bytes(text.replace(b"0.25", b"0.75"))  # corrupted
+    assert not cache.valid()
+    (tmp_path / "results.json").write_bytes(text)
+    (tmp_path / "cache.json").write_text("{truncated")
+    assert not cache.valid()
+
+
+def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path):
+    cmd = [sys.executable, str(SCRIPTS / "reproduce.py"), "--quick", "--only",
+           "fig1_fig3", "--out", str(tmp_path)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / "REPORT.md").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "reusing finished results" in again.stdout
+    results = tmp_path / "fig1_fig3" / "results.json"
+    results.write_bytes(results.read_bytes()[:100])  # truncated
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "reusing" not in third.stdout and third.returncode == 0
+    json.loads(results.read_text())  # rewritten whole
