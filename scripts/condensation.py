@@ -86,8 +86,9 @@ def parse_args(argv) -> Config:
     if a.batch < 0:
         raise ValueError(f"--batch must be >= 0; got {a.batch}")
     for name in ("lr", "lam", "lam_final", "angle_tol"):
-        if not getattr(a, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0; got {getattr(a, name)}")
+        if not 0 < getattr(a, name) < float("inf"):
+            raise ValueError(f"--{name.replace('_', '-')} must be finite and > 0; got "
+                             f"{getattr(a, name)}")
     if a.steps % a.log_every or a.steps % a.stages:
         raise ValueError("--steps must be a multiple of --log-every and of --stages")
     if a.seed < 0:

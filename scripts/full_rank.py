@@ -24,6 +24,7 @@ _runtime.configure()
 
 import argparse  # noqa: E402
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -99,7 +100,7 @@ def parse_args(argv) -> Config:
         vals = getattr(a, name)
         if vals is not None and (not vals or min(vals) <= 0):
             raise UsageError(f"--{name} must be a non-empty list of positive integers; got {vals}")
-    if a.ratio is not None and (not a.ratio or min(a.ratio) <= 0):
+    if a.ratio is not None and (not a.ratio or not all(0 < r < math.inf for r in a.ratio)):
         raise UsageError(f"--ratio must be a non-empty list of numbers > 0; got {a.ratio}")
     for name in ("trials", "chunk", "max_buckets"):
         if getattr(a, name) <= 0:
@@ -107,7 +108,7 @@ def parse_args(argv) -> Config:
                              f"got {getattr(a, name)}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0; got {a.seed}")
-    if not a.checkpoint_every >= 0:
+    if not 0 <= a.checkpoint_every < math.inf:
         raise UsageError(f"--checkpoint-every must be >= 0; got {a.checkpoint_every}")
     if a.num_processes < 1:
         raise UsageError(f"--num-processes must be >= 1; got {a.num_processes}")
@@ -119,8 +120,9 @@ def parse_args(argv) -> Config:
                          f"got {a.coordinator!r}")
     if a.rtol is not None and not 0 < a.rtol < 1:
         raise UsageError(f"--rtol must be in (0, 1); got {a.rtol}")
-    if not a.beta**2 >= 2:
-        raise UsageError(f"--beta must satisfy beta**2 >= 2; got {a.beta}")
+    if not math.sqrt(2) <= a.beta < math.inf:
+        raise UsageError(f"--beta must be finite with beta**2 >= 2 (beta >= 1.414...); "
+                         f"got {a.beta}")
     return Config(
         convention=a.convention,
         d0=tuple(a.d0 or ()), ratio=tuple(a.ratio or ()),

@@ -35,8 +35,9 @@ def parse_args(argv):
                    help="the data points of Figure 1 (distinct)")
     p.add_argument("--out", default="runs/region_figures")
     a = p.parse_args(argv)
-    if len(a.x) < 1 or len(set(a.x)) != len(a.x):
-        raise ValueError(f"--x must be distinct numbers; got {a.x}")
+    if len(a.x) < 1 or len(set(a.x)) != len(a.x) or not all(
+            abs(x) < float("inf") for x in a.x):
+        raise ValueError(f"--x must be distinct finite numbers; got {a.x}")
     return a
 
 

@@ -82,8 +82,8 @@ def parse_args(argv) -> Config:
         raise ValueError(f"--trials must be a positive integer; got {a.trials}")
     if not 0 < a.eps < 1:
         raise ValueError(f"--eps must be in (0, 1); got {a.eps}")
-    if a.c1 <= 0:
-        raise ValueError(f"--c1 must be > 0; got {a.c1}")
+    if not 0 < a.c1 < float("inf"):
+        raise ValueError(f"--c1 must be finite and > 0; got {a.c1}")
     if a.seed < 0:
         raise ValueError(f"--seed must be >= 0; got {a.seed}")
     g = GRIDS[a.theorem]
