@@ -197,6 +197,35 @@ def jacobian_fn(setup: Setup):
     return one
 
 
+def exact_rank_fn(setup: Setup):
+    """``(key, n, d0, d1) -> rank``: the trial's exact generic rank, tolerance-free.
+
+    The rank of J = [(v ⊙ a⁽ʲ⁾) ⊗ x̃⁽ʲ⁾]_j over the reals is, for data drawn from a
+    density, almost surely the *generic* rank of its activation pattern A (Lemma 4:
+    within A's region J is a polynomial in X, nonzero v_i only scale columns, and under
+    ``peer`` the v-block σ(⟨w_i, x⟩ + b_i) = Σ_l w_il a_i x_l + b_i a_i lies in the span
+    of the unit's other columns). So the trial's real pattern A is combined with
+    integer data x' uniform in [−2^20, 2^20) (drawn from the trial's key) and the rank
+    of the integer matrix [a⁽ʲ⁾ ⊗ (x'⁽ʲ⁾, 1)]_j is taken modulo p = 2^31 − 1. That is
+    ≤ the generic rank, with equality except with probability ≤ n/2^20 + n/p
+    (Schwartz–Zippel), and needs no tolerance.
+    """
+    big_n, big_d0, big_d1 = setup.sizes
+
+    def one(key, n, d0, d1):
+        params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
+        act = (nets.preactivations(params, xs) > 0) & row_mask[:, None]  # (N, D1)
+        words = prng.stream_bits(prng.derive_key(key, 0x65786163, 1),
+                                 {"x": (big_n, big_d0)})["x"][0]
+        x_int = (words >> 11).astype(jnp.int64) - (1 << 20)  # uniform in [−2^20, 2^20)
+        x_int = x_int * (jnp.arange(big_d0) < d0)[None, :]
+        xt = jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
+        kr = (act.astype(jnp.int64)[:, :, None] * xt[:, None, :]).reshape(big_n, -1)
+        return jacobian.rank_mod_p(kr.T)  # Gauss–Jordan over the N ≤ P columns of Jᵀ
+
+    return one
+
+
 def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
     """Which of the padded Jacobian's columns belong to a cell with (d0, d1)."""
     _, big_d0, big_d1 = sizes
@@ -301,7 +330,8 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
     return refine
 
 
-def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float) -> list:
+def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float,
+              exact_rank: np.ndarray | None = None) -> list:
     """Per-cell counts: full_rank, p, Wilson 95% interval, how each trial was decided."""
     cells = []
     full = np.isin(codes, jacobian.FULL_CODES)
@@ -329,6 +359,17 @@ def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float) -
                                                   jacobian.SVD_DEFICIENT)).sum()),
             "near_threshold": int(near.sum()),
         })
+        if exact_rank is not None:
+            checked = exact_rank[c] >= 0
+            exact_full = checked & (exact_rank[c] == grid.n[c])
+            cells[-1]["exact"] = {
+                "checked": int(checked.sum()), "full_rank": int(exact_full.sum()),
+                # float says full, exact rank < n: a real error (never expected)
+                "float_full_exact_deficient": int((checked & full[c] & ~exact_full).sum()),
+                # float says deficient, J exactly full rank: s_n ≤ rtol·s_1, a Jacobian
+                # that float arithmetic cannot tell from a singular one (borderline)
+                "float_deficient_exact_full": int((checked & ~full[c] & exact_full).sum()),
+            }
     return cells
 
 
@@ -405,6 +446,25 @@ def plan_buckets(grid: Grid, columns: Columns, *, max_buckets: int = 8,
     return sorted((Bucket(b, *describe(b)) for b in buckets), key=lambda b: b.sizes)
 
 
+def _exact_ranks(setup, cols, seeds, cells_of, grid, base_key, k, exact_rank,
+                 batch=16):
+    """Fill ``exact_rank[c, :k]`` for the bucket's cells (host loop over batches)."""
+    one = exact_rank_fn(setup)
+    fn = jax.jit(jax.vmap(lambda t, c, d1: one(
+        sweep.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
+        jnp.asarray(cols["d0"])[c], d1)))
+    jobs = [(r, int(c), t) for r, cells in enumerate(cells_of) for c in cells
+            for t in range(k)]
+    for start in range(0, len(jobs), batch):
+        sel = jobs[start : start + batch]
+        sel = sel + [sel[0]] * (batch - len(sel))
+        ranks = np.asarray(fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
+                              jnp.asarray([r for r, _, _ in sel], jnp.int32),
+                              jnp.asarray([int(grid.d1[c]) for _, c, _ in sel], jnp.int32)))
+        for (_, c, t), rank in zip(sel, ranks, strict=True):
+            exact_rank[c, t] = rank
+
+
 def run_grid(
     convention: str,
     grid: Grid,
@@ -417,6 +477,7 @@ def run_grid(
     max_buckets: int = 8,
     compile_seconds: float = 0.8,
     cholesky: str | None = None,
+    exact_trials: int = 0,
     checkpoint_prefix=None,
     checkpoint_every: float = 10.0,
     fingerprint: str = "",
@@ -436,6 +497,8 @@ def run_grid(
       chunk: the most column trials per device per call; a bucket uses fewer where
         its K·N² Gram matrices per trial would not fit ``CACHE_BYTES`` (at least 4).
       cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
+      exact_trials: also compute the exact generic rank (``exact_rank_fn``) of the
+        first ``exact_trials`` trials of every cell (``exact_rank``; −1 elsewhere).
       checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
         ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's columns).
 
@@ -453,6 +516,7 @@ def run_grid(
         "s_ratio": np.full((n_cells, n_trials), np.nan),
         "svd_rank": np.full((n_cells, n_trials), -1, np.int32),
     }
+    exact_rank = np.full((n_cells, n_trials), -1, np.int32)
     mesh = sweep.device_mesh() if mesh is None else mesh
     if cholesky is None:
         cholesky = jacobian.default_cholesky(len(mesh.local_devices),
@@ -522,11 +586,16 @@ def run_grid(
                 w = bucket.widths.index(int(grid.d1[c]))
                 for name in out:
                     out[name][c] = res[name][r, :, w]
+        if exact_trials:
+            _exact_ranks(setup, cdict, columns.seed[cols], cells_of, grid, base_key,
+                         min(exact_trials, n_trials), exact_rank)
         info.append({"columns": len(cols), "cells": int(sum(map(len, cells_of))),
                      "sizes": list(bucket.sizes), "widths": list(bucket.widths),
                      "factorizations": factorizations, "chunk": chunk_k,
                      "compile_seconds": compile_s,
                      "seconds": time.perf_counter() - t0})
     out["compile_wall_seconds"] = compile_wall
+    if exact_trials:
+        out["exact_rank"] = exact_rank
     out["buckets"] = info
     return out

@@ -49,6 +49,7 @@ class Config:
     out: str = "runs/full_rank"
     progress: bool = True
     checkpoint_every: float = 10.0
+    exact_check: int = 0
     coordinator: str = ""
     num_processes: int = 1
     process_id: int = 0
@@ -87,6 +88,9 @@ def parse_args(argv) -> Config:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--checkpoint-every", type=float, default=Config.checkpoint_every,
                    help="seconds between checkpoint writes")
+    p.add_argument("--exact-check", type=int, default=0,
+                   help="cross-check the first K trials of every cell against their exact "
+                        "generic rank (mod 2^31-1, no tolerance)")
     p.add_argument("--coordinator", default="",
                    help="multi-process run: HOST:PORT of process 0 (jax.distributed)")
     p.add_argument("--num-processes", type=int, default=1,
@@ -108,6 +112,8 @@ def parse_args(argv) -> Config:
                              f"got {getattr(a, name)}")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0; got {a.seed}")
+    if a.exact_check < 0:
+        raise UsageError(f"--exact-check must be >= 0; got {a.exact_check}")
     if not 0 <= a.checkpoint_every < math.inf:
         raise UsageError(f"--checkpoint-every must be >= 0; got {a.checkpoint_every}")
     if a.num_processes < 1:
@@ -131,6 +137,7 @@ def parse_args(argv) -> Config:
         rank_dtype=a.rank_dtype or "", rtol=a.rtol or 0.0, beta=a.beta,
         max_buckets=a.max_buckets,
         out=a.out, progress=a.progress, checkpoint_every=a.checkpoint_every,
+        exact_check=a.exact_check,
         coordinator=a.coordinator, num_processes=a.num_processes,
         process_id=a.process_id,
     )
@@ -180,10 +187,14 @@ def run(cfg: Config) -> dict:
             rank_dtype=rank_dtype, beta=cfg.beta, max_buckets=cfg.max_buckets,
             checkpoint_prefix=out_dir / f"checkpoint-{name}",
             fingerprint=io.fingerprint(ckpt_cfg), progress=cfg.progress,
-            checkpoint_every=cfg.checkpoint_every, desc=f"full rank ({name})",
+            checkpoint_every=cfg.checkpoint_every, exact_trials=cfg.exact_check,
+            desc=f"full rank ({name})",
         )
         timings[name] = {"seconds": time.perf_counter() - t1, "buckets": res["buckets"]}
-        all_cells += fr.summarize(grid, res["code"], res["s_ratio"], cfg.beta)
+        all_cells += fr.summarize(grid, res["code"], res["s_ratio"], cfg.beta,
+                                  res.get("exact_rank"))
+        if "exact_rank" in res:
+            arrays[f"{name}_exact_rank"] = res["exact_rank"]
         arrays[f"{name}_code"] = res["code"]
         arrays[f"{name}_s_ratio"] = res["s_ratio"]
         arrays[f"{name}_svd_rank"] = res["svd_rank"]
@@ -240,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
           f"re-decided on the host: {sum(c['host_refined'] for c in cells)} "
           f"({sum(c['svd_refined'] for c in cells)} by SVD), "
           f"near threshold: {sum(c['near_threshold'] for c in cells)}")
+    if cfg.exact_check:
+        ex = [c["exact"] for c in cells]
+        print(f"exact generic rank of {sum(e['checked'] for e in ex)} trials: float full "
+              f"but exactly deficient {sum(e['float_full_exact_deficient'] for e in ex)}; "
+              f"float deficient but exactly full (s_n <= rtol*s_1 while J is nonsingular) "
+              f"{sum(e['float_deficient_exact_full'] for e in ex)} in "
+              f"{sum(e['float_deficient_exact_full'] > 0 for e in ex)} cells")
     return 0
 
 

@@ -10,13 +10,14 @@ GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 
 
 def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_prefix=None,
-           cholesky=None, max_buckets=8, **grid_kw):
+           cholesky=None, max_buckets=8, exact_trials=0, **grid_kw):
     rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
     out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
                       rank_dtype=rank_dtype, mesh=mesh, cholesky=cholesky,
                       max_buckets=max_buckets, checkpoint_prefix=checkpoint_prefix,
+                      exact_trials=exact_trials,
                       checkpoint_every=0.0, progress=False)
     return grid, fr.grid_seeds(convention, grid), rank_dtype, key, out
 
@@ -41,7 +42,7 @@ def test_padded_trial_equals_unpadded_trial(key):
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])
 def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
-    grid, seeds, rank_dtype, key, out = _sweep(convention)
+    grid, seeds, rank_dtype, key, out = _sweep(convention, exact_trials=6)
     wrt = nets.JACOBIAN_WRT[convention]
     n_full = 0
     for c in range(len(grid.n)):
@@ -55,6 +56,10 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
             full = np.linalg.matrix_rank(jac, rtol=float(grid.rtol[c])) == n
             assert full == (out["code"][c, t] in jacobian.FULL_CODES), (c, t)
             n_full += full
+            # The exact generic rank (mod p, integer data, the trial's pattern) is the
+            # real J's rank: these small Jacobians are far from the float threshold.
+            if jac.shape[1] >= n:
+                assert out["exact_rank"][c, t] == np.linalg.matrix_rank(jac), (c, t)
     assert 0 < n_full < out["code"].size  # both outcomes occur on this grid
 
 
