@@ -383,9 +383,10 @@ def _column_flops(sizes, n_widths: int, factorizations: int) -> float:
 
 
 def _column_seconds(sizes, n_widths: int, factorizations: int) -> float:
-    """Seconds per column trial at padded ``sizes``: a model fitted on a 2-core CPU
-    (jax 0.10.2, LAPACK Cholesky). Terms: drawing, the Gram matmuls, the factorizations
-    (with a per-matrix overhead). Only the ratios matter (bucket planning)."""
+    """Seconds per column trial at padded ``sizes``: a rough model, its constants set by
+    hand from profiles on a 2-core CPU (jax 0.10.2, LAPACK Cholesky; not a fit).
+    Terms: drawing, the Gram matmuls, the factorizations (with a per-matrix overhead).
+    Only the ratios matter (bucket planning)."""
     n, d0, d1 = (float(v) for v in sizes)
     draw = 1e-8 * (n * d0 + d1 * (d0 + 2))
     gram = (4e-10 * n * n * (2 * d1 + d0)) if d0 > 1 else 1e-9 * n * (d1 + n_widths * n)

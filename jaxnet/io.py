@@ -43,10 +43,15 @@ def _to_jsonable(obj):
     return obj
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _atomic_write(path: Path, write_fn, suffix: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()

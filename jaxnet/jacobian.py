@@ -239,9 +239,13 @@ def matrix_rank(jac: Array, rtol=None) -> RankResult:
     if jnp.ndim(jac) != 2 or 0 in jnp.shape(jac):
         raise ValueError(f"jac must be a non-empty 2-D matrix; got shape {jnp.shape(jac)}")
     check_finite("jac", jac)
-    if rtol is not None and not isinstance(rtol, jax.core.Tracer) and not (
-            0 <= float(rtol) < 1):
-        raise ValueError(f"rtol must be in [0, 1); got {rtol}")
+    if rtol is not None:
+        try:
+            bad = not 0 <= float(rtol) < 1
+        except jax.errors.ConcretizationTypeError:  # traced: left to run time
+            bad = False
+        if bad:
+            raise ValueError(f"rtol must be in [0, 1); got {rtol}")
     s = jnp.linalg.svd(jac, compute_uv=False)
     if rtol is None:
         rtol = default_rtol(jac.shape[0], jac.shape[1], jac.dtype)

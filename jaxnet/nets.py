@@ -39,14 +39,14 @@ CONVENTIONS = ("paper", "peer")
 JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
 
 
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def check_finite(name: str, x) -> None:
     """Raise ``ValueError`` naming ``name`` if the concrete array ``x`` holds NaN or
-    inf (a traced value is left to run time)."""
-    if _concrete(x) and not bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+    inf (a traced value, inside ``jit`` or a loop, is left to run time)."""
+    try:
+        finite = bool(jnp.all(jnp.isfinite(jnp.asarray(x))))
+    except jax.errors.ConcretizationTypeError:
+        return
+    if not finite:
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
 
 
