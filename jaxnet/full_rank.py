@@ -197,33 +197,52 @@ def jacobian_fn(setup: Setup):
     return one
 
 
-def exact_rank_fn(setup: Setup):
-    """``(key, n, d0, d1) -> rank``: the trial's exact generic rank, tolerance-free.
+def exact_rank_fns(setup: Setup):
+    """``(gram_rank, full_rank)``, each ``(key, n, d0, d1) -> rank``: the trial's exact
+    generic rank, tolerance-free, in two steps.
 
     The rank of J = [(v ⊙ a⁽ʲ⁾) ⊗ x̃⁽ʲ⁾]_j over the reals is, for data drawn from a
     density, almost surely the *generic* rank of its activation pattern A (Lemma 4:
     within A's region J is a polynomial in X, nonzero v_i only scale columns, and under
     ``peer`` the v-block σ(⟨w_i, x⟩ + b_i) = Σ_l w_il a_i x_l + b_i a_i lies in the span
     of the unit's other columns). So the trial's real pattern A is combined with
-    integer data x' uniform in [−2^20, 2^20) (drawn from the trial's key) and the rank
-    of the integer matrix [a⁽ʲ⁾ ⊗ (x'⁽ʲ⁾, 1)]_j is taken modulo p = 2^31 − 1. That is
-    ≤ the generic rank, with equality except with probability ≤ n/2^20 + n/p
-    (Schwartz–Zippel), and needs no tolerance.
+    integer data x' uniform in [−2^20, 2^20) (drawn from the trial's key) into the
+    integer matrix K = [a⁽ʲ⁾ ⊗ (x'⁽ʲ⁾, 1)]_j, whose rank is ≤ the generic rank, with
+    equality except with probability ≤ n/2^20 (Schwartz–Zippel).
+
+    ``gram_rank`` is the larger of the ranks of K·Kᵀ = (A·Aᵀ) ∘ (X'·X'ᵀ) (the Khatri–Rao
+    Gram, n × n, formed exactly in int64) modulo two primes p₁, p₂ ≈ 2^31, at O(n³)
+    cost. Each is ≤ rank K, so a value n proves rank K = n; a smaller value means K is
+    deficient unless p₁·p₂ divides the nonzero integer det K·Kᵀ. ``full_rank`` is the
+    rank of K itself modulo p₁, O(n²·d1·d0): ``_exact_ranks`` re-decides with it every
+    trial whose Gram is deficient but whose float decision was "full", the only trials
+    where a Gram misjudgement could hide (or fake) a disagreement. Neither uses a
+    tolerance.
     """
     big_n, big_d0, big_d1 = setup.sizes
 
-    def one(key, n, d0, d1):
+    def factors(key, n, d0, d1):
         params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
-        act = (nets.preactivations(params, xs) > 0) & row_mask[:, None]  # (N, D1)
+        act = ((nets.preactivations(params, xs) > 0) & row_mask[:, None]).astype(jnp.int64)
         words = prng.stream_bits(prng.derive_key(key, 0x65786163, 1),
                                  {"x": (big_n, big_d0)})["x"][0]
         x_int = (words >> 11).astype(jnp.int64) - (1 << 20)  # uniform in [−2^20, 2^20)
         x_int = x_int * (jnp.arange(big_d0) < d0)[None, :]
-        xt = jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
-        kr = (act.astype(jnp.int64)[:, :, None] * xt[:, None, :]).reshape(big_n, -1)
-        return jacobian.rank_mod_p(kr.T)  # Gauss–Jordan over the N ≤ P columns of Jᵀ
+        return act, jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
 
-    return one
+    def gram_rank(key, n, d0, d1):
+        act, xt = factors(key, n, d0, d1)
+        # |x'·x'| ≤ (D0 + 1)·2^40 < 2^63 and residues < 2^31: every product is exact.
+        aa, xx = act @ act.T, xt @ xt.T
+        return jnp.maximum(*(jacobian.rank_mod_p((aa % p) * (xx % p) % p, p)
+                             for p in jacobian.PRIMES[:2]))
+
+    def full_rank(key, n, d0, d1):
+        act, xt = factors(key, n, d0, d1)
+        kr = (act[:, :, None] * xt[:, None, :]).reshape(big_n, -1)
+        return jacobian.rank_mod_p(kr.T)  # Gauss–Jordan over the N ≤ P columns of Kᵀ
+
+    return gram_rank, full_rank
 
 
 def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
@@ -448,21 +467,37 @@ def plan_buckets(grid: Grid, columns: Columns, *, max_buckets: int = 8,
 
 
 def _exact_ranks(setup, cols, seeds, cells_of, grid, base_key, k, exact_rank,
-                 batch=16):
-    """Fill ``exact_rank[c, :k]`` for the bucket's cells (host loop over batches)."""
-    one = exact_rank_fn(setup)
-    fn = jax.jit(jax.vmap(lambda t, c, d1: one(
-        sweep.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
-        jnp.asarray(cols["d0"])[c], d1)))
+                 float_full, batch=16):
+    """Fill ``exact_rank[c, :k]`` for the bucket's cells (host loop over batches): the
+    Gram's rank for every trial, K's own rank where the Gram is deficient and the
+    float decision (``float_full[c, t]``) was full rank (``exact_rank_fns``)."""
+
+    def batched(one):
+        return jax.jit(jax.vmap(lambda t, c, d1: one(
+            sweep.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
+            jnp.asarray(cols["d0"])[c], d1)))
+
+    def run(fn, jobs):
+        ranks = []
+        for start in range(0, len(jobs), batch):
+            sel = jobs[start : start + batch]
+            sel = sel + [sel[0]] * (batch - len(sel))
+            out = np.asarray(fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
+                                jnp.asarray([r for r, _, _ in sel], jnp.int32),
+                                jnp.asarray([int(grid.d1[c]) for _, c, _ in sel],
+                                            jnp.int32)))
+            ranks.extend(out[: min(batch, len(jobs) - start)])
+        return ranks
+
+    gram_fn, full_fn = exact_rank_fns(setup)
     jobs = [(r, int(c), t) for r, cells in enumerate(cells_of) for c in cells
             for t in range(k)]
-    for start in range(0, len(jobs), batch):
-        sel = jobs[start : start + batch]
-        sel = sel + [sel[0]] * (batch - len(sel))
-        ranks = np.asarray(fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
-                              jnp.asarray([r for r, _, _ in sel], jnp.int32),
-                              jnp.asarray([int(grid.d1[c]) for _, c, _ in sel], jnp.int32)))
-        for (_, c, t), rank in zip(sel, ranks, strict=True):
+    for (_, c, t), rank in zip(jobs, run(batched(gram_fn), jobs), strict=True):
+        exact_rank[c, t] = rank
+    rest = [job for job in jobs if exact_rank[job[1], job[2]] < grid.n[job[1]]
+            and float_full[job[1], job[2]]]
+    if rest:
+        for (_, c, t), rank in zip(rest, run(batched(full_fn), rest), strict=True):
             exact_rank[c, t] = rank
 
 
@@ -498,7 +533,7 @@ def run_grid(
       chunk: the most column trials per device per call; a bucket uses fewer where
         its K·N² Gram matrices per trial would not fit ``CACHE_BYTES`` (at least 4).
       cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
-      exact_trials: also compute the exact generic rank (``exact_rank_fn``) of the
+      exact_trials: also compute the exact generic rank (``exact_rank_fns``) of the
         first ``exact_trials`` trials of every cell (``exact_rank``; −1 elsewhere).
       checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
         ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's columns).
@@ -527,7 +562,6 @@ def run_grid(
     deficient_test = bool(live.any()) and jacobian.deficient_test_can_fire(
         float(grid.rtol[live].max()), int(grid.n[live].min()), beta)
     factorizations = 2 if deficient_test else 1
-    info = []
     plan = plan_buckets(grid, columns, max_buckets=max_buckets,
                         compile_seconds=compile_seconds, n_trials=n_trials,
                         factorizations=factorizations)
@@ -558,15 +592,8 @@ def run_grid(
                                     base_key=base_key, chunk=chunk_k, mesh=mesh)
         return fn, time.perf_counter() - t0
 
-    # Compile every program first, on all cores (XLA compiles outside the GIL), and
-    # only then run them, one at a time.
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        compiled = list(pool.map(compile_job, jobs))
-    compile_wall = time.perf_counter() - t0
-
-    for k, (job, (block_fn, compile_s)) in enumerate(zip(jobs, compiled, strict=True)):
-        bucket, setup, cdict, cells_of, unit, chunk_k = job
+    def run_job(k, block_fn, compile_s):
+        bucket, setup, cdict, cells_of, unit, chunk_k = jobs[k]
         cols = bucket.columns
         ckpt = None
         if checkpoint_prefix is not None:
@@ -582,20 +609,31 @@ def run_grid(
             mesh=mesh, desc=f"{desc} [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
             block_fn=block_fn,
         )
-        for r, cells in enumerate(cells_of):
-            for c in cells:
+        cells = np.concatenate(cells_of)
+        for r, row_cells in enumerate(cells_of):  # disjoint cells: safe across threads
+            for c in row_cells:
                 w = bucket.widths.index(int(grid.d1[c]))
                 for name in out:
                     out[name][c] = res[name][r, :, w]
         if exact_trials:
+            full = np.zeros(out["code"].shape, bool)
+            full[cells] = np.isin(out["code"][cells], jacobian.FULL_CODES)
             _exact_ranks(setup, cdict, columns.seed[cols], cells_of, grid, base_key,
-                         min(exact_trials, n_trials), exact_rank)
-        info.append({"columns": len(cols), "cells": int(sum(map(len, cells_of))),
-                     "sizes": list(bucket.sizes), "widths": list(bucket.widths),
-                     "factorizations": factorizations, "chunk": chunk_k,
-                     "compile_seconds": compile_s,
-                     "seconds": time.perf_counter() - t0})
-    out["compile_wall_seconds"] = compile_wall
+                         min(exact_trials, n_trials), exact_rank, full)
+        return {"columns": len(cols), "cells": len(cells),
+                "sizes": list(bucket.sizes), "widths": list(bucket.widths),
+                "factorizations": factorizations, "chunk": chunk_k,
+                "compile_seconds": compile_s, "seconds": time.perf_counter() - t0}
+
+    # Compile ahead on the other cores while this thread runs the programs in order, so
+    # compiling overlaps running. (Running two programs at once on one XLA:CPU device
+    # deadlocked in a block with jax 0.10.2, and a multi-process run must issue its
+    # collectives in the same order everywhere: programs run one at a time.)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1)) as pool:
+        futures = [pool.submit(compile_job, job) for job in jobs]
+        info = [run_job(k, *future.result()) for k, future in enumerate(futures)]
+    out["compile_seconds"] = sum(b["compile_seconds"] for b in info)  # overlapped
     if exact_trials:
         out["exact_rank"] = exact_rank
     out["buckets"] = info

@@ -176,3 +176,20 @@ def test_buckets_cover_the_grid_and_pad_upwards():
         assert b.sizes == (grid.n[cells].max(), grid.d0[cells].max(), grid.d1[cells].max())
         assert set(b.widths) == set(grid.d1[cells].tolist())
         assert len(set(columns.d0[b.columns] == 1)) == 1  # d0 = 1 never mixed with d0 > 1
+
+
+@pytest.mark.parametrize("convention", ["paper", "peer"])
+def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
+    # Padded sizes (N, D0, D1) = (12, 3, 9); cells from deficient (d1 = 1) to full.
+    setup = fr.Setup(convention, (12, 3, 9), "float64", 0.0, (9,))
+    gram_fn, full_fn = (jax.jit(jax.vmap(f, in_axes=(0, None, None, None)))
+                        for f in fr.exact_rank_fns(setup))
+    keys = jax.vmap(lambda t: sweep.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
+    outcomes = set()
+    for n, d0, d1 in [(10, 1, 1), (10, 1, 9), (12, 3, 4), (6, 2, 2), (8, 3, 9)]:
+        g = np.asarray(gram_fn(keys, n, d0, d1))
+        f = np.asarray(full_fn(keys, n, d0, d1))
+        assert (g <= f).all() and (f <= n).all()  # rank_p(KKᵀ) ≤ rank K ≤ n
+        assert (f[g == n] == n).all()  # a full-rank Gram certifies K
+        outcomes |= set((f == n).tolist())
+    assert outcomes == {True, False}
