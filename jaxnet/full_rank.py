@@ -629,7 +629,6 @@ def run_grid(
     # compiling overlaps running. (Running two programs at once on one XLA:CPU device
     # deadlocked in a block with jax 0.10.2, and a multi-process run must issue its
     # collectives in the same order everywhere: programs run one at a time.)
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1)) as pool:
         futures = [pool.submit(compile_job, job) for job in jobs]
         info = [run_job(k, *future.result()) for k, future in enumerate(futures)]

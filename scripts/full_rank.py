@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-
 import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
 
 _runtime.configure()

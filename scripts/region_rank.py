@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-
 import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
 
 _runtime.configure()
@@ -139,11 +138,9 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
 
-    from jaxnet import plotting, stats, theory
-
     import jax.numpy as jnp
 
-    from jaxnet import jacobian
+    from jaxnet import jacobian, plotting, stats, theory
 
     t0 = time.perf_counter()
     sizes = (max(cfg.n), max(cfg.d1) * (cfg.d0 + 1))

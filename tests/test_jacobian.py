@@ -2,8 +2,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from helpers import tree_allclose
+
 from jaxnet import data, jacobian, nets
 
 WRTS = [("b", "w"), ("b", "v", "w"), ("w",), ("v",)]
