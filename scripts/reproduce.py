@@ -211,7 +211,8 @@ def claims_exact(r):
     where = ", ".join(f"{c['panel']} n={c['n']} d1={c['d1']}" for c, _ in border[:6])
     return [(
         "Every float rank decision of Fig. 4 cross-checked against the exact generic rank "
-        "(integer data, the trial's activation pattern, rank mod 2³¹−1; Lemma 4)",
+        "(integer data, the trial's activation pattern, Khatri–Rao Gram rank modulo two "
+        "primes ≈ 2³¹; Lemma 4)",
         "—",
         f"{checked} trials: float full but exactly deficient {wrong}; float deficient but "
         f"exactly full {sum(e['float_deficient_exact_full'] for _, e in border)} "
