@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxnet import checks, nets
+
 DEFAULT_ANGLE_TOL = 5e-2  # radians (about 3 degrees; SGD solutions sit ~0.01-0.03 off)
 DEFAULT_MASS_TOL = 1e-3  # fraction of the total Σ ‖a_i b_i‖
 
@@ -53,6 +55,12 @@ class Condensation(NamedTuple):
 
 def condensation(params, b_star, *, angle_tol=DEFAULT_ANGLE_TOL,
                  mass_tol=DEFAULT_MASS_TOL) -> Condensation:
+    """Definition 4.1: is every weight-carrying neuron (mass > ``mass_tol`` of the
+    total) within ``angle_tol`` radians of ±b*_k for some teacher neuron k?"""
+    nets.check_network(params)
+    checks.array("b_star", b_star, shape=(None, np.shape(params["w"])[1]), kind="real")
+    checks.real("angle_tol", angle_tol, low=0.0, high=np.pi / 2)
+    checks.real("mass_tol", mass_tol, low=0.0, high=1.0)
     mass = neuron_mass(params)
     k, _, angle = alignment(params, b_star)
     live = mass > mass_tol * max(mass.sum(), 1e-300)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxnet import prng
+from jaxnet import checks, prng
 from jaxnet.types import Array
 
 
@@ -21,13 +21,22 @@ def _dtype(dtype):
     return dtype or jnp.result_type(float)
 
 
+def _sizes(n, d):
+    checks.positive_int("n", n)
+    checks.positive_int("d", d)
+
+
 def gaussian(key, n: int, d: int, *, dtype=None) -> Array:
     """``(n, d)`` iid standard Gaussian."""
+    _sizes(n, d)
     return prng.normal(prng.stream_bits(key, {"x": (n, d)})["x"], _dtype(dtype))
 
 
 def uniform_box(key, n: int, d: int, *, low=0.0, high=1.0, dtype=None) -> Array:
     """``(n, d)`` iid uniform on ``[low, high)``."""
+    _sizes(n, d)
+    if checks.real("low", low) >= checks.real("high", high):
+        raise ValueError(f"high must be > low; got low={low}, high={high}")
     u = prng.uniform(prng.stream_bits(key, {"x": (n, d)})["x"], _dtype(dtype))
     return low + (high - low) * u
 

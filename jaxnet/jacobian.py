@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnet.nets import apply, check_finite, check_network, preactivations
+from jaxnet.checks import finite as check_finite
+from jaxnet.nets import apply, check_network, preactivations
 from jaxnet.types import Array, Params
 
 # Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.

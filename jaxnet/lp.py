@@ -30,6 +30,8 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
+from jaxnet import checks
+
 YES, NO, FAILED = 1, 0, -1
 DEFAULT_TOL = 1e-7  # HiGHS's default primal feasibility tolerance
 
@@ -59,13 +61,33 @@ def _solve_margin(n_vars, a_ub, b_ub, a_eq=None, b_eq=None, lower=None, tol=DEFA
     return LPResult(FAILED, np.nan, int(res.status), False)
 
 
+
+def _check_program(xt, pattern, v=None, y=None, *, x_name="xt", sorted_1d=False):
+    """Validated float64 ``(xt, pattern, v, y)`` of a margin program (``None`` stays)."""
+    if sorted_1d:
+        x = checks.array(x_name, xt, ndim=1, kind="float")
+        if np.any(np.diff(x) <= 0):
+            raise ValueError(f"{x_name} must be strictly increasing")
+        n = x.shape[0]
+    else:
+        x = checks.array(x_name, xt, ndim=2, kind="real")
+        n = x.shape[0]
+    pat = checks.array("pattern", pattern, shape=(None, n), kind="binary")
+    if v is not None:
+        v = checks.array("v", v, shape=(pat.shape[0],), kind="real").astype(np.float64)
+    if y is not None:
+        y = checks.array("y", y, shape=(n,), kind="real").astype(np.float64)
+    return x.astype(np.float64), pat, v, y
+
+
 def row_margin(xt: np.ndarray, a: np.ndarray, *, tol=DEFAULT_TOL) -> LPResult:
     """Is {w : (2a_j − 1)⟨w, x̃_j⟩ > 0 ∀j} non-empty?  ``xt: (n, d)``, ``a: (n,)``.
 
     Homogeneous, so t* is 1 (non-empty) or 0 (empty) up to the solver's accuracy.
     """
-    xt = np.asarray(xt, np.float64)
-    s = 2.0 * np.asarray(a, np.float64) - 1.0
+    xt = checks.array("xt", xt, ndim=2, kind="real").astype(np.float64)
+    a = checks.array("a", a, shape=(xt.shape[0],), kind="binary")
+    s = 2.0 * a.astype(np.float64) - 1.0
     n, d = xt.shape
     # -s_j <x_j, w> + t <= 0
     a_ub = np.hstack([-s[:, None] * xt, np.ones((n, 1))])
@@ -78,7 +100,8 @@ def region_nonempty(xt: np.ndarray, pattern: np.ndarray, *, tol=DEFAULT_TOL):
     Returns ``(status, margins)``: status YES iff every row is non-empty, NO if some row
     is empty, FAILED if a row's LP failed and no row was found empty.
     """
-    rows = [row_margin(xt, a, tol=tol) for a in np.asarray(pattern)]
+    xt, pattern, _, _ = _check_program(xt, pattern)
+    rows = [row_margin(xt, a, tol=tol) for a in pattern]
     margins = np.array([r.margin for r in rows])
     statuses = [r.status for r in rows]
     if NO in statuses:
@@ -97,9 +120,8 @@ def global_min_margin(xt, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResult:
       v: ``(d1,)`` fixed output weights.
       y: ``(n,)`` targets.
     """
-    xt = np.asarray(xt, np.float64)
-    pat = np.asarray(pattern, np.float64)
-    v = np.asarray(v, np.float64)
+    xt, pat, v, y = _check_program(xt, pattern, v, y)
+    pat = pat.astype(np.float64)
     n, d = xt.shape
     d1 = pat.shape[0]
     s = 2.0 * pat - 1.0
@@ -173,9 +195,8 @@ def global_min_margin_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResul
     Units are merged by ``merge_units`` first (at most 4n remain, whatever d1). The margin bounds α, β ≥ t (not the same t* as the full
     program, but t* > 0 in one iff in the other).
     """
-    x = np.asarray(x_sorted, np.float64)
-    if np.any(np.diff(x) <= 0):
-        raise ValueError("x_sorted must be strictly increasing")
+    x, pattern, v, y = _check_program(x_sorted, pattern, v, y, x_name="x_sorted",
+                                      sorted_1d=True)
     pat, v = merge_units(pattern, v)
     rays = cone_rays_1d(x, pat)  # (m, 2, 2)
     xt = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
@@ -197,7 +218,8 @@ def global_min_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL, rank_rtol=1e-10):
     decided by SVD with relative tolerance ``rank_rtol``; a rank decision within a
     factor 100 of the tolerance is not trusted and the program is solved instead.
     """
-    x = np.asarray(x_sorted, np.float64)
+    x, pattern, v, y = _check_program(x_sorted, pattern, v, y, x_name="x_sorted",
+                                      sorted_1d=True)
     pat, sign = merge_units(pattern, v)
     rows, counts = np.unique(pat, axis=0, return_counts=True)
     both = rows[counts == 2]  # rows present with v > 0 and with v < 0

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxnet import theory
+from jaxnet import checks, theory
 
 OPTIMAL = "optimal"
 
@@ -180,8 +180,12 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | No
     """
     import cvxpy as cp
 
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
+    x = checks.array("x", x, ndim=2, kind="real").astype(np.float64)
+    y = checks.array("y", y, shape=(x.shape[0],), kind="real").astype(np.float64)
+    if patterns is not None:
+        patterns = checks.array("patterns", patterns, shape=(None, x.shape[0]),
+                                kind="binary")
+    checks.real("prune", prune, low=0.0, high=1.0, high_open=True)
     t0 = time.perf_counter()
     if patterns is None:
         if x.shape[1] != 2:

@@ -30,24 +30,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnet import prng
+from jaxnet import checks, prng
 from jaxnet.types import Array, Params
 
 CONVENTIONS = ("paper", "peer")
 
 # Which parameter blocks the Jacobian is taken with respect to, per convention.
 JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
-
-
-def check_finite(name: str, x) -> None:
-    """Raise ``ValueError`` naming ``name`` if the concrete array ``x`` holds NaN or
-    inf (a traced value, inside ``jit`` or a loop, is left to run time)."""
-    try:
-        finite = bool(jnp.all(jnp.isfinite(jnp.asarray(x))))
-    except jax.errors.ConcretizationTypeError:
-        return
-    if not finite:
-        raise ValueError(f"{name} must be finite; it holds NaN or inf")
 
 
 def check_network(params: Params, xs: Array | None = None) -> None:
@@ -68,7 +57,7 @@ def check_network(params: Params, xs: Array | None = None) -> None:
         if not jnp.issubdtype(jnp.result_type(a), jnp.floating):
             raise ValueError(f"params['{k}'] must be floating point; got "
                              f"{jnp.result_type(a)}")
-        check_finite(f"params['{k}']", a)
+        checks.finite(f"params['{k}']", a)
     if xs is not None:
         if jnp.ndim(xs) != 2 or jnp.shape(xs)[1] != w[1]:
             raise ValueError(f"xs must be (n, d) with d = {w[1]} (params['w'] is {w}); "
@@ -77,7 +66,7 @@ def check_network(params: Params, xs: Array | None = None) -> None:
             raise ValueError("xs must hold at least one example; got n = 0")
         if not jnp.issubdtype(jnp.result_type(xs), jnp.floating):
             raise ValueError(f"xs must be floating point; got {jnp.result_type(xs)}")
-        check_finite("xs", xs)
+        checks.finite("xs", xs)
 
 
 def apply(params: Params, x: Array) -> Array:

@@ -24,11 +24,13 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import lp
+from jaxnet import checks, lp
 
 
 def sample_uniform(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:
     """``(d1, n)`` bool, iid fair bits: uniform over all patterns."""
+    checks.positive_int("d1", d1)
+    checks.positive_int("n", n)
     return rng.integers(0, 2, size=(d1, n)).astype(bool)
 
 
@@ -52,6 +54,8 @@ def step_vectors(n: int) -> np.ndarray:
 
 def sample_steps(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:
     """``(d1, n)`` bool, rows iid uniform over ``step_vectors(n)`` (for sorted 1-D x)."""
+    checks.positive_int("d1", d1)
+    checks.positive_int("n", n)
     return step_vectors(n)[rng.integers(0, 2 * n, size=d1)]
 
 
@@ -96,9 +100,11 @@ def jacobian_in_region(pattern, xt, v=None) -> np.ndarray:
     ``v=None`` gives the Khatri–Rao rows a⁽ʲ⁾ ⊗ x̃⁽ʲ⁾ (Lemma 4: same rank when all
     v_i ≠ 0).
     """
+    xt = checks.array("xt", xt, ndim=2, kind="real")
+    pattern = checks.array("pattern", pattern, shape=(None, xt.shape[0]), kind="binary")
     a = jnp.asarray(pattern, jnp.result_type(float)).T  # (n, d1)
     if v is not None:
-        a = a * jnp.asarray(v)[None, :]
+        a = a * jnp.asarray(checks.array("v", v, shape=(a.shape[1],)))[None, :]
     return (a[:, :, None] * jnp.asarray(xt)[:, None, :]).reshape(a.shape[0], -1)
 
 

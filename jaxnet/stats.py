@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxnet import checks
+
 # Two-sided 95% standard-normal quantile.
 Z95 = 1.959963984540054
 
 
 def normal_quantile(q: float) -> float:
     """The standard normal quantile Φ⁻¹(q) (e.g. 0.975 → 1.96)."""
+    checks.real("q", q, low=0.0, high=1.0, low_open=True, high_open=True)
     from statistics import NormalDist
 
     return NormalDist().inv_cdf(q)
@@ -26,10 +29,13 @@ def wilson_interval(successes, trials, z: float = Z95):
     Returns:
       ``(low, high)`` arrays in [0, 1].
     """
-    k = np.asarray(successes, float)
-    t = np.asarray(trials, float)
-    if np.any(t <= 0) or np.any(k < 0) or np.any(k > t):
-        raise ValueError("wilson_interval needs 0 <= successes <= trials and trials > 0")
+    k = checks.array("successes", successes, kind="real", allow_empty=True).astype(float)
+    t = checks.array("trials", trials, kind="real", allow_empty=True).astype(float)
+    checks.real("z", z, low=0.0, low_open=True)
+    if np.any(t <= 0):
+        raise ValueError("trials must be > 0")
+    if np.any(k < 0) or np.any(k > t):
+        raise ValueError("successes must be in [0, trials]")
     p = k / t
     denom = 1 + z * z / t
     centre = (p + z * z / (2 * t)) / denom

@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from jaxnet import checks
+
 # OEIS A046747: number of singular n×n (0,1)-matrices, n = 1..4 (enumeration checks it).
 SINGULAR_01_COUNTS = {1: 1, 2: 10, 3: 338, 4: 42976}
 
@@ -52,37 +54,53 @@ def theorem2_c1(p_singular: dict[int, float], base: float = THEOREM2_BASE) -> fl
     return max(p / base**d for d, p in p_singular.items())
 
 
+def _check_width_args(n, eps) -> np.ndarray:
+    n = checks.array("n", n, kind="real")
+    if np.any(n < 1):
+        raise ValueError("n must be >= 1")
+    checks.real("eps", eps, low=0.0, high=1.0, low_open=True, high_open=True)
+    return n.astype(np.float64)
+
+
 def theorem2_width(n, d0, eps, c1, base: float = THEOREM2_BASE) -> np.ndarray:
     """Theorem 2: d1 ≥ max(n/d0, log(C1(n+1)/(d0·ε)) / log(1/base))."""
-    n = np.asarray(n, np.float64)
+    n = _check_width_args(n, eps)
+    checks.positive_int("d0", d0)
+    checks.real("c1", c1, low=0.0, low_open=True)
+    checks.real("base", base, low=0.0, high=1.0, low_open=True, high_open=True)
     return np.maximum(n / d0, np.log(c1 * (n + 1) / (d0 * eps)) / np.log(1 / base))
 
 
 def theorem9_width(n, eps) -> np.ndarray:
     """Theorem 9: d1 ≥ 2n·log(n/ε) (d0 = 1, non-empty regions)."""
-    n = np.asarray(n, np.float64)
+    n = _check_width_args(n, eps)
     return THEOREM9_CONSTANT * n * np.log(n / eps)
 
 
 def theorem11_width(n, eps) -> np.ndarray:
     """Theorem 11 with our constant: d1 = d+ + d− = 2·(2n·log(n/ε)) (module docstring)."""
-    n = np.asarray(n, np.float64)
+    n = _check_width_args(n, eps)
     return 2 * THEOREM11_CONSTANT * n * np.log(n / eps)
 
 
 def prop5_rows(n: int, d: int) -> int:
     """Non-empty patterns of one unit: 2 Σ_{k<d} C(n−1, k) (Proposition 5, d1 = 1)."""
+    checks.positive_int("n", n)
+    checks.positive_int("d", d)
     return 2 * sum(math.comb(n - 1, k) for k in range(d))
 
 
 def prop5_count(n: int, d: int, d1: int) -> int:
     """(2 Σ_{k<d} C(n−1, k))^{d1}: non-empty regions for n points in general position in
     a d-dimensional linear space (Proposition 5; d = d0 + 1 with a bias)."""
+    checks.positive_int("d1", d1)
     return prop5_rows(n, d) ** d1
 
 
 def lemma8_count(n: int, d1: int) -> int:
     """(2n)^{d1}: non-empty regions for n distinct 1-D points with a bias (Lemma 8)."""
+    checks.positive_int("n", n)
+    checks.positive_int("d1", d1)
     return (2 * n) ** d1
 
 

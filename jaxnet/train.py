@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxnet import nets, prng
+from jaxnet import checks, nets, prng
 from jaxnet.types import Array, Params
 
 
@@ -76,6 +76,23 @@ def lam_at(step, lam, lam_final, cfg: TrainConfig):
     return lam * (lam_final / lam) ** (stage / (cfg.stages - 1))
 
 
+def check_train_args(x, y, cfg: TrainConfig) -> None:
+    """Shapes of ``x (N, d)`` and ``y (N,)``, finite data, and a usable ``cfg``."""
+    if jnp.ndim(x) != 2:
+        raise ValueError(f"x must be (N, d); got shape {jnp.shape(x)}")
+    if jnp.shape(y) != (jnp.shape(x)[0],):
+        raise ValueError(f"y must be (N,) = ({jnp.shape(x)[0]},); got shape {jnp.shape(y)}")
+    checks.finite("x", x)
+    checks.finite("y", y)
+    for name in ("width", "steps", "log_every", "stages"):
+        checks.positive_int(f"cfg.{name}", getattr(cfg, name))
+    checks.positive_int("cfg.batch", cfg.batch, minimum=0)
+    checks.real("cfg.init_scale", cfg.init_scale, low=0.0, low_open=True)
+    checks.real("cfg.momentum", cfg.momentum, low=0.0, high=1.0, high_open=True)
+    if cfg.steps % cfg.log_every or (cfg.stages > 1 and cfg.steps % cfg.stages):
+        raise ValueError("cfg.steps must be a multiple of cfg.log_every and of cfg.stages")
+
+
 def train(key, x: Array, y: Array, lr, lam, lam_final, cfg: TrainConfig):
     """Train one student; returns ``(params, Trace)`` with ``steps // log_every`` logs.
 
@@ -85,8 +102,7 @@ def train(key, x: Array, y: Array, lr, lam, lam_final, cfg: TrainConfig):
       lr, lam, lam_final: learning rate, λ, final λ of the continuation (may be traced).
       cfg: static ``TrainConfig``.
     """
-    if cfg.steps % cfg.log_every or (cfg.stages > 1 and cfg.steps % cfg.stages):
-        raise ValueError("steps must be a multiple of log_every and of stages")
+    check_train_args(x, y, cfg)
     k_init, k_batch = jax.random.split(key)
     params = init_student(k_init, cfg.width, x.shape[1], cfg.init_scale)
     opt = optax.sgd(lr, momentum=cfg.momentum or None)

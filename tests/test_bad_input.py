@@ -152,3 +152,119 @@ def test_matrix_rank_rejects_bad_input(shape, rtol):
         jacobian.matrix_rank(jnp.eye(3), rtol=rtol)
     with pytest.raises(ValueError, match="^jac"):
         jacobian.matrix_rank(jnp.eye(3).at[0, 1].set(jnp.nan))
+
+
+# ---------------------------------------------------------------------------
+# The other public functions: each case is a function, good arguments, and per
+# argument the kinds of damage it must refuse with a ValueError naming it.
+
+def _lp_args(n=5, d=3, d1=4):
+    rng = np.random.default_rng(0)
+    return dict(xt=rng.standard_normal((n, d)), pattern=rng.integers(0, 2, (d1, n)),
+                v=rng.standard_normal(d1), y=rng.standard_normal(n))
+
+
+def _cases():
+    from jaxnet import condensation, data, lp, minnorm, regions, stats, theory, train
+
+    lp_args = _lp_args()
+    one_d = dict(x_sorted=np.linspace(-1, 1, 5), pattern=lp_args["pattern"],
+                 v=lp_args["v"], y=lp_args["y"])
+    primary = ["nan", "inf", "ndim", "empty", "text"]
+    follower = ["nan", "inf", "ndim", "length", "text"]
+    params = {"w": np.ones((4, 2)), "v": np.ones(4)}
+    cfg = train.TrainConfig(width=4, steps=10, log_every=5)
+    key = __import__("jax").random.key(0)
+    return {
+        "row_margin": (lp.row_margin, dict(xt=lp_args["xt"], a=lp_args["pattern"][0]),
+                       {"xt": primary, "a": follower + ["nonbinary"]}),
+        "region_nonempty": (lp.region_nonempty,
+                            dict(xt=lp_args["xt"], pattern=lp_args["pattern"]),
+                            {"xt": primary, "pattern": follower + ["nonbinary"]}),
+        "global_min_margin": (lp.global_min_margin, lp_args,
+                              {"xt": primary, "pattern": follower + ["nonbinary"],
+                               "v": follower, "y": follower}),
+        "global_min_1d": (lp.global_min_1d, one_d,
+                          {"x_sorted": primary + ["unsorted"], "pattern": follower,
+                           "v": follower, "y": follower}),
+        "min_norm_interpolant": (minnorm.min_norm_interpolant,
+                                 dict(x=np.ones((5, 2)), y=np.ones(5)),
+                                 {"x": primary, "y": follower}),
+        "jacobian_in_region": (regions.jacobian_in_region,
+                               dict(pattern=lp_args["pattern"], xt=lp_args["xt"],
+                                    v=lp_args["v"]),
+                               {"xt": primary, "pattern": follower + ["nonbinary"],
+                                "v": ["ndim", "length", "text"]}),
+        "theorem2_width": (theory.theorem2_width, dict(n=10, d0=2, eps=0.1, c1=8.0),
+                           {"n": ["zero", "nan"], "d0": ["zero", "half", "bool"],
+                            "eps": ["zero", "one", "nan"], "c1": ["zero", "inf"]}),
+        "theorem9_width": (theory.theorem9_width, dict(n=10, eps=0.1),
+                           {"n": ["zero", "nan", "text"], "eps": ["zero", "one", "inf"]}),
+        "prop5_count": (theory.prop5_count, dict(n=5, d=2, d1=3),
+                        {"n": ["zero", "half"], "d": ["zero", "bool"], "d1": ["zero"]}),
+        "lemma8_count": (theory.lemma8_count, dict(n=5, d1=3),
+                         {"n": ["zero", "half"], "d1": ["zero", "nan"]}),
+        "wilson_interval": (stats.wilson_interval, dict(successes=3, trials=10, z=1.96),
+                            {"successes": ["nan", "negative", "text"],
+                             "trials": ["zero", "inf"], "z": ["zero", "nan"]}),
+        "normal_quantile": (stats.normal_quantile, dict(q=0.975),
+                            {"q": ["zero", "one", "nan"]}),
+        "condensation": (condensation.condensation,
+                         dict(params=params, b_star=np.ones((3, 2)), angle_tol=0.05,
+                              mass_tol=1e-3),
+                         {"b_star": ["nan", "ndim", "text"],
+                          "angle_tol": ["negative", "nan"], "mass_tol": ["negative"]}),
+        "train": (train.train, dict(key=key, x=np.ones((6, 2)), y=np.ones(6), lr=0.1,
+                                    lam=1e-3, lam_final=1e-3, cfg=cfg),
+                  {"x": ["nan", "ndim"], "y": ["inf", "length"],
+                   "cfg": ["zero_width", "bad_log_every"]}),
+        "gaussian": (data.gaussian, dict(key=key, n=4, d=2),
+                     {"n": ["zero", "half"], "d": ["negative", "bool"]}),
+        "uniform_box": (data.uniform_box, dict(key=key, n=4, d=2, low=0.0, high=1.0),
+                        {"n": ["zero"], "low": ["nan"], "high": ["inf"]}),
+        "sample_uniform": (regions.sample_uniform,
+                           dict(rng=np.random.default_rng(0), d1=3, n=4),
+                           {"d1": ["zero", "half"], "n": ["negative"]}),
+    }
+
+
+def _damage(value, how, pos):
+    if how in ("nan", "inf"):
+        bad = math.nan if how == "nan" else math.inf
+        if np.ndim(value) == 0:
+            return bad
+        a = np.array(value, np.float64)
+        a.flat[pos % a.size] = bad
+        return a
+    a = np.asarray(value)
+    return {
+        "ndim": lambda: a[..., None],
+        "empty": lambda: np.zeros((0, *a.shape[1:])),
+        "length": lambda: np.delete(a, 0, axis=-1),
+        "text": lambda: np.full(a.shape, "x"),
+        "nonbinary": lambda: np.where(a == 1, 2, a),
+        "unsorted": lambda: a[::-1],
+        "zero": lambda: 0, "one": lambda: 1, "half": lambda: 2.5, "bool": lambda: True,
+        "negative": lambda: -1,
+        "zero_width": lambda: value._replace(width=0),
+        "bad_log_every": lambda: value._replace(log_every=3),
+    }[how]()
+
+
+CASES_FN = sorted(_cases())
+
+
+@pytest.mark.parametrize("name", CASES_FN)
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_public_functions_reject_bad_input(name, data):
+    fn, good, damage = _cases()[name]
+    arg = data.draw(st.sampled_from(sorted(damage)), label="argument")
+    how = data.draw(st.sampled_from(damage[arg]), label="damage")
+    pos = data.draw(st.integers(0, 10**6), label="position")
+    kwargs = {**good, arg: _damage(good[arg], how, pos)}
+    with pytest.raises(ValueError) as err:
+        fn(**kwargs)
+    message = str(err.value)
+    assert "\n" not in message.strip() and message.startswith(arg), (arg, how, message)
