@@ -609,18 +609,16 @@ def run_grid(
             mesh=mesh, desc=f"{desc} [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
             block_fn=block_fn,
         )
-        cells = np.concatenate(cells_of)
-        for r, row_cells in enumerate(cells_of):  # disjoint cells: safe across threads
-            for c in row_cells:
+        for r, cells in enumerate(cells_of):
+            for c in cells:
                 w = bucket.widths.index(int(grid.d1[c]))
                 for name in out:
                     out[name][c] = res[name][r, :, w]
         if exact_trials:
-            full = np.zeros(out["code"].shape, bool)
-            full[cells] = np.isin(out["code"][cells], jacobian.FULL_CODES)
             _exact_ranks(setup, cdict, columns.seed[cols], cells_of, grid, base_key,
-                         min(exact_trials, n_trials), exact_rank, full)
-        return {"columns": len(cols), "cells": len(cells),
+                         min(exact_trials, n_trials), exact_rank,
+                         np.isin(out["code"], jacobian.FULL_CODES))
+        return {"columns": len(cols), "cells": int(sum(map(len, cells_of))),
                 "sizes": list(bucket.sizes), "widths": list(bucket.widths),
                 "factorizations": factorizations, "chunk": chunk_k,
                 "compile_seconds": compile_s, "seconds": time.perf_counter() - t0}

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnet.checks import finite as check_finite
+from jaxnet import checks
 from jaxnet.nets import apply, check_network, preactivations
 from jaxnet.types import Array, Params
 
@@ -239,7 +239,7 @@ def matrix_rank(jac: Array, rtol=None) -> RankResult:
     """
     if jnp.ndim(jac) != 2 or 0 in jnp.shape(jac):
         raise ValueError(f"jac must be a non-empty 2-D matrix; got shape {jnp.shape(jac)}")
-    check_finite("jac", jac)
+    checks.finite("jac", jac)
     if rtol is not None:
         try:
             bad = not 0 <= float(rtol) < 1

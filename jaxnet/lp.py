@@ -61,17 +61,12 @@ def _solve_margin(n_vars, a_ub, b_ub, a_eq=None, b_eq=None, lower=None, tol=DEFA
     return LPResult(FAILED, np.nan, int(res.status), False)
 
 
-
 def _check_program(xt, pattern, v=None, y=None, *, x_name="xt", sorted_1d=False):
     """Validated float64 ``(xt, pattern, v, y)`` of a margin program (``None`` stays)."""
-    if sorted_1d:
-        x = checks.array(x_name, xt, ndim=1, kind="float")
-        if np.any(np.diff(x) <= 0):
-            raise ValueError(f"{x_name} must be strictly increasing")
-        n = x.shape[0]
-    else:
-        x = checks.array(x_name, xt, ndim=2, kind="real")
-        n = x.shape[0]
+    x = checks.array(x_name, xt, ndim=1 if sorted_1d else 2, kind="real")
+    if sorted_1d and np.any(np.diff(x) <= 0):
+        raise ValueError(f"{x_name} must be strictly increasing")
+    n = x.shape[0]
     pat = checks.array("pattern", pattern, shape=(None, n), kind="binary")
     if v is not None:
         v = checks.array("v", v, shape=(pat.shape[0],), kind="real").astype(np.float64)
