@@ -86,3 +86,32 @@ def real(name: str, v, *, low: float | None = None, high: float | None = None,
             ")" if high_open or high is None else "]")
         raise ValueError(f"{name} must be in {rng}; got {v!r}")
     return float(v)
+
+
+def int_list(name: str, values, *, minimum: int = 1, allow_empty: bool = False) -> tuple:
+    """``values`` is a (non-empty) sequence of integers ≥ ``minimum``."""
+    values = tuple(values)
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}; "
+                         "got an empty list")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{name} must be a list of integers >= {minimum}; got "
+                             f"{list(values)}")
+    return values
+
+
+def real_list(name: str, values, *, low: float | None = None, low_open: bool = False,
+              allow_empty: bool = False) -> tuple:
+    """``values`` is a (non-empty) sequence of finite reals in the stated range."""
+    values = tuple(values)
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty list of numbers; got an empty list")
+    for v in values:
+        try:
+            real(name, v, low=low, low_open=low_open)
+        except ValueError:
+            bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+            raise ValueError(f"{name} must be a list of finite numbers{bound}; got "
+                             f"{list(values)}") from None
+    return values

@@ -43,15 +43,11 @@ def _to_jsonable(obj):
     return obj
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def _atomic_write(path: Path, write_fn, suffix: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from others
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
@@ -77,6 +73,12 @@ def write_text(path, text: str) -> None:
 def write_npz(path, **arrays) -> None:
     """``np.savez`` to ``path``, atomically."""
     _atomic_write(Path(path), lambda f: np.savez(f, **arrays), ".tmp")
+
+
+def write_figure(path, fig) -> None:
+    """Save a matplotlib figure (format from the suffix), atomically."""
+    path = Path(path)
+    _atomic_write(path, lambda f: fig.savefig(f, format=path.suffix[1:]), ".tmp")
 
 
 def read_json(path) -> Any:

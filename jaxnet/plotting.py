@@ -1,6 +1,8 @@
 """Shared figure style and the plot functions. Figures are drawn from saved results only.
 
-Callers pick the matplotlib backend (scripts use Agg); importing this module does not.
+Plot functions return matplotlib Figures and write nothing (the runner saves them,
+atomically). Callers pick the matplotlib backend (the command lines use Agg);
+importing this module does not.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ CMAP = "viridis"
 STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.dpi": 110}
 
 
-def full_rank_heatmaps(cells: list[dict], path, *, title: str) -> None:
+def full_rank_heatmaps(cells: list[dict], *, title: str):
     """One heatmap of P(full rank) over (n, d1) per panel (the slides' Figure 4)."""
-    proportion_heatmaps(cells, path, title=title, label="P(rank J = n)")
+    return proportion_heatmaps(cells, title=title, label="P(rank J = n)")
 
 
-def proportion_heatmaps(cells: list[dict], path, *, title: str, label: str,
-                        curves=None) -> None:
-    """One heatmap of a proportion ``p`` over (n, d1) per panel, saved to ``path`` (PNG).
+def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=None):
+    """One heatmap of a proportion ``p`` over (n, d1) per panel: a Figure.
 
     Args:
       cells: ``results.json`` cells with ``panel, n, d1, p``.
-      path: output file.
       title: figure title (convention, rule, trials).
       label: colour-bar label.
       curves: optional ``{panel: (name, fn)}``: a sufficient width d1 = fn(n) drawn as a
@@ -59,5 +59,4 @@ def proportion_heatmaps(cells: list[dict], path, *, title: str, label: str,
             ax.set_title(text + ("⌉" if panel.startswith("ratio") else ""))
         fig.colorbar(im, ax=axes[0].tolist(), label=label, shrink=0.9)
         fig.suptitle(title)
-        fig.savefig(path)
-        plt.close(fig)
+    return fig

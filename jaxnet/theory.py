@@ -104,57 +104,6 @@ def lemma8_count(n: int, d1: int) -> int:
     return (2 * n) ** d1
 
 
-def binary_matrix(key, n: int):
-    """An n×n matrix of iid fair 0/1 entries (int64), drawn by ``jaxnet.prng``."""
-    import jax.numpy as jnp
-
-    from jaxnet import prng
-
-    hi, _ = prng.stream_bits(key, {"a": (n, n)})["a"]
-    return (hi >> 31).astype(jnp.int64)
-
-
-def binary_singular_mc(n: int, n_trials: int, *, base_key, chunk: int = 256,
-                       progress: bool = False, mesh=None) -> dict:
-    """Monte-Carlo estimate of P(n×n 0/1 matrix singular), every decision exact.
-
-    Each trial's rank is taken modulo the prime p = 2³¹ − 1 on the device (vmapped
-    Gauss–Jordan in int64): rank_p = n proves the matrix non-singular over Q. The trials
-    with rank_p < n are redrawn on the host and decided by exact integer (Bareiss)
-    elimination, so no decision rests on a tolerance or on a prime.
-
-    Returns ``{'singular': count, 'trials', 'p', 'p_ci95', 'prime_misjudged'}``.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxnet import jacobian, stats, sweep
-
-    seed = sweep.cell_seed("binary_singular", n)
-
-    def unit(key, cell):
-        return {"rank_p": jacobian.rank_mod_p(binary_matrix(key, n))}
-
-    redraw = jax.jit(lambda t: binary_matrix(sweep.trial_key(base_key, seed, t), n))
-    misjudged = []
-
-    def refine(cell_idx, trial_idx, out):
-        exact = out["rank_p"].copy()
-        for u in np.flatnonzero(out["rank_p"] < n):
-            exact[u] = jacobian.integer_rank(np.asarray(redraw(jnp.int32(trial_idx[u]))))
-            if exact[u] != out["rank_p"][u]:
-                misjudged.append(int(trial_idx[u]))
-        return {"rank_p": out["rank_p"], "rank": exact}
-
-    out = sweep.run_sweep(unit, {"n": np.array([n])}, np.array([seed], np.uint32),
-                          n_trials, base_key=base_key, chunk=chunk, refine_fn=refine,
-                          progress=progress, mesh=mesh, desc=f"n={n}")
-    singular = int((out["rank"][0] < n).sum())
-    lo, hi = stats.wilson_interval(singular, n_trials)
-    return {"n": n, "trials": n_trials, "singular": singular, "p": singular / n_trials,
-            "p_ci95": [float(lo), float(hi)], "prime_misjudged": len(misjudged)}
-
-
 # ---------------------------------------------------------------------------
 # The report (Song & Lee): sectors of a 2-D teacher and the probability that each
 # holds at least three training points (Theorem 5.2's hypothesis).

@@ -30,8 +30,10 @@ same in any sweep, bucket, chunk size or device count (tests check this).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -41,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import jacobian, nets, prng, stats, sweep
+from jaxnet import checks, config, jacobian, nets, prng, runner, stats
 
 # The public reference code's grids (``experiments/full_rank_regions.py``).
 PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
@@ -105,7 +107,7 @@ def make_grid(
 def grid_seeds(convention: str, grid: Grid) -> np.ndarray:
     """Each cell's seed: a hash of (convention, n, d0), not of d1 (module docstring)."""
     return np.array(
-        [sweep.cell_seed("full_rank", convention, int(n), int(d0))
+        [runner.cell_seed("full_rank", convention, int(n), int(d0))
          for n, d0 in zip(grid.n, grid.d0, strict=True)],
         np.uint32,
     )
@@ -274,7 +276,7 @@ def grid_columns(convention: str, grid: Grid) -> Columns:
     pairs = sorted({(int(n), int(d0)) for n, d0 in zip(grid.n, grid.d0, strict=True)})
     index = {p: j for j, p in enumerate(pairs)}
     n, d0 = (np.array(c, np.int32) for c in zip(*pairs, strict=True))
-    seeds = np.array([sweep.cell_seed("full_rank", convention, *p) for p in pairs],
+    seeds = np.array([runner.cell_seed("full_rank", convention, *p) for p in pairs],
                      np.uint32)
     of_cell = np.array([index[int(a), int(b)] for a, b in zip(grid.n, grid.d0,
                                                               strict=True)], np.int32)
@@ -286,7 +288,7 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
     Gram matrix where it resolves the rule's tolerance (``setup.deficient_test``;
     ``jacobian.decide_by_eigenvalues``), otherwise by the SVD of their Jacobian.
 
-    ``cols``: the program's columns as passed to ``sweep.run_sweep`` (``n``, ``d0``:
+    ``cols``: the program's columns as passed to ``runner.run_device`` (``n``, ``d0``:
     ``(J,)``; ``rtol``: ``(J, K)``); ``seeds``: their ``(J,)`` seeds. Adds ``s_ratio`` =
     s_n/s_1 (NaN where not computed) and ``svd_rank`` (−1 where none), both ``(B, K)``.
     """
@@ -300,7 +302,7 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
 
     def batched(fn):
         return jax.jit(jax.vmap(
-            lambda t, c, d1: fn(sweep.trial_key(base_key, jnp.asarray(seeds)[c], t),
+            lambda t, c, d1: fn(runner.trial_key(base_key, jnp.asarray(seeds)[c], t),
                                 jnp.asarray(col_n)[c], jnp.asarray(col_d0)[c], d1)))
 
     jac_batch, gram_batch = batched(jac_one), batched(gram_one)
@@ -474,7 +476,7 @@ def _exact_ranks(setup, cols, seeds, cells_of, grid, base_key, k, exact_rank,
 
     def batched(one):
         return jax.jit(jax.vmap(lambda t, c, d1: one(
-            sweep.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
+            runner.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
             jnp.asarray(cols["d0"])[c], d1)))
 
     def run(fn, jobs):
@@ -506,27 +508,25 @@ def run_grid(
     grid: Grid,
     n_trials: int,
     *,
-    base_key,
     chunk: int,
     rank_dtype: str,
+    base_key=None,
+    ctx: runner.Context | None = None,
+    family: str = "grid",
     beta: float = 2.0,
     max_buckets: int = 8,
     compile_seconds: float = 0.8,
     cholesky: str | None = None,
     exact_trials: int = 0,
-    checkpoint_prefix=None,
-    checkpoint_every: float = 10.0,
-    fingerprint: str = "",
-    progress: bool = True,
+    progress: bool = False,
     mesh=None,
-    desc: str = "full rank",
 ) -> dict:
     """Every trial of every cell of ``grid``: certificate codes, refined on the host.
 
     Cells with fewer Jacobian columns than rows (P < n) are rank-deficient for every
     draw and are not run (code ``P_LT_N``); the others run column by column (one draw
     per (n, d0) and trial serves every d1), bucket by bucket (``plan_buckets``), each
-    bucket one compiled program via ``sweep.run_sweep``.
+    bucket one compiled program via ``runner.run_device``.
 
     Args:
       max_buckets, compile_seconds: see ``plan_buckets``.
@@ -535,8 +535,10 @@ def run_grid(
       cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
       exact_trials: also compute the exact generic rank (``exact_rank_fns``) of the
         first ``exact_trials`` trials of every cell (``exact_rank``; −1 elsewhere).
-      checkpoint_prefix: a path prefix; bucket ``k`` checkpoints to
-        ``{prefix}-b{k}.npz`` (tagged with ``fingerprint`` and the bucket's columns).
+      base_key: the PRNG key (default: ``ctx``'s).
+      ctx: the runner's context: checkpoints (bucket ``k`` of ``family`` checkpoints
+        to ``checkpoint-{family}-b{k}.npz``, tied to the config and the bucket's
+        columns), progress and the stall watchdog. Without it: none of these.
 
     Returns:
       dict with ``code`` (int8), ``s_ratio`` (float64, s_n/s_1 where refined on the
@@ -544,8 +546,8 @@ def run_grid(
       list of ``{'columns', 'cells', 'sizes', 'widths', 'factorizations', 'chunk',
       'compile_seconds', 'seconds'}`` (``seconds``: running, after compiling).
     """
-    from jaxnet import io
-
+    if base_key is None:
+        base_key = ctx.base_key
     n_cells = len(grid.n)
     out = {
         "code": np.full((n_cells, n_trials), jacobian.P_LT_N, np.int8),
@@ -553,7 +555,7 @@ def run_grid(
         "svd_rank": np.full((n_cells, n_trials), -1, np.int32),
     }
     exact_rank = np.full((n_cells, n_trials), -1, np.int32)
-    mesh = sweep.device_mesh() if mesh is None else mesh
+    mesh = runner.device_mesh() if mesh is None else mesh
     if cholesky is None:
         cholesky = jacobian.default_cholesky(len(mesh.local_devices),
                                              mesh.devices.flat[0].platform)
@@ -588,26 +590,25 @@ def run_grid(
     def compile_job(job):
         bucket, _, cdict, _, unit, chunk_k = job
         t0 = time.perf_counter()
-        fn = sweep.compile_block_fn(unit, cdict, columns.seed[bucket.columns],
+        fn = runner.compile_block_fn(unit, cdict, columns.seed[bucket.columns],
                                     base_key=base_key, chunk=chunk_k, mesh=mesh)
         return fn, time.perf_counter() - t0
 
     def run_job(k, block_fn, compile_s):
         bucket, setup, cdict, cells_of, unit, chunk_k = jobs[k]
         cols = bucket.columns
-        ckpt = None
-        if checkpoint_prefix is not None:
-            tag = io.fingerprint({"run": fingerprint, "columns": cols.tolist(),
-                                  "sizes": list(bucket.sizes),
-                                  "widths": list(bucket.widths)})
-            ckpt = io.Checkpoint(f"{checkpoint_prefix}-b{k}.npz", tag)
+        ckpt = ctx.checkpoint(f"{family}-b{k}", columns=cols.tolist(),
+                              sizes=list(bucket.sizes),
+                              widths=list(bucket.widths)) if ctx is not None else None
         t0 = time.perf_counter()
-        res = sweep.run_sweep(
+        res = runner.run_device(
             unit, cdict, columns.seed[cols], n_trials, base_key=base_key, chunk=chunk_k,
             refine_fn=make_refine(setup, cdict, columns.seed[cols], base_key),
-            checkpoint=ckpt, checkpoint_every=checkpoint_every, progress=progress,
-            mesh=mesh, desc=f"{desc} [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
-            block_fn=block_fn,
+            checkpoint=ckpt,
+            checkpoint_every=ctx.options.checkpoint_every if ctx else 10.0,
+            progress=ctx.progress if ctx else progress, mesh=mesh,
+            desc=f"full rank ({family}) [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
+            block_fn=block_fn, stall_timeout=ctx.options.stall_timeout if ctx else 0.0,
         )
         for r, cells in enumerate(cells_of):
             for c in cells:
@@ -635,3 +636,176 @@ def run_grid(
         out["exact_rank"] = exact_rank
     out["buckets"] = info
     return out
+
+
+# ---------------------------------------------------------------------------
+# The experiment protocol (``jaxnet.runner``): config, compute, plot, report.
+
+NAME = "full_rank"
+DOCUMENT = "slides (Karhadkar, Murray, Tseran, Montufar), Figure 4"
+ARRAYS = "trials.npz"
+X64 = True
+OPTIONS = ("out", "progress", "checkpoint_every", "stall_timeout", "coordinator",
+           "num_processes", "process_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Figure 4: every (panel, n, d1) cell, ``trials`` trials each.
+
+    ``d0`` gives fixed-input-dimension panels and ``ratio`` panels with d0 =
+    ⌈ratio·n⌉; with neither, d0 = (1, 2, 3, 5). Empty ``n``/``d1`` take the reference
+    code's grid of the family. Empty ``rank_dtype`` and ``rtol = 0`` take the
+    convention's rule (module docstring).
+    """
+
+    convention: str = config.field("paper", choices=nets.CONVENTIONS,
+                                   help="sampling, Jacobian and rank rule")
+    d0: tuple[int, ...] = config.field((), help="fixed input dimensions (Figure 4, "
+                                       "first panel; default 1 2 3 5 without --ratio)")
+    ratio: tuple[float, ...] = config.field((), help="d0 = ceil(ratio*n) (Figure 4, "
+                                            "second panel)")
+    n: tuple[int, ...] = config.field((), help="data-set sizes (default: the reference "
+                                      "code's grid)")
+    d1: tuple[int, ...] = config.field((), help="hidden widths (default: the reference "
+                                       "code's grid)")
+    trials: int = config.field(100, help="trials per cell")
+    seed: int = config.field(0, help="base PRNG seed")
+    chunk: int = config.field(64, help="column trials evaluated at once per device "
+                              "(bounds memory)", affects_results=False)
+    rank_dtype: str = config.field("", choices=("float32", "float64"),
+                                   help="rank rule eps: float64 (paper default) or "
+                                   "float32 (peer default)")
+    rtol: float = config.field(0.0, help="relative tolerance s_n > rtol*s_1 (default "
+                               "max(n,P)*eps)")
+    beta: float = config.field(2.0, help="certification margin: certified decisions "
+                               "hold for tolerances in [rtol/beta, rtol*beta]")
+    max_buckets: int = config.field(8, help="at most this many compiled programs per "
+                                    "panel family (cells grouped by size)")
+    exact_check: int = config.field(0, help="cross-check the first K trials of every "
+                                    "cell against their exact generic rank (no "
+                                    "tolerance)")
+
+    def __post_init__(self):
+        config.freeze(self)
+        config.choice("convention", self.convention, nets.CONVENTIONS)
+        if not self.d0 and not self.ratio:
+            object.__setattr__(self, "d0", FIG4_D0)
+        checks.int_list("d0", self.d0, allow_empty=bool(self.ratio))
+        checks.real_list("ratio", self.ratio, low=0, low_open=True,
+                         allow_empty=bool(self.d0))
+        checks.int_list("n", self.n, allow_empty=True)
+        checks.int_list("d1", self.d1, allow_empty=True)
+        checks.positive_int("trials", self.trials)
+        checks.positive_int("seed", self.seed, minimum=0)
+        checks.positive_int("chunk", self.chunk)
+        checks.positive_int("max_buckets", self.max_buckets)
+        checks.positive_int("exact_check", self.exact_check, minimum=0)
+        if self.rank_dtype:
+            config.choice("rank_dtype", self.rank_dtype, ("float32", "float64"))
+        if self.rtol:
+            checks.real("rtol", self.rtol, low=0, high=1, low_open=True, high_open=True)
+        if not (isinstance(self.beta, int | float) and math.sqrt(2) <= self.beta < math.inf):
+            raise ValueError(f"beta must be finite with beta**2 >= 2 (beta >= 1.414...); "
+                             f"got {self.beta}")
+
+    @property
+    def rule_dtype(self) -> str:
+        return self.rank_dtype or RANK_DTYPE_DEFAULT[self.convention]
+
+    def families(self):
+        """``(name, d0 values, ratios, n values, d1 values)`` per panel family."""
+        out = []
+        if self.d0:
+            g = PEER_D0_GRID
+            out.append(("d0", self.d0, (), self.n or g["n"], self.d1 or g["d1"]))
+        if self.ratio:
+            g = PEER_RATIO_GRID
+            out.append(("ratio", (), self.ratio, self.n or g["n"], self.d1 or g["d1"]))
+        return out
+
+
+def compute(cfg: Config, ctx: runner.Context):
+    """Every family of ``cfg``: ``(results body, arrays)``."""
+    cells, arrays, timings = [], {}, {}
+    for name, d0s, ratios, ns, d1s in cfg.families():
+        grid = make_grid(cfg.convention, d0_values=d0s, ratios=ratios, n_values=ns,
+                         d1_values=d1s, rank_dtype=cfg.rule_dtype, rtol=cfg.rtol or None)
+        t1 = time.perf_counter()
+        res = run_grid(cfg.convention, grid, cfg.trials, ctx=ctx, family=name,
+                       chunk=cfg.chunk, rank_dtype=cfg.rule_dtype, beta=cfg.beta,
+                       max_buckets=cfg.max_buckets, exact_trials=cfg.exact_check)
+        timings[name] = {"seconds": time.perf_counter() - t1, "buckets": res["buckets"]}
+        cells += summarize(grid, res["code"], res["s_ratio"], cfg.beta,
+                           res.get("exact_rank"))
+        if "exact_rank" in res:
+            arrays[f"{name}_exact_rank"] = res["exact_rank"]
+        for field in ("code", "s_ratio", "svd_rank"):
+            arrays[f"{name}_{field}"] = res[field]
+    body = {
+        "config": {"rank_dtype": cfg.rule_dtype,
+                   "rtol": cfg.rtol or "max(n, P) * eps(rank_dtype)"},
+        "parameterization": {
+            "network": "F(x) = sum_i v_i relu(<w_i, x> + b_i)",
+            "paper": "x~N(0,I), w,b,v~N(0,1); J wrt W=[w|b]: n x d1(d0+1)",
+            "peer": "x~U[0,1]^d0, w,b~U(-1/sqrt(d0),1/sqrt(d0)), v~N(0,1) frozen; "
+                    "J wrt (b,v,w): n x (d1 d0 + 2 d1)",
+        },
+        "rank_rule": "full rank iff s_n(J) > rtol * s_1(J); Gram/Cholesky certificates "
+                     "with margin beta, the rest decided by numpy SVD of J",
+        "metadata": {"sweep_seconds": timings},
+        "cells": cells,
+    }
+    return body, arrays
+
+
+def plot(results: dict, arrays: dict) -> dict:
+    """One heatmap figure per panel family: ``full_rank_<family>.png``."""
+    from jaxnet import plotting
+
+    cfg = results["config"]
+    figs = {}
+    for family in ("d0", "ratio"):
+        sub = [c for c in results["cells"] if c["panel"].startswith(family + "=")]
+        if sub:
+            figs[f"full_rank_{family}.png"] = plotting.full_rank_heatmaps(
+                sub, title=f"{cfg['convention']} convention, {cfg['rank_dtype']} rank "
+                           f"rule, {cfg['trials']} trials/cell")
+    return figs
+
+
+def report(results: dict) -> str:
+    cells = results["cells"]
+    line = (f"{len(cells)} cells, {sum(c['trials'] for c in cells)} trials, "
+            f"{results['metadata']['wall_time_s']:.1f} s; re-decided on the host: "
+            f"{sum(c['host_refined'] for c in cells)} "
+            f"({sum(c['svd_refined'] for c in cells)} by SVD), near threshold: "
+            f"{sum(c['near_threshold'] for c in cells)}")
+    ex = [c["exact"] for c in cells if "exact" in c]
+    if ex:
+        line += (f"\nexact generic rank of {sum(e['checked'] for e in ex)} trials: float "
+                 f"full but exactly deficient "
+                 f"{sum(e['float_full_exact_deficient'] for e in ex)}; float deficient "
+                 f"but exactly full (s_n <= rtol*s_1 while J is nonsingular) "
+                 f"{sum(e['float_deficient_exact_full'] for e in ex)} in "
+                 f"{sum(e['float_deficient_exact_full'] > 0 for e in ex)} cells")
+    return line
+
+
+def probability(*, out=None, progress: bool = False, **config) -> runner.Result:
+    """Figure 4 in one call: P(full rank) for every cell.
+
+    Keyword arguments are ``Config``'s fields (lists and ranges welcome); ``out``
+    (optional) is a directory to write ``results.json``, ``trials.npz`` and the
+    heatmaps into.
+
+    Example:
+      >>> from jaxnet.experiments import full_rank
+      >>> res = full_rank.probability(convention="paper", d0=[1, 2],
+      ...                             n=range(10, 101, 10), d1=range(30, 301, 30),
+      ...                             trials=100, seed=0)
+      >>> res.column("p")          # one entry per cell, in res.cells order
+      >>> res.plot()               # {'full_rank_d0.png': Figure}
+    """
+    return runner.run(sys.modules[__name__], Config(**config),
+                      runner.Options(out=out, progress=progress))

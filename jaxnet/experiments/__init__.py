@@ -1,0 +1,77 @@
+"""The experiments, each one module with the same four parts, and their registry.
+
+An experiment module defines ``NAME``, ``DOCUMENT``, ``ARRAYS`` (the file its per-trial
+arrays go to), ``OPTIONS`` (the runner options its command line exposes), ``X64``, a
+frozen ``Config`` dataclass (``jaxnet.config.field``), ``compute(config, ctx) ->
+(results body, arrays)`` (trials run through ``ctx.device`` / ``ctx.host``:
+``jaxnet.runner``), ``plot(results, arrays) -> {file name: Figure}``, ``report(results)
+-> str`` and a notebook call (e.g. ``full_rank.probability(...)``).
+
+``REGISTRY`` is the one list of what ``scripts/reproduce.py`` runs: each entry names
+its module, the config common to both scales, the config per scale, and its claims
+(``jaxnet.claims``). Adding an experiment = one module + one line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+
+MODULES = ("full_rank", "global_minima", "binary_singularity", "region_rank",
+           "region_figures", "condensation", "minnorm_phase")
+
+
+def module(name: str) -> ModuleType:
+    """The experiment module ``name`` (one of ``MODULES``)."""
+    if name not in MODULES:
+        raise ValueError(f"experiment must be one of {', '.join(MODULES)}; got {name!r}")
+    return importlib.import_module(f"jaxnet.experiments.{name}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One line of the registry: what ``reproduce`` runs under a name."""
+
+    module: str
+    common: dict
+    scales: dict  # 'quick' / 'full' -> config overrides (a scale left out: not run)
+
+    def config(self, scale: str):
+        """The experiment's ``Config`` at ``scale``, or None if not run at that scale."""
+        if scale not in self.scales:
+            return None
+        return module(self.module).Config(**self.common, **self.scales[scale])
+
+
+_FIG4 = {"convention": "paper", "d0": (1, 2, 3, 5), "ratio": (0.25, 0.5, 1, 2)}
+
+REGISTRY: dict[str, Entry] = {
+    "fig4": Entry("full_rank", _FIG4, {"quick": {"trials": 50}, "full": {"trials": 1000}}),
+    "fig4_peer": Entry("full_rank", {"convention": "peer", "d0": (1, 2, 5),
+                                     "n": (20, 60, 90), "d1": (30, 150, 300)},
+                       {"quick": {"trials": 1000}, "full": {"trials": 10000}}),
+    "fig4_exact": Entry("full_rank", _FIG4,
+                        {"quick": {"trials": 6, "exact_check": 6},
+                         "full": {"trials": 30, "exact_check": 30}}),
+    "fig5": Entry("global_minima", {"d0": (1,)},
+                  {"quick": {"regions": 20, "check_reference": 20},
+                   "full": {"regions": 100, "check_reference": 100}}),
+    "fig6": Entry("global_minima", {"d0": (2, 5)},
+                  {"quick": {"regions": 20, "check_reference": 20},
+                   "full": {"regions": 100, "check_reference": 100}}),
+    "thm2": Entry("region_rank", {"theorem": 2},
+                  {"quick": {"trials": 40}, "full": {"trials": 200}}),
+    "thm9": Entry("region_rank", {"theorem": 9},
+                  {"quick": {"trials": 40}, "full": {"trials": 200}}),
+    "thm3": Entry("binary_singularity", {},
+                  {"quick": {"trials": 4000}, "full": {"trials": 100000}}),
+    "fig1_fig3": Entry("region_figures", {}, {"quick": {}, "full": {}}),
+    "condensation": Entry("condensation", {},
+                          {"quick": {"seeds": 20}, "full": {"seeds": 100}}),
+    "phase": Entry("minnorm_phase", {},
+                   {"quick": {"instances": 30}, "full": {"instances": 200}}),
+    "phase_d3": Entry("minnorm_phase", {"teachers": ("random",), "d": (3,),
+                                        "N": tuple(range(6, 37, 3))},
+                      {"full": {"instances": 60}}),
+}

@@ -1,0 +1,621 @@
+"""The one runner: trial keys, chunking, sharding, processes, checkpoints, results files.
+
+Every experiment (``jaxnet.experiments``) runs through this module, and nothing else in
+jaxnet knows about keys per trial, blocks, devices, worker processes, checkpoints,
+progress bars, stalls or files.
+
+**Keys.** Trial ``t`` of a cell gets the key ``hash(base_key; cell_seed, t)``
+(``trial_key``), ``cell_seed`` a hash of the cell's own values (``cell_seed``), so a
+trial's randomness depends on neither the chunk size, nor the device or process count,
+nor which other cells share the sweep. JAX keys are the only random-number system:
+host-side trials get a NumPy generator seeded from their key's data (``host_rng``).
+
+**Device side** (``run_device``): a trial is a pure function ``trial_fn(key, cell) ->
+pytree``. (cell, trial) pairs are flattened into *units*, cut into blocks of
+``chunk × device_count`` and every block runs through **one** compiled program: split
+over all devices with ``jax.shard_map`` on a 1-D mesh, each device vmapping over its
+``chunk`` units, so memory is bounded by ``chunk``. In a multi-process run
+(``init_distributed``) the mesh spans every process's devices, each computes its
+share, the block's results are all-gathered, and process 0 alone writes. The last block
+is padded with a repeat of the first unit (discarded), so nothing recompiles. An
+optional host-side ``refine_fn`` may re-decide some units after each block.
+
+**Host side** (``run_host``): a trial is a module-level function ``trial_fn(rng, cell,
+t, **static) -> dict of scalars`` (LPs, conic programs), run on a pool of spawned worker
+processes; results do not depend on the worker count or order.
+
+**Checkpoints and stalls.** Finished units are saved atomically at most every
+``checkpoint_every`` seconds to a checkpoint tied to the config's fingerprint; a rerun
+resumes from it and ends with the numbers of an uninterrupted run. A ``Watchdog``
+aborts a run whose blocks stop finishing for ``stall_timeout`` seconds, saving the
+checkpoint first and saying so (XLA:CPU in jax 0.10.2 can wedge a program, at 0% CPU,
+while the host waits in ``device_get``; README "Known limitations"), so a rerun
+resumes.
+
+**Results** (``run``): the experiment's ``compute(config, ctx)`` returns its results
+and arrays; the runner adds the shared fields (``experiment``, ``document``,
+``config``, ``metadata``: versions, backend, devices, processes, x64, wall time) and
+writes ``results.json``, the arrays file and the figures atomically into ``out``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxnet import prng
+from jaxnet import io
+from jaxnet.io import Checkpoint
+
+_DEVICE_AXIS = "dev"
+
+
+def cell_seed(*values) -> int:
+    """A 31-bit seed from a cell's defining values (stable across runs and grids)."""
+    text = ",".join(repr(v) for v in values)
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def trial_key(base_key, seed, trial):
+    """The key of trial ``trial`` of the cell with seed ``seed`` (one Threefry hash)."""
+    return prng.derive_key(base_key, seed, trial)
+
+
+def init_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                     process_id: int | None = None) -> None:
+    """Join a multi-process run (JAX's distributed runtime), before any computation.
+
+    Every process runs the same command; each owns its local devices' share of every
+    block, and results are all-gathered, so each process ends with the same numbers
+    as a one-process run of the same seed. On CPU the collectives are Gloo's. With no
+    arguments JAX detects the cluster (SLURM, Open MPI, TPU pods, ...).
+    """
+    if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(
+            jax.config.jax_platforms):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator,
+                               num_processes=num_processes, process_id=process_id)
+
+
+def is_main_process() -> bool:
+    """Process 0 writes files and shows progress; the others only compute."""
+    return jax.process_index() == 0
+
+
+def global_array(x, mesh, spec: PartitionSpec | None = None) -> jax.Array:
+    """``x`` (the same NumPy value on every process) as an array on ``mesh``
+    (replicated unless ``spec`` says otherwise)."""
+    x = np.asarray(x)
+    spec = PartitionSpec() if spec is None else spec
+    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
+                                        lambda idx: x[idx])
+
+
+def gather(tree):
+    """A pytree of (possibly multi-process) arrays as NumPy arrays, whole, on every
+    process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def device_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D mesh named ``'dev'`` over ``devices`` (default: all devices)."""
+    devices = jax.devices() if devices is None else devices
+    return jax.sharding.Mesh(np.asarray(devices), (_DEVICE_AXIS,))
+
+
+def _check_positive(**kwargs):
+    for name, value in kwargs.items():
+        if not isinstance(value, int | np.integer) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
+    """Compile-once evaluator of a block of units, sharded over ``mesh``.
+
+    The returned function takes ``(key_data, cells, seeds, cell_idx, trial_idx)`` with
+    ``key_data`` the base key's ``jax.random.key_data``, ``cell_idx, trial_idx:
+    (n_dev, chunk)`` int32 and ``cells`` a dict of ``(C, ...)`` arrays, and returns the
+    outputs with the same leading ``(n_dev, chunk)`` axes.
+    Each device vmaps ``unit_fn`` over its ``chunk`` units. (The chunk loop runs on the
+    host: ``lax.map`` around a LAPACK call deadlocks XLA:CPU with several devices,
+    seen with jax 0.10.2.)
+    """
+
+    def per_device(key_data, cells, seeds, cell_idx, trial_idx):
+        base_key = jax.random.wrap_key_data(key_data)
+
+        def one(c, t):
+            key = trial_key(base_key, seeds[c], t)
+            return unit_fn(key, {k: v[c] for k, v in cells.items()})
+
+        out = jax.vmap(one)(cell_idx[0], trial_idx[0])
+        return jax.tree.map(lambda a: a[None], out)
+
+    rep, shard = PartitionSpec(), PartitionSpec(_DEVICE_AXIS)
+    return jax.jit(
+        jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(rep, rep, rep, shard, shard),
+            out_specs=shard,
+        )
+    )
+
+
+def compile_block_fn(unit_fn: Callable, cells, seeds, *, base_key, chunk: int, mesh=None):
+    """``make_block_fn`` compiled ahead of time for these cells and ``chunk``.
+
+    ``run_sweep(..., block_fn=...)`` then starts without compiling.
+    """
+    mesh = device_mesh() if mesh is None else mesh
+    idx = jax.ShapeDtypeStruct((mesh.size, chunk), jnp.int32,
+                               sharding=NamedSharding(mesh, PartitionSpec(_DEVICE_AXIS)))
+    key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
+    return make_block_fn(unit_fn, mesh=mesh).lower(
+        key_data, cells_dev, seeds_dev, idx, idx).compile()
+
+
+def _replicated_inputs(base_key, cells, seeds, mesh):
+    """The block function's replicated inputs, as global arrays on ``mesh``."""
+    key_data = global_array(jax.random.key_data(base_key), mesh)
+    cells_dev = {k: global_array(v, mesh) for k, v in cells.items()}
+    seeds_dev = global_array(np.asarray(seeds, dtype=np.uint32), mesh)
+    return key_data, cells_dev, seeds_dev
+
+
+def run_device(
+    unit_fn: Callable,
+    cells: dict[str, np.ndarray],
+    seeds: np.ndarray,
+    n_trials: int,
+    *,
+    base_key,
+    chunk: int,
+    refine_fn: Callable | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: float = 10.0,
+    progress: bool = True,
+    mesh=None,
+    desc: str = "trials",
+    block_fn: Callable | None = None,
+    stall_timeout: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
+
+    Args:
+      unit_fn: ``unit_fn(key, cell) -> dict of arrays``; jittable.
+      cells: dict of ``(C, ...)`` arrays, one entry per cell parameter.
+      seeds: ``(C,)`` cell seeds (``cell_seed``).
+      n_trials: trials per cell.
+      base_key: the sweep's PRNG key (from ``--seed``).
+      chunk: units evaluated at once per device (bounds memory); one compiled call
+        evaluates ``chunk × device_count`` units.
+      refine_fn: optional host function ``(cell_idx, trial_idx, out) -> out`` applied to
+        each block's valid units (NumPy dicts).
+      checkpoint: where to save finished units and resume from.
+      checkpoint_every: seconds between checkpoint writes.
+      progress: show a tqdm bar on stderr.
+      mesh: 1-D device mesh (default: all devices).
+      desc: progress-bar label.
+      block_fn: the block evaluator precompiled by ``compile_block_fn`` for the same
+        ``unit_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
+      stall_timeout: abort (``Watchdog``) when no block finishes for this many seconds
+        (0: never); the first block's allowance includes its compilation.
+
+    Returns:
+      dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)``.
+    """
+    from tqdm.auto import tqdm
+
+    mesh = device_mesh() if mesh is None else mesh
+    n_dev = mesh.size
+    _check_positive(n_trials=n_trials, chunk=chunk)
+    block = chunk * n_dev
+    n_cells = len(seeds)
+    if n_cells == 0:
+        raise ValueError("cells must hold at least one cell")
+    n_units = n_cells * n_trials
+    key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
+    if block_fn is None:
+        block_fn = make_block_fn(unit_fn, mesh=mesh)
+    shard = PartitionSpec(_DEVICE_AXIS)
+    main = is_main_process()
+
+    state = checkpoint.load() if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.note:
+        print(checkpoint.note, file=sys.stderr)
+    if state is not None and state["done"].shape != (n_units,):
+        state = None
+    done = np.zeros(n_units, bool) if state is None else state.pop("done")
+    results: dict[str, np.ndarray] = state or {}
+
+    todo = np.flatnonzero(~done)
+    bar = tqdm(
+        total=n_units, initial=n_units - len(todo), disable=not (progress and main),
+        desc=desc, file=sys.stderr, dynamic_ncols=True,
+    )
+    last_save = time.monotonic()
+
+    def launch(units):
+        padded = np.concatenate([units, np.full(block - len(units), units[0])])
+        cell_idx = (padded // n_trials).astype(np.int32).reshape(n_dev, -1)
+        trial_idx = (padded % n_trials).astype(np.int32).reshape(n_dev, -1)
+        return block_fn(key_data, cells_dev, seeds_dev, global_array(cell_idx, mesh, shard),
+                        global_array(trial_idx, mesh, shard))
+
+    def save():
+        if main and checkpoint is not None:
+            checkpoint.save({**results, "done": done})
+
+    watchdog = Watchdog(stall_timeout, desc, on_stall=save)
+    # One block at a time: running a second XLA:CPU computation (such as refine_fn's)
+    # while a block is in flight deadlocks jax 0.10.2's CPU runtime.
+    for units in (todo[i : i + block] for i in range(0, len(todo), block)):
+        out = gather(launch(units))
+        out = {k: np.asarray(v).reshape((block,) + np.shape(v)[2:])[: len(units)]
+               for k, v in out.items()}
+        if refine_fn is not None:
+            out = refine_fn(units // n_trials, units % n_trials, out)
+        for k, v in out.items():
+            if k not in results:
+                results[k] = np.zeros((n_units,) + v.shape[1:], v.dtype)
+            results[k][units] = v
+        done[units] = True
+        bar.update(len(units))
+        watchdog.beat()
+        if time.monotonic() - last_save > checkpoint_every or done.all():
+            save()
+            last_save = time.monotonic()
+    watchdog.stop()
+    bar.close()
+    return {k: v.reshape((n_cells, n_trials) + v.shape[1:]) for k, v in results.items()}
+
+
+
+
+class Watchdog:
+    """Abort a run that stops making progress.
+
+    A daemon thread checks that ``beat()`` was called within the last ``timeout``
+    seconds. If not, it calls ``on_stall`` (the runner saves its checkpoint there: the
+    results held by the waiting main thread are consistent between blocks), prints one
+    line naming the stalled step and how to resume, and ends the process with exit
+    status 3 through ``exit_fn`` (``os._exit``: the main thread is blocked inside a
+    native call and cannot be interrupted). ``timeout <= 0`` disables it.
+    """
+
+    EXIT_STATUS = 3
+
+    def __init__(self, timeout: float, what: str, *, on_stall: Callable | None = None,
+                 exit_fn: Callable[[int], Any] = os._exit, poll: float | None = None):
+        self.timeout = float(timeout)
+        self.what = what
+        self.on_stall = on_stall
+        self.exit_fn = exit_fn
+        self.fired = False
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+        if self.timeout > 0:
+            self._poll = poll if poll is not None else min(5.0, self.timeout / 4)
+            self._thread = threading.Thread(target=self._watch, daemon=True,
+                                             name="jaxnet-watchdog")
+            self._thread.start()
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll):
+            idle = time.monotonic() - self._last
+            if idle <= self.timeout:
+                continue
+            self.fired = True
+            saved = ""
+            if self.on_stall is not None:
+                try:
+                    self.on_stall()
+                    saved = "; finished work is checkpointed"
+                except Exception as err:  # report, still abort
+                    saved = f"; saving the checkpoint failed ({err})"
+            print(f"jaxnet: error: {self.what} made no progress for {idle:.0f} s "
+                  f"(--stall-timeout {self.timeout:g}){saved}; aborting: rerun the same "
+                  "command to resume", file=sys.stderr, flush=True)
+            self.exit_fn(self.EXIT_STATUS)
+            return
+
+
+# ---------------------------------------------------------------------------
+# Host side: solver work on a process pool, with the same keys as the device side.
+
+
+def trial_key_data(base_key, seeds, n_trials: int) -> np.ndarray:
+    """``(C, n_trials, 2)`` uint32: the key data of every trial of every cell (one
+    vectorized call; ``seeds`` are the cells' ``cell_seed``)."""
+    seeds = jnp.asarray(np.asarray(seeds, np.uint32))
+    trials = jnp.arange(n_trials, dtype=jnp.uint32)
+    keys = jax.vmap(lambda s: jax.vmap(lambda t: trial_key(base_key, s, t))(trials))(seeds)
+    return np.asarray(jax.random.key_data(keys))
+
+
+def host_rng(key_data) -> np.random.Generator:
+    """The NumPy generator of a host-side trial, seeded from its JAX key's data."""
+    return np.random.default_rng(np.asarray(key_data, np.uint32).ravel().tolist())
+
+
+def _host_call(task):
+    """Worker entry point: ``(fn, c, t, cell, key_data, static) -> (c, t, outputs)``."""
+    fn, c, t, cell, key_data, static = task
+    return c, t, fn(host_rng(key_data), cell, t, **static)
+
+
+def run_host(
+    trial_fn: Callable,
+    cells: list,
+    seeds,
+    n_trials: int,
+    *,
+    base_key,
+    static: dict | None = None,
+    workers: int = 0,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: float = 10.0,
+    progress: bool = True,
+    desc: str = "instances",
+    cost: Callable | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``n_trials`` host-side trials of every cell on a pool of worker processes.
+
+    Args:
+      trial_fn: a module-level (importable) function ``trial_fn(rng, cell, t,
+        **static) -> dict of scalars``; ``rng`` is the trial's generator (``host_rng``
+        of its key), so results depend on neither the worker count nor the order;
+        ``t`` is the trial's index in its cell, for bookkeeping only (such as a
+        reference subset), never as a source of randomness.
+      cells: the cells (any picklable values, passed to ``trial_fn`` as they are).
+      seeds: ``(C,)`` cell seeds (``cell_seed``).
+      n_trials: trials per cell.
+      base_key: the run's PRNG key.
+      static: keyword arguments shared by every trial.
+      workers: worker processes (0: one per CPU; 1: in this process). Workers are
+        *spawned* (a fork would copy JAX's threads).
+      checkpoint, checkpoint_every: where and how often to save finished trials.
+      progress, desc: the progress bar.
+      cost: optional ``cost(cell) -> float``; expensive cells are started first so
+        the workers finish together.
+
+    Returns:
+      dict of ``(C, n_trials)`` NumPy arrays, one per output field, and ``done``.
+    """
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    _check_positive(n_trials=n_trials)
+    if not len(cells):
+        raise ValueError("cells must hold at least one cell")
+    shape = (len(cells), n_trials)
+    state = checkpoint.load() if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.note:
+        print(checkpoint.note, file=sys.stderr)
+    if state is not None and state.get("done", np.zeros(0)).shape != shape:
+        state = None
+    state = state or {"done": np.zeros(shape, bool)}
+    done = state["done"]
+    keys = trial_key_data(base_key, seeds, n_trials)
+    order = np.argsort([-cost(c) for c in cells], kind="stable") if cost else range(
+        len(cells))
+    static = static or {}
+    tasks = [(trial_fn, int(c), int(t), cells[c], keys[c, t], static)
+             for c in order for t in range(n_trials) if not done[c, t]]
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=done.size, initial=int(done.sum()), disable=not progress, desc=desc,
+               file=sys.stderr, dynamic_ncols=True)
+    pool = (multiprocessing.get_context("spawn").Pool(workers)
+            if workers > 1 and len(tasks) > 1 else None)
+    last = time.monotonic()
+    try:
+        results = pool.imap_unordered(_host_call, tasks, chunksize=4) if pool else map(
+            _host_call, tasks)
+        for c, t, out in results:
+            for name, value in out.items():
+                if name not in state:
+                    value = np.asarray(value)
+                    state[name] = np.zeros(shape + value.shape, value.dtype)
+                state[name][c, t] = value
+            done[c, t] = True
+            bar.update(1)
+            if checkpoint is not None and time.monotonic() - last > checkpoint_every:
+                checkpoint.save(state)
+                last = time.monotonic()
+    finally:
+        if pool is not None:
+            pool.terminate()
+        bar.close()
+        if checkpoint is not None and not done.all():  # interrupted: keep what finished
+            checkpoint.save(state)
+    return state
+
+
+# ---------------------------------------------------------------------------
+# The experiment protocol.
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How an experiment runs (not what it computes): these never change its numbers.
+
+    Each experiment exposes the ones that apply to it on its command line
+    (``OPTIONS``) and records them in ``results.json``'s ``config``.
+    """
+
+    out: str | None = None
+    progress: bool = True
+    checkpoint_every: float = 10.0
+    stall_timeout: float = 1800.0
+    workers: int = 0
+    coordinator: str = ""
+    num_processes: int = 1
+    process_id: int = 0
+
+    def __post_init__(self):
+        from jaxnet import checks
+
+        checks.real("checkpoint_every", self.checkpoint_every, low=0)
+        checks.real("stall_timeout", self.stall_timeout, low=0)
+        checks.positive_int("workers", self.workers, minimum=0)
+        checks.positive_int("num_processes", self.num_processes)
+        if not 0 <= self.process_id < self.num_processes:
+            raise ValueError(f"process_id must be in [0, num_processes); got "
+                             f"{self.process_id}")
+        if self.num_processes > 1 and ":" not in self.coordinator:
+            raise ValueError(f"coordinator must be HOST:PORT with num_processes > 1; "
+                             f"got {self.coordinator!r}")
+
+
+class Context:
+    """What an experiment's ``compute`` gets from the runner: its key, its options and
+    the two ways to run trials (``device``, ``host``) with checkpoints that are tied to
+    the config's fingerprint and live in ``out`` (none without ``out``)."""
+
+    def __init__(self, name: str, config, options: Options, out: Path | None):
+        self.name = name
+        self.config = config
+        self.options = options
+        self.out = out
+        self.base_key = jax.random.key(getattr(config, "seed", 0))
+        from jaxnet import config as config_lib
+
+        self.fingerprint = io.fingerprint({"experiment": name,
+                                           **config_lib.identity(config)})
+        self.progress = options.progress and is_main_process()
+        self._checkpoints: list[Checkpoint] = []
+
+    def checkpoint(self, tag: str = "", **identity) -> Checkpoint | None:
+        """A checkpoint file for one part of the run (``tag``), tied to the config and
+        to ``identity`` (whatever else defines that part's trials)."""
+        if self.out is None:
+            return None
+        name = f"checkpoint{'-' + tag if tag else ''}.npz"
+        ckpt = Checkpoint(self.out / name, io.fingerprint(
+            {"config": self.fingerprint, "tag": tag, **identity}))
+        self._checkpoints.append(ckpt)
+        return ckpt
+
+    def device(self, trial_fn, cells, seeds, n_trials, *, chunk, tag="", identity=None,
+               desc=None, **kwargs):
+        """``run_device`` with this run's key, checkpoints, progress and watchdog."""
+        return run_device(
+            trial_fn, cells, seeds, n_trials, base_key=self.base_key, chunk=chunk,
+            checkpoint=self.checkpoint(tag, **(identity or {})),
+            checkpoint_every=self.options.checkpoint_every, progress=self.progress,
+            desc=desc or self.name, stall_timeout=self.options.stall_timeout, **kwargs)
+
+    def host(self, trial_fn, cells, seeds, n_trials, *, tag="", desc=None, **kwargs):
+        """``run_host`` with this run's key, workers, checkpoints and progress."""
+        return run_host(
+            trial_fn, cells, seeds, n_trials, base_key=self.base_key,
+            workers=self.options.workers, checkpoint=self.checkpoint(tag),
+            checkpoint_every=self.options.checkpoint_every, progress=self.progress,
+            desc=desc or self.name, **kwargs)
+
+    def remove_checkpoints(self) -> None:
+        for ckpt in self._checkpoints:
+            ckpt.remove()
+
+
+@dataclasses.dataclass
+class Result:
+    """A finished run: ``results`` (what ``results.json`` holds), ``arrays`` (the
+    bulky per-trial arrays), ``out`` (where they were written, or None) and
+    ``.plot()``."""
+
+    experiment: Any
+    results: dict
+    arrays: dict
+    out: Path | None = None
+
+    @property
+    def cells(self) -> list[dict]:
+        return self.results.get("cells", [])
+
+    def column(self, field: str) -> np.ndarray:
+        """One field of every cell as an array, e.g. ``result.column('p')``."""
+        return np.asarray([c[field] for c in self.cells])
+
+    def plot(self) -> dict:
+        """The experiment's figures, ``{file name: matplotlib Figure}``."""
+        return self.experiment.plot(self.results, self.arrays)
+
+    def __repr__(self) -> str:
+        where = f", out={str(self.out)!r}" if self.out else ""
+        return f"Result({self.experiment.NAME}: {self.experiment.report(self.results)}{where})"
+
+
+def config_dict(experiment, config, options: Options) -> dict:
+    """``results.json``'s ``config``: the experiment's fields and its exposed options."""
+    return {**dataclasses.asdict(config),
+            **{name: getattr(options, name) for name in experiment.OPTIONS}}
+
+
+def run(experiment, config, options: Options | None = None) -> Result:
+    """Run ``experiment`` (a module of ``jaxnet.experiments``) with ``config``.
+
+    Switches on what the experiment needs (``X64``), joins a multi-process run if the
+    options ask for one, calls ``experiment.compute(config, ctx)``, adds the shared
+    ``results.json`` fields and, when ``options.out`` is set, writes ``results.json``,
+    the arrays file (``experiment.ARRAYS``) and the figures atomically there (process
+    0 only) and removes the finished run's checkpoints. Without ``out`` nothing is
+    written (notebook use).
+    """
+    options = options or Options()
+    if getattr(experiment, "X64", False):
+        jax.config.update("jax_enable_x64", True)
+    if options.num_processes > 1:
+        init_distributed(options.coordinator, options.num_processes, options.process_id)
+    out = io.check_writable_dir(options.out) if options.out is not None else None
+    ctx = Context(experiment.NAME, config, options, out)
+    t0 = time.perf_counter()
+    body, arrays = experiment.compute(config, ctx)
+    wall = time.perf_counter() - t0
+    extra_meta = body.pop("metadata", {})
+    config_d = {**config_dict(experiment, config, options), **body.pop("config", {})}
+    results = {"experiment": experiment.NAME, "document": experiment.DOCUMENT,
+               "config": config_d, **body,
+               "metadata": {**io.run_metadata(wall), **extra_meta}}
+    result = Result(experiment, results, arrays, out)
+    if out is not None and is_main_process():
+        import matplotlib.pyplot as plt
+
+        if arrays:
+            io.write_npz(out / experiment.ARRAYS, **arrays)
+        io.write_json(out / "results.json", results)
+        for name, fig in result.plot().items():
+            io.write_figure(out / name, fig)
+            plt.close(fig)
+        ctx.remove_checkpoints()
+    return result
