@@ -31,7 +31,6 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import condensation as script  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -56,11 +55,14 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"bench_condensation.py: error: {err}", file=sys.stderr)
         return 2
+    from jaxnet import teachers
+    from jaxnet.experiments import condensation as script
+
     cfg = script.Config(seeds=a.seeds)
     tcfg = train.TrainConfig(width=cfg.width, steps=cfg.steps, batch=cfg.batch,
                              log_every=cfg.log_every, stages=cfg.stages)
-    teacher = script.teacher_of(cfg.teacher)
-    keys, x, y = script.make_data(cfg, 40, teacher)
+    teacher = teachers.make(cfg.teacher, 3, 2)
+    keys, x, y = script.make_data(cfg, 40, teacher, jax.random.key(cfg.seed))
     s = a.seeds
 
     t0 = time.perf_counter()

@@ -85,8 +85,9 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import full_rank as fr
-    from jaxnet import io, jacobian, nets, sweep
+    from jaxnet import io, jacobian, nets
+    from jaxnet import runner as sweep
+    from jaxnet.experiments import full_rank as fr
 
     try:
         out_dir = io.check_writable_dir(a.out)

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import global_minima as script  # noqa: E402
 
 TARGET_S = {"fig5": 300.0, "fig6": 120.0}
 
@@ -42,10 +41,11 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    import jax
     import numpy as np
 
-    from jaxnet import global_minima as gm
-    from jaxnet import io
+    from jaxnet import io, runner
+    from jaxnet.experiments import global_minima as gm
 
     try:
         out = io.check_writable_dir(a.out)
@@ -54,18 +54,21 @@ def main(argv=None) -> int:
         return 2
     res = {}
     for name, d0s in (("fig5", (1,)), ("fig6", (2, 5))):
-        cfg = script.Config(d0=d0s, regions=a.regions, check_reference=a.check_reference,
-                            out=str(out / name), progress=False)
+        cfg = gm.Config(d0=d0s, regions=a.regions, check_reference=a.check_reference)
         t0 = time.perf_counter()
-        r = script.run(cfg)
+        r = runner.run(gm, cfg, runner.Options(out=str(out / name), progress=False)).results
         wall = time.perf_counter() - t0
-        cells = script.grid_cells(cfg)
+        cells = cfg.cells()
         pick = np.linspace(0, len(cells) - 1, a.baseline_cells).round().astype(int)
         base_t, per_cell = 0.0, []
         for c in pick:
             t1 = time.perf_counter()
+            keys = runner.trial_key_data(jax.random.key(cfg.seed),
+                                         [gm.cell_seed(*cells[c], cfg.targets)],
+                                         a.baseline_regions)[0]
             for t in range(a.baseline_regions):
-                _, xt, pattern, v, y = gm.instance(cfg.seed, cells[c], t, cfg.targets)
+                _, xt, pattern, v, y = gm.instance(runner.host_rng(keys[t]), cells[c],
+                                                   cfg.targets)
                 gm.reference(xt, pattern, v, y)
             dt = time.perf_counter() - t1
             base_t += dt

@@ -1,141 +1,23 @@
 """The slides' Figures 1 and 3, drawn from computed regions and vertices.
 
-Figure 1: the fan of activation regions of one ReLU in its two-dimensional parameter
-space (w, b) for three one-dimensional data points, each region labelled with its
-activation pattern. Figure 3: the functions one ReLU represents on n = 3 and n = 4
-sorted one-dimensional points (Proposition 12): a polyhedral cone, drawn as its
-cross-section {Σ_j f_j = 1}, a polyline through the computed vertices (the functions
-with a breakpoint on a data point).
-
-Writes ``OUT/fig1_region_fan.png``, ``OUT/fig3_function_space.png`` and
-``OUT/results.json`` (the sectors, vertices and patterns drawn).
+The command line of ``jaxnet.experiments.region_figures`` (flags generated from its ``Config``;
+``--help`` lists them).
 
 Example:
   python scripts/region_figures.py --out figures/fig1_fig3
 """
 
-from __future__ import annotations
+import sys
 
-import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
+import _runtime
 
 _runtime.configure()
 
-import argparse  # noqa: E402
-import sys
-import time
-from pathlib import Path
-
-DESCRIPTION = __doc__.split("\n\n")[0]
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=DESCRIPTION)
-    p.add_argument("--x", type=float, nargs="+", default=[-1.0, 0.5, 2.0],
-                   help="the data points of Figure 1 (distinct)")
-    p.add_argument("--out", default="runs/region_figures")
-    a = p.parse_args(argv)
-    if len(a.x) < 1 or len(set(a.x)) != len(a.x) or not all(
-            abs(x) < float("inf") for x in a.x):
-        raise ValueError(f"--x must be distinct finite numbers; got {a.x}")
-    return a
-
-
-def _simplex_coords(n):
-    """Vertices of a regular (n−1)-simplex in R^(n−1) (n = 3: triangle; 4: tetrahedron)."""
-    import numpy as np
-
-    if n == 3:
-        return np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-    return np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
-
 
 def main(argv=None) -> int:
-    import matplotlib
+    from jaxnet import cli
 
-    matplotlib.use("Agg")
-    try:
-        a = parse_args(argv)
-        from jaxnet import io
-
-        out = io.check_writable_dir(a.out)
-    except ValueError as err:
-        print(f"region_figures.py: error: {err}", file=sys.stderr)
-        return 2
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from jaxnet import plotting, regions
-
-    t0 = time.perf_counter()
-    x = np.sort(np.array(a.x))
-    xt = np.stack([x, np.ones_like(x)], axis=1)
-    sectors = regions.fan(xt)
-    with plt.rc_context(plotting.STYLE):
-        fig, ax = plt.subplots(figsize=(4.6, 4.6), constrained_layout=True)
-        cmap = plt.get_cmap("tab10")
-        for k, s in enumerate(sectors):
-            th = np.linspace(*s["angles"], 50)
-            ax.fill(np.r_[0, np.cos(th)], np.r_[0, np.sin(th)], color=cmap(k % 10),
-                    alpha=0.35, lw=0)
-            mid = np.mean(s["angles"])
-            ax.text(0.68 * np.cos(mid), 0.68 * np.sin(mid),
-                    "".join(map(str, s["pattern"])), ha="center", va="center",
-                    fontsize=9)
-        for j, p in enumerate(xt):
-            d = np.array([-p[1], p[0]]) / np.linalg.norm(p)
-            ax.plot([-d[0], d[0]], [-d[1], d[1]], "k-", lw=1)
-            ax.text(1.05 * d[0], 1.05 * d[1], f"$H_{j + 1}$", fontsize=8)
-        ax.set_xlim(-1.2, 1.2)
-        ax.set_ylim(-1.2, 1.2)
-        ax.set_aspect("equal")
-        ax.set_xlabel("w")
-        ax.set_ylabel("b")
-        ax.set_title(f"Fan of activation regions of one ReLU, x = {x.tolist()}\n"
-                     "(pattern: which points are active)", fontsize=9)
-        fig.savefig(out / "fig1_region_fan.png")
-        plt.close(fig)
-
-    record = {"fig1": {"x": x, "sectors": sectors}, "fig3": {}}
-    with plt.rc_context(plotting.STYLE):
-        fig = plt.figure(figsize=(9, 4.2), constrained_layout=True)
-        for k, n in enumerate((3, 4)):
-            pts = np.sort(np.random.default_rng(n).standard_normal(n))
-            curve, verts, pats = regions.relu_function_curve(pts)
-            corners = _simplex_coords(n)
-            c2, v2 = curve @ corners, verts @ corners
-            if n == 3:
-                ax = fig.add_subplot(1, 2, k + 1)
-                ax.plot(*np.r_[corners, corners[:1]].T, color="0.7", lw=0.8)
-                ax.plot(*c2.T, ".", ms=1, color="C0")
-                ax.plot(*v2.T, "-", color="C1", lw=1)
-                ax.plot(*v2.T, "ko", ms=4)
-                for v, pat in zip(v2, pats, strict=True):
-                    ax.annotate("".join(map(str, pat)), v, fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")
-                ax.set_aspect("equal")
-                ax.axis("off")
-            else:
-                ax = fig.add_subplot(1, 2, k + 1, projection="3d")
-                for i in range(4):
-                    for j in range(i + 1, 4):
-                        ax.plot(*corners[[i, j]].T, color="0.7", lw=0.8)
-                ax.plot(*c2.T, ".", ms=1, color="C0")
-                ax.plot(*v2.T, "-", color="C1", lw=1)
-                ax.scatter(*v2.T, color="k", s=10)
-                for v, pat in zip(v2, pats, strict=True):
-                    ax.text(*v, "".join(map(str, pat)), fontsize=6)
-                ax.set_axis_off()
-            ax.set_title(f"n = {n}: functions of one ReLU on x = {np.round(pts, 2)}\n"
-                         "(cross-section sum f = 1; dots: sampled (w, b); "
-                         "black: computed vertices)", fontsize=8)
-            record["fig3"][f"n={n}"] = {"x": pts, "vertices": verts, "patterns": pats}
-        fig.savefig(out / "fig3_function_space.png")
-        plt.close(fig)
-    io.write_json(out / "results.json", {
-        "experiment": "region_figures", "document": "slides, Figures 1 and 3",
-        "metadata": io.run_metadata(time.perf_counter() - t0), **record})
-    print(f"wrote {Path(out) / 'fig1_region_fan.png'}, {Path(out) / 'fig3_function_space.png'}")
-    return 0
+    return cli.main("region_figures", argv, prog="region_figures.py")
 
 
 if __name__ == "__main__":

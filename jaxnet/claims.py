@@ -1,0 +1,309 @@
+"""The claims of the two documents and the criteria that judge them: pure functions.
+
+Each claim function takes the loaded results of the registry's experiments (``{name:
+results.json dict or None}``; ``jaxnet.experiments.REGISTRY``) and returns rows
+``(claim, the documents' statement, jaxnet's measured value, scale, verdict, figure)``.
+A verdict is computed from the numbers by the criterion written in the function, never
+by hand: "reproduced", "not reproduced", "beyond the documents" or "not tested at this
+scale". ``scripts/reproduce.py`` writes them into ``REPORT.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jaxnet import stats, theory
+
+
+def _fmt_p(k: int, t: int) -> str:
+    lo, hi = stats.wilson_interval(k, t)
+    return f"{k}/{t} = {k / t:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _thresholds(cells, panel):
+    """n -> smallest d1 with p ≥ 1/2 (None if none) in one panel."""
+    by_n = {}
+    for c in cells:
+        if c["panel"] == panel:
+            by_n.setdefault(c["n"], []).append((c["d1"], c["p"]))
+    return {n: next((d1 for d1, p in sorted(v) if p >= 0.5), None)
+            for n, v in sorted(by_n.items())}
+
+
+def _slope(points):
+    xs, ys = zip(*points, strict=True)
+    return float(np.polyfit(xs, ys, 1)[0]) if len(set(xs)) > 1 else float("nan")
+
+
+def claims_fig4(r):
+    res = r.get("fig4")
+    if res is None:
+        return [("Slides, Fig. 4", "—", "not run", "", "not tested", "")]
+    cells = res["cells"]
+    trials = cells[0]["trials"]
+    panels = sorted({c["panel"] for c in cells})
+    fixed, ratio = {}, {}
+    grid_min = min(c["d1"] for c in cells if c["panel"].startswith("d0="))
+    for panel in panels:
+        th = _thresholds(cells, panel)
+        pts = [(n, d1) for n, d1 in th.items() if d1 is not None]
+        (fixed if panel.startswith("d0=") else ratio)[panel] = (pts, th)
+    resolved = {p: _slope(pts) for p, (pts, _) in fixed.items()
+                if len(pts) >= 2 and max(d for _, d in pts) > grid_min}
+    unresolved = [p for p in fixed if p not in resolved]
+    ok_fixed = bool(resolved) and all(s > 0 for s in resolved.values())
+    measured = "; ".join(f"{p}: +{s:.2f} width per data point" for p, s in resolved.items())
+    if unresolved:
+        measured += f" ({', '.join(unresolved)}: full rank already at the grid's smallest " \
+                    f"width d1 = {grid_min} for every n)"
+    no_threshold = [f"{p} n ≥ {min(n for n, d in th.items() if d is None)}"
+                    for p, (_, th) in fixed.items() if None in th.values()]
+    if no_threshold:
+        measured += "; no width of the grid reaches p ≥ 1/2 for " + ", ".join(no_threshold)
+    rows = [("Slides, Fig. 4 (left): d0 fixed, the smallest width with full rank grows "
+             "linearly in n",
+             "smallest d1 with P(full rank) ≥ 1/2 grows linearly in n",
+             measured, f"{trials} trials/cell", "reproduced" if ok_fixed else
+             "not reproduced", "fig4/full_rank_d0.png")]
+    ratio_slopes = {p: _slope(pts) for p, (pts, _) in ratio.items()}
+    limit = 0.1 * min(resolved.values()) if resolved else float("nan")
+    ok_ratio = all(abs(s) <= limit for s in ratio_slopes.values())
+    rows.append((
+        "Slides, Fig. 4 (right): d0 = ⌈ratio·n⌉, the width needed stays roughly constant",
+        "threshold width roughly constant in n",
+        "; ".join(f"{p}: d1* from {min(d for _, d in pts)} to {max(d for _, d in pts)} "
+                  f"(slope {s:+.3f}/point)" for (p, (pts, _)), s in
+                  zip(ratio.items(), ratio_slopes.values(), strict=True))
+        + f"; criterion: |slope| ≤ 0.1 × smallest fixed-d0 slope = {limit:.3f}",
+        f"{trials} trials/cell", "reproduced" if ok_ratio else "not reproduced",
+        "fig4/full_rank_ratio.png"))
+    return rows
+
+
+def claims_exact(r):
+    res = r.get("fig4_exact")
+    if res is None:
+        return []
+    ex = [(c, c["exact"]) for c in res["cells"] if c["exact"]["checked"]]
+    checked = sum(e["checked"] for _, e in ex)
+    wrong = sum(e["float_full_exact_deficient"] for _, e in ex)
+    border = [(c, e) for c, e in ex if e["float_deficient_exact_full"]]
+    where = ", ".join(f"{c['panel']} n={c['n']} d1={c['d1']}" for c, _ in border[:6])
+    return [(
+        "Every float rank decision of Fig. 4 cross-checked against the exact generic rank "
+        "(integer data, the trial's activation pattern, Khatri–Rao Gram rank modulo two "
+        "primes ≈ 2³¹; Lemma 4)",
+        "—",
+        f"{checked} trials: float full but exactly deficient {wrong}; float deficient but "
+        f"exactly full {sum(e['float_deficient_exact_full'] for _, e in border)} "
+        f"(numerically borderline: s_n ≤ rtol·s_1 although J is nonsingular) in "
+        f"{len(border)} cells{': ' + where if where else ''}",
+        f"{res['cells'][0]['exact']['checked']} trials/cell", "beyond the documents"
+        if wrong == 0 else "not reproduced", "fig4_exact/full_rank_d0.png")]
+
+
+REFERENCE_PEER = {  # REFERENCE_CODE.md: the reference code's float32-rule values
+    (1, 20, 300): 0.15, (2, 60, 150): 0.63, (5, 90, 30): 0.42,
+}
+
+
+def claims_peer(r):
+    res = r.get("fig4_peer")
+    if res is None:
+        return []
+    rows = []
+    for (d0, n, d1), ref in REFERENCE_PEER.items():
+        cell = next(c for c in res["cells"] if (c["d0"], c["n"], c["d1"]) == (d0, n, d1))
+        k, t = cell["full_rank"], cell["trials"]
+        # Two-sample test at 99.9%: the reference's own 100 trials are noisy too.
+        p = k / t
+        sd = math.sqrt(max(p * (1 - p), 1e-4) * (1 / 100 + 1 / t))
+        rows.append((
+            f"Reference code (PyTorch), peer convention, d0={d0}, n={n}, d1={d1}",
+            f"{ref:.2f} (100 trials, float32 rule)",
+            f"{_fmt_p(k, t)}; {cell['near_threshold']} trials within a factor 2 of "
+            f"the float32 threshold",
+            f"{t} trials", "reproduced" if abs(ref - p) <= 3.29 * sd else
+            "not reproduced", "fig4_peer/full_rank_d0.png"))
+    return rows
+
+
+def _global_minima_rows(res, label, fig):
+    cells = res["cells"]
+    rows = []
+    for panel in sorted({c["panel"] for c in cells}):
+        sub = [c for c in cells if c["panel"] == panel]
+        widest = max(c["d1"] for c in sub)
+        last = [c for c in sub if c["d1"] == widest]
+        k = sum(c["yes"] for c in last)
+        t = sum(c["yes"] + c["no"] for c in last)
+        failed = sum(c["failed"] for c in sub)
+        by_n = {}
+        for c in sub:
+            by_n.setdefault(c["n"], []).append((c["d1"], c["p"]))
+        rising = np.mean([max(v)[1] >= min(v)[1] for v in by_n.values() if len(v) > 1])
+        rows.append((
+            f"Slides, {label}, {panel}: the fraction of activation regions holding a "
+            "global minimum rises with the width",
+            "rises towards 1 with d1 (Thm 11: for d1 ≳ n log n)",
+            f"at the widest d1 = {widest}: {_fmt_p(k, t)}; p(widest d1) ≥ p(narrowest) "
+            f"for {rising:.0%} of n; solver failures {failed}; reference agreement "
+            f"{res['reference_check']['agree']}/{res['reference_check']['checked']}",
+            f"{sub[0]['regions']} regions/cell",
+            "reproduced" if rising >= 0.75 and k / max(t, 1) >= 0.9 else
+            "not reproduced", fig))
+    return rows
+
+
+def claims_regions(r):
+    rows = []
+    if r.get("fig5"):
+        rows += _global_minima_rows(r["fig5"], "Fig. 5", "fig5/global_minima.png")
+    if r.get("fig6"):
+        rows += _global_minima_rows(r["fig6"], "Fig. 6", "fig6/global_minima.png")
+    for name, thm in (("thm2", 2), ("thm9", 9)):
+        res = r.get(name)
+        if res is None:
+            continue
+        cfg = res["config"]
+        eps = cfg["eps"]
+
+        def width(n, cfg=cfg, thm=thm, eps=eps):
+            if thm == 2:
+                return float(theory.theorem2_width(n, cfg["d0"], eps, cfg["c1"]))
+            return float(theory.theorem9_width(n, eps))
+
+        covered = [c for c in res["cells"] if c["d1"] >= width(c["n"])]
+        trials = res["cells"][0]["trials"]
+        if not covered:
+            rows.append((f"Slides, Theorem {thm}", f"P(full rank) ≥ 1 − ε = {1 - eps}"
+                         " for d1 ≥ the theorem's width", "no cell of the grid reaches "
+                         "the width", f"{trials}/cell", "not tested at this scale",
+                         f"{name}/region_rank_{name}.png"))
+            continue
+        k = sum(c["full_rank"] for c in covered)
+        t = sum(c["trials"] for c in covered)
+        worst = min(covered, key=lambda c: c["p"])
+        hi = stats.wilson_interval(worst["full_rank"], worst["trials"])[1]
+        rows.append((
+            f"Slides, Theorem {thm}: regions have a full-rank Jacobian w.p. ≥ 1 − ε "
+            f"once d1 exceeds the theorem's width (ε = {eps}; exact generic rank)",
+            f"≥ {1 - eps} for d1 ≥ width(n)",
+            f"{len(covered)} cells at or past the width: {_fmt_p(k, t)}; worst cell "
+            f"(n={worst['n']}, d1={worst['d1']}) {worst['p']:.2f}",
+            f"{trials} regions/cell", "reproduced" if hi >= 1 - eps else "not reproduced",
+            f"{name}/region_rank_{name}.png"))
+    res = r.get("thm3")
+    if res is not None:
+        exact = [c for c in res["cells"] if "exact" in c]
+        # A self-check of the sampler, not of the theorem: each exact value against its
+        # estimate, as a z-score, flagged outside the Bonferroni-simultaneous 95% level.
+        z_crit = float(stats.normal_quantile(1 - 0.025 / max(1, len(exact))))
+        zs = [(c["n"], (c["p"] - c["exact"])
+               / math.sqrt(c["exact"] * (1 - c["exact"]) / c["trials"])) for c in exact]
+        flagged = [f"n={n}: z = {z:+.1f}" for n, z in zs if abs(z) > z_crit]
+        check = (f"all within |z| ≤ {z_crit:.2f}" if not flagged else
+                 "⚠ outside |z| ≤ " + f"{z_crit:.2f}: " + ", ".join(flagged))
+        # The decay rate: least squares of log p_n on n where ≥ 10 draws were singular.
+        fit = [(c["n"], math.log(c["p"])) for c in res["cells"]
+               if c["n"] >= 5 and c["singular"] >= 10]
+        base = math.exp(_slope(fit)) if len(fit) >= 2 else float("nan")
+        rows.append((
+            "Slides, Theorem 3: P(random n×n 0/1 matrix singular) = (1/√2 + o(1))ⁿ",
+            "decays at least like (1/√2)ⁿ ≈ 0.707ⁿ (Theorem 2 uses C₁·0.72ⁿ)",
+            f"fitted decay pⁿ ∝ {base:.3f}ⁿ over n = {fit[0][0] if fit else '-'}.."
+            f"{fit[-1][0] if fit else '-'} (criterion: ≤ 0.72); C₁ = {res['c1']:.3f} "
+            "(max p_n/0.72ⁿ)"
+            + (". Sampler check against exact enumeration, n ≤ "
+               f"{max(c['n'] for c in exact)} ("
+               + ", ".join(c["exact_fraction"] for c in exact) + f"): {check}"
+               if exact else ""),
+            f"{res['cells'][0]['trials']} matrices/n",
+            # The o(1) cannot be seen at finite n: the criterion is the base 0.72 that
+            # Theorem 2 relies on.
+            "reproduced" if np.isfinite(base) and base <= 0.72 else "not reproduced",
+            "thm3/binary_singularity.png"))
+    if r.get("fig1_fig3"):
+        rows.append(("Slides, Figures 1 and 3 (activation fan; function space)",
+                     "figures", "recomputed from regions and zonotope vertices", "—",
+                     "reproduced (figure)", "fig1_fig3/fig1_region_fan.png"))
+    return rows
+
+
+def claims_report(r):
+    rows = []
+    res = r.get("condensation")
+    if res is not None:
+        for entry in res["per_N"]:
+            n_pts, s = entry["N"], entry["summary"]
+            seeds, sgd, ex = s["seeds"], s["sgd"], s["exact"]
+            if n_pts == 40:
+                rows.append(("Report, eq. 12 at N = 40 (m₀ = 3, six sectors)", "≥ 0.83",
+                             f"bound {entry['eq12_bound']:.4f}; exact probability of ≥ 3 "
+                             f"points per sector {entry['p_hypothesis_exact']:.4f}",
+                             "exact", "reproduced" if abs(entry["eq12_bound"] - 0.83) < 0.01
+                             else "not reproduced", "condensation/norms.png"))
+                rows.append(("Report: SGD + L2 reaches ‖θ‖² ≈ 5.99 (minimum 6 = 2m₀)",
+                             "5.99", f"mean {sgd['sq_norm_mean']:.3f} (range "
+                             f"{sgd['sq_norm_min']:.3f}–{sgd['sq_norm_max']:.3f})",
+                             f"{seeds} seeds", "reproduced"
+                             if abs(sgd["sq_norm_mean"] - 5.99) < 0.02 else "not reproduced",
+                             "condensation/norms.png"))
+            claim = "in all cases" if n_pts == 40 else "in almost all cases"
+            angle = res["config"]["angle_tol"]
+            rows.append((f"Report: at N = {n_pts} the SGD-trained student condenses "
+                         f"{claim}", claim,
+                         f"condensed (all mass within {angle} rad of teacher directions): "
+                         f"{_fmt_p(sgd['condensed'], seeds)}; mass near teacher directions "
+                         f"{sgd['aligned_mass_fraction_mean']:.0%}", f"{seeds} seeds",
+                         "not reproduced" if sgd["condensed"] < 0.9 * seeds else "reproduced",
+                         "condensation/fig4_neurons.png"))
+            if ex.get("solved"):
+                rows.append((f"Exact minimum-norm interpolant at N = {n_pts} (cvxpy + "
+                             "Clarabel)", "condensed (Thm 5.2 under its hypothesis)",
+                             f"condensed {_fmt_p(ex['condensed'], ex['solved'])}, ‖θ̂‖² "
+                             f"{ex['sq_norm_min']:.5f}–{ex['sq_norm_max']:.5f}; failed "
+                             f"{ex['failed']}", f"{seeds} seeds", "beyond the documents",
+                             "condensation/fig4_neurons.png"))
+    checked = confirmed = 0
+    for name in ("condensation", "phase"):
+        res = r.get(name)
+        if res is None:
+            continue
+        items = [e["summary"]["exact"] for e in res["per_N"]] if name == "condensation" \
+            else res["cells"]
+        for e in items:
+            checked += e.get("theorem52_checked", e.get("hypothesis_held", 0)) or 0
+            confirmed += e.get("theorem52_confirmed", 0) or 0
+    if checked:
+        rows.append(("Report, Theorem 5.2: ≥ 3 points per sector ⇒ the minimum-norm "
+                     "interpolant is condensed (equals the teacher)", "always",
+                     f"confirmed on {confirmed}/{checked} instances meeting the hypothesis",
+                     f"{checked} instances", "reproduced" if confirmed == checked else
+                     "not reproduced", "phase/phase.png"))
+    res = r.get("phase")
+    if res is not None:
+        parts = []
+        for teacher in sorted({c["teacher"] for c in res["cells"]}):
+            sub = sorted((c for c in res["cells"] if c["teacher"] == teacher),
+                         key=lambda c: c["N"])
+            reach = next((c["N"] for c in sub if c["p_recovered"] >= 0.95), None)
+            parts.append(f"{teacher}: P(recovery) ≥ 0.95 from N = {reach}" if reach else
+                         f"{teacher}: max P(recovery) {max(c['p_recovered'] for c in sub):.2f}")
+        rows.append(("Recovery of the teacher by the exact interpolant vs N (phase "
+                     "diagram)", "—", "; ".join(parts),
+                     f"{res['cells'][0]['instances']} instances/N", "beyond the documents",
+                     "phase/phase.png"))
+    res = r.get("phase_d3")
+    if res is not None:
+        best = max(res["cells"], key=lambda c: c["p_recovered"])
+        rows.append(("Report's conjecture: condensation in d > 2 (here d = 3)",
+                     "conjectured", f"max P(recovery) {best['p_recovered']:.2f} at "
+                     f"N = {best['N']}", f"{best['instances']} instances/N",
+                     "beyond the documents", "phase_d3/phase.png"))
+    return rows
+
+
+ALL = (claims_fig4, claims_exact, claims_peer, claims_regions, claims_report)

@@ -1,0 +1,276 @@
+"""The report's experiment: SGD with L2 regularization vs the exact minimum-norm student.
+
+Teacher: m0 = 3 neurons 120° apart, a*_j = +1, ‖a*_j b*_j‖ = 1 (the report's; ``--teacher
+mixed`` alternates the signs). For each N in ``--N`` and each of ``--seeds`` seeds: N
+inputs uniform on S¹, labels from the teacher, a width-``--width`` student trained on
+J_λ = R + (λ/2)‖θ‖² by minibatch SGD with a geometric λ continuation (all seeds and N
+in one vmapped, compiled program; ``jaxnet.train``), and the exact minimum-norm
+interpolant of the same data (``jaxnet.minnorm``, cvxpy + Clarabel). For both: the
+squared norm (against 2·m0 = 6), condensation (Definition 4.1 at ``--angle-tol``), mass
+per teacher group (Proposition 4.2 says 1), κ(f), the distance to the teacher as a
+function on S¹ and the test error on fresh points. Per seed: the sector counts,
+whether Theorem 5.2's hypothesis (≥ 3 points per sector) holds; per N: the report's
+bound (eq. 12) and the exact probability of that hypothesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import checks, config, data, minnorm, nets, runner, teachers, theory, train
+from jaxnet import condensation as cd
+
+NAME = "condensation"
+DOCUMENT = "report (Song & Lee), Section 6 and Figure 4"
+ARRAYS = "runs.npz"
+X64 = True
+OPTIONS = ("out",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes")
+    seeds: int = config.field(100, help="seeds (data sets and students) per N")
+    width: int = config.field(100, help="student width")
+    teacher: str = config.field("report", choices=teachers.TWO_D_ONLY,
+                                help="teacher family (jaxnet.teachers)")
+    steps: int = config.field(40000, help="SGD steps in all")
+    batch: int = config.field(8, help="SGD minibatch size (0: full-batch gradient "
+                              "descent)")
+    lr: float = config.field(0.1, help="learning rate")
+    lam: float = config.field(1e-2, help="first L2 strength of the continuation")
+    lam_final: float = config.field(1e-4, help="last L2 strength")
+    stages: int = config.field(5, help="geometric continuation stages")
+    log_every: int = config.field(1000, help="steps between trace entries")
+    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)")
+    exact: bool = config.field(True, help="also solve the exact minimum-norm program "
+                               "(needs cvxpy)")
+    seed: int = config.field(0, help="base PRNG seed")
+
+    def __post_init__(self):
+        config.freeze(self)
+        checks.int_list("N", self.N, minimum=3)
+        for name in ("seeds", "width", "steps", "stages", "log_every"):
+            checks.positive_int(name, getattr(self, name))
+        checks.positive_int("batch", self.batch, minimum=0)
+        config.choice("teacher", self.teacher, teachers.TWO_D_ONLY)
+        for name in ("lr", "lam", "lam_final", "angle_tol"):
+            checks.real(name, getattr(self, name), low=0, low_open=True)
+        if self.steps % self.log_every or self.steps % self.stages:
+            raise ValueError("steps must be a multiple of log_every and of stages")
+        checks.positive_int("seed", self.seed, minimum=0)
+
+
+def make_data(cfg: Config, n: int, teacher, base_key):
+    """``keys (S,)``, ``x (S, N, 2)``, ``y (S, N)``: seed s of N draws from its own key."""
+    seed_n = runner.cell_seed("condensation", n)
+    keys = jax.vmap(lambda s: runner.trial_key(base_key, seed_n, s))(
+        jnp.arange(cfg.seeds, dtype=jnp.uint32))
+    x = jax.vmap(lambda k: data.sphere(jax.random.fold_in(k, 1), n, 2))(keys)
+    tj = {k: jnp.asarray(v) for k, v in teacher.items()}
+    y = jax.vmap(lambda xx: nets.apply_batch(tj, xx))(x)
+    return keys, x, y
+
+
+def metrics(params, teacher, x_test, angle_tol):
+    c = cd.condensation(params, teacher["w"], angle_tol=angle_tol)
+    return {
+        "sq_norm": cd.squared_norm(params), "condensed": c.condensed,
+        "max_angle": c.max_angle, "group_mass": c.group_mass.tolist(),
+        "stray_mass": c.stray_mass,
+        "aligned_mass_fraction": float(c.group_mass.sum() / max(cd.neuron_mass(params).sum(),
+                                                                1e-300)),
+        "kappa": cd.kappa(params),
+        "function_distance": cd.function_distance(params, teacher),
+        "test_mse": float(np.mean((cd.evaluate(params, x_test)
+                                   - cd.evaluate(teacher, x_test)) ** 2)),
+    }
+
+
+def compute(cfg: Config, ctx: runner.Context):
+    teacher = teachers.make(cfg.teacher, 3, 2)
+    m0 = len(teacher["v"])
+    p_sector = theory.sector_probabilities(teacher["w"])
+    tcfg = train.TrainConfig(width=cfg.width, steps=cfg.steps, batch=cfg.batch,
+                             log_every=cfg.log_every, stages=cfg.stages)
+    th = np.asarray(jax.random.uniform(jax.random.fold_in(ctx.base_key, 7), (2000,),
+                                       maxval=2 * np.pi))
+    x_test = np.stack([np.cos(th), np.sin(th)], axis=1)
+
+    # All N and all seeds in one compiled program per N (shapes differ with N).
+    per_n, arrays = [], {}
+    s = cfg.seeds
+    fn = jax.jit(lambda k, xx, yy: train.train_batch(
+        k, xx, yy, jnp.full(s, cfg.lr), jnp.full(s, cfg.lam),
+        jnp.full(s, cfg.lam_final), tcfg))
+    for n in cfg.N:
+        keys, x, y = make_data(cfg, n, teacher, ctx.base_key)
+        t1 = time.perf_counter()
+        params, trace = jax.block_until_ready(fn(keys, x, y))
+        train_s = time.perf_counter() - t1
+        params = jax.tree.map(np.asarray, params)
+        xs, ys = np.asarray(x), np.asarray(y)
+        rows = []
+        for r in range(s):
+            p_r = {k: v[r] for k, v in params.items()}
+            counts = theory.sector_counts(teacher["w"], xs[r])
+            row = {"seed": r, "sector_counts": counts.tolist(),
+                   "hypothesis": bool(counts.min() >= 3),
+                   "sgd": metrics(p_r, teacher, x_test, cfg.angle_tol),
+                   "train_loss": float(trace.loss[r, -1]),
+                   "grad_norm": float(trace.grad_norm[r, -1])}
+            if cfg.exact:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # cvxpy's "may be inaccurate"
+                    sol = minnorm.min_norm_interpolant(xs[r], ys[r])
+                row["exact"] = {"status": sol.status, "tol": sol.tol,
+                                "solve_seconds": sol.solve_seconds}
+                if sol.status == minnorm.OPTIMAL:
+                    row["exact"].update(metrics(sol.params, teacher, x_test, cfg.angle_tol))
+                    row["exact"]["opt"] = sol.opt
+                    if r == 0:
+                        arrays[f"N{n}_exact_w"] = sol.params["w"]
+                        arrays[f"N{n}_exact_v"] = sol.params["v"]
+            rows.append(row)
+        arrays.update({f"N{n}_sgd_w": params["w"], f"N{n}_sgd_v": params["v"],
+                       f"N{n}_x": xs, f"N{n}_trace_loss": np.asarray(trace.loss),
+                       f"N{n}_trace_sq_norm": np.asarray(trace.sq_norm),
+                       f"N{n}_trace_grad_norm": np.asarray(trace.grad_norm)})
+        per_n.append({"N": n, "train_seconds_with_compile": train_s,
+                      "eq12_bound": theory.sector_bound_eq12(p_sector, n),
+                      "p_hypothesis_exact": float(theory.prob_all_cells_at_least(
+                          p_sector, n, 3)),
+                      "summary": summarize(rows, cfg.exact, m0), "runs": rows})
+    body = {
+        "objective": "J = (1/2N) sum (f(x_i) - y_i)^2 + (lam/2) ||theta||^2, "
+                     "||theta||^2 = sum a_j^2 + ||b_j||^2; lam geometric from lam to "
+                     "lam_final over `stages` phases",
+        "teacher": {k: v.tolist() for k, v in teacher.items()},
+        "sector_probabilities": p_sector.tolist(),
+        "per_N": per_n,
+    }
+    return body, arrays
+
+
+def summarize(rows, exact: bool, m0: int) -> dict:
+    def block(key):
+        ok = [r[key] for r in rows if key == "sgd" or r[key]["status"] == "optimal"]
+        if not ok:
+            return {"solved": 0}
+        sq = np.array([m["sq_norm"] for m in ok])
+        return {"solved": len(ok), "sq_norm_mean": float(sq.mean()),
+                "sq_norm_min": float(sq.min()), "sq_norm_max": float(sq.max()),
+                "condensed": int(sum(m["condensed"] for m in ok)),
+                "aligned_mass_fraction_mean": float(np.mean(
+                    [m["aligned_mass_fraction"] for m in ok])),
+                "recovered_1e-3": int(sum(m["function_distance"] < 1e-3 for m in ok)),
+                "max_function_distance": float(max(m["function_distance"] for m in ok))}
+
+    out = {"seeds": len(rows), "hypothesis_holds": int(sum(r["hypothesis"] for r in rows)),
+           "target_sq_norm": 2 * m0, "sgd": block("sgd")}
+    if exact:
+        out["exact"] = block("exact")
+        out["exact"]["failed"] = int(sum(r["exact"]["status"] != "optimal" for r in rows))
+        hyp = [r for r in rows if r["hypothesis"] and r["exact"]["status"] == "optimal"]
+        out["exact"]["theorem52_checked"] = len(hyp)
+        out["exact"]["theorem52_confirmed"] = int(sum(
+            abs(r["exact"]["sq_norm"] - 2 * m0) < 1e-4 and r["exact"]["condensed"]
+            and r["exact"]["function_distance"] < 1e-3 for r in hyp))
+    return out
+
+
+def plot(results: dict, arrays: dict) -> dict:
+    import matplotlib.pyplot as plt
+
+    from jaxnet import plotting
+
+    teacher = {k: np.asarray(v) for k, v in results["teacher"].items()}
+    figs = {}
+    def arrows(ax, w, v, title):
+        vec = np.abs(v)[:, None] * w
+        for (bx, by), a in zip(vec, v, strict=True):
+            ax.arrow(0, 0, bx, by, color="tab:red" if a > 0 else "tab:blue", alpha=0.6,
+                     width=0.004, length_includes_head=True, head_width=0.03)
+        for b in teacher["w"]:
+            d = b / np.linalg.norm(b)
+            ax.plot([-1.2 * d[0], 1.2 * d[0]], [-1.2 * d[1], 1.2 * d[1]], "k-", lw=0.8)
+        ax.set_xlim(-1.3, 1.3)
+        ax.set_ylim(-1.3, 1.3)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+
+    n0 = results["per_N"][0]["N"]
+    with plt.rc_context(plotting.STYLE):
+        ncol = 2 if f"N{n0}_exact_w" in arrays else 1
+        fig, axes = plt.subplots(1, ncol, figsize=(4 * ncol, 4), squeeze=False,
+                                 constrained_layout=True)
+        run0 = results["per_N"][0]["runs"][0]
+        arrows(axes[0, 0], arrays[f"N{n0}_sgd_w"][0], arrays[f"N{n0}_sgd_v"][0],
+               f"SGD + L2 (N={n0}, seed 0): ‖θ‖²={run0['sgd']['sq_norm']:.3f}")
+        if ncol == 2:
+            arrows(axes[0, 1], arrays[f"N{n0}_exact_w"], arrays[f"N{n0}_exact_v"],
+                   f"exact minimum norm: ‖θ‖²={run0['exact']['sq_norm']:.4f}")
+        fig.suptitle("|a_i| b_i (red: a_i > 0, blue: a_i < 0); black: teacher directions",
+                     fontsize=9)
+        figs["fig4_neurons.png"] = fig
+
+        fig, axes = plt.subplots(1, len(results["per_N"]),
+                                 figsize=(4 * len(results["per_N"]), 3.2), squeeze=False,
+                                 constrained_layout=True)
+        for ax, blk in zip(axes[0], results["per_N"], strict=True):
+            sgd = [r["sgd"]["sq_norm"] for r in blk["runs"]]
+            ax.hist(sgd, bins=30, alpha=0.6, label="SGD + L2")
+            ex = [r["exact"]["sq_norm"] for r in blk["runs"]
+                  if "exact" in r and r["exact"]["status"] == "optimal"]
+            if ex:
+                ax.hist(ex, bins=30, alpha=0.6, label="exact min-norm")
+            ax.axvline(blk["summary"]["target_sq_norm"], color="k", lw=1)
+            ax.set_xlabel("‖θ‖²")
+            ax.set_title(f"N = {blk['N']}: hypothesis holds for "
+                         f"{blk['summary']['hypothesis_holds']}/{blk['summary']['seeds']}",
+                         fontsize=9)
+            ax.legend(fontsize=7)
+        figs["norms.png"] = fig
+    return figs
+
+
+
+def report(results: dict) -> str:
+    lines = []
+    for blk in results["per_N"]:
+        s = blk["summary"]
+        line = (f"N={blk['N']}: eq.12 bound {blk['eq12_bound']:.3f}, exact P(>=3 per "
+                f"sector) {blk['p_hypothesis_exact']:.3f}, hypothesis held in "
+                f"{s['hypothesis_holds']}/{s['seeds']}; SGD: ||theta||^2 mean "
+                f"{s['sgd']['sq_norm_mean']:.3f} [{s['sgd']['sq_norm_min']:.3f}, "
+                f"{s['sgd']['sq_norm_max']:.3f}], condensed {s['sgd']['condensed']}/"
+                f"{s['seeds']} (mass within --angle-tol of a teacher direction: "
+                f"{s['sgd']['aligned_mass_fraction_mean']:.0%}), "
+                f"train {blk['train_seconds_with_compile']:.1f} s")
+        if "exact" in s and s["exact"].get("solved"):
+            e = s["exact"]
+            line += (f"; exact: ||theta||^2 [{e['sq_norm_min']:.5f}, "
+                     f"{e['sq_norm_max']:.5f}], condensed {e['condensed']}/{e['solved']}, "
+                     f"recovered {e['recovered_1e-3']}/{e['solved']}, failed "
+                     f"{e['failed']}; Theorem 5.2 confirmed on {e['theorem52_confirmed']}/"
+                     f"{e['theorem52_checked']} instances meeting its hypothesis")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def student(*, out=None, **config) -> runner.Result:
+    """The report's experiment in one call. Keyword arguments are ``Config``'s fields.
+
+    Example:
+      >>> from jaxnet.experiments import condensation
+      >>> res = condensation.student(N=[40], seeds=10, steps=4000, log_every=100)
+      >>> res.results["per_N"][0]["summary"], res.plot()
+    """
+    return runner.run(sys.modules[__name__], Config(**config), runner.Options(out=out))
