@@ -6,7 +6,6 @@ padded sweep reproduces, cell by cell, what an unpadded run of that cell draws.
 - ``gaussian``: x iid N(0, I_d)                     (``paper`` convention)
 - ``uniform_box``: x iid U[low, high)^d            (``peer`` convention: U[0, 1)^d)
 - ``sphere``: x uniform on the unit sphere S^{d−1}  (teacher–student)
-- ``sorted_1d``: n iid N(0, 1) points in increasing order, as an ``(n, 1)`` array
 """
 
 from __future__ import annotations
@@ -45,11 +44,6 @@ def sphere(key, n: int, d: int, *, dtype=None) -> Array:
     """``(n, d)`` iid uniform on the unit sphere S^{d−1} (normalized Gaussians)."""
     g = gaussian(key, n, d, dtype=dtype)
     return g / jnp.linalg.norm(g, axis=-1, keepdims=True)
-
-
-def sorted_1d(key, n: int, *, dtype=None) -> Array:
-    """``(n, 1)`` iid N(0, 1) points sorted increasingly (distinct almost surely)."""
-    return jnp.sort(gaussian(key, n, 1, dtype=dtype)[:, 0])[:, None]
 
 
 def append_one(xs: Array) -> Array:

@@ -342,7 +342,7 @@ class Watchdog:
                     saved = "; finished work is checkpointed"
                 except Exception as err:  # report, still abort
                     saved = f"; saving the checkpoint failed ({err})"
-            print(f"jaxnet: error: {self.what} made no progress for {idle:.0f} s "
+            print(f"jaxnet: error: {self.what} made no progress for {idle:.1f} s "
                   f"(--stall-timeout {self.timeout:g}){saved}; aborting: rerun the same "
                   "command to resume", file=sys.stderr, flush=True)
             self.exit_fn(self.EXIT_STATUS)

@@ -43,12 +43,3 @@ def wilson_interval(successes, trials, z: float = Z95):
     low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
     high = np.where(k == t, 1.0, np.clip(centre + half, 0.0, 1.0))
     return low, high
-
-
-def two_proportion_z(k1, t1, k2, t2):
-    """z statistic of the pooled two-proportion test (0 where both are 0 or 1)."""
-    k1, t1, k2, t2 = (np.asarray(a, float) for a in (k1, t1, k2, t2))
-    pooled = (k1 + k2) / (t1 + t2)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / t1 + 1 / t2))
-    diff = k1 / t1 - k2 / t2
-    return np.where(se > 0, diff / np.where(se > 0, se, 1.0), 0.0)

@@ -3,22 +3,25 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import full_rank as fr
-from jaxnet import io, jacobian, nets, sweep
+from jaxnet import io, jacobian, nets, runner
+from jaxnet.experiments import full_rank as fr
 
 GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 
 
-def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_prefix=None,
+def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_dir=None,
            cholesky=None, max_buckets=8, exact_trials=0, **grid_kw):
     rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
-    out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
+    ctx = None
+    if checkpoint_dir is not None:  # the runner's context: checkpoints in that folder
+        ctx = runner.Context("full_rank", fr.Config(convention=convention, trials=trials),
+                             runner.Options(checkpoint_every=0.0, progress=False,
+                                            stall_timeout=0.0), checkpoint_dir)
+    out = fr.run_grid(convention, grid, trials, base_key=key, ctx=ctx, chunk=chunk,
                       rank_dtype=rank_dtype, mesh=mesh, cholesky=cholesky,
-                      max_buckets=max_buckets, checkpoint_prefix=checkpoint_prefix,
-                      exact_trials=exact_trials,
-                      checkpoint_every=0.0, progress=False)
+                      max_buckets=max_buckets, exact_trials=exact_trials)
     return grid, fr.grid_seeds(convention, grid), rank_dtype, key, out
 
 
@@ -48,7 +51,7 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
     for c in range(len(grid.n)):
         n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
         for t in range(out["code"].shape[1]):
-            k = sweep.trial_key(key, seeds[c], t)
+            k = runner.trial_key(key, seeds[c], t)
             params, xs, _ = fr.sample_trial(k, convention, n, d0, d1, sizes=(n, d0, d1),
                                             dtype=jnp.dtype(rank_dtype))
             params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
@@ -64,7 +67,7 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
 
 
 def test_results_do_not_depend_on_chunk_or_device_count():
-    one_dev = sweep.device_mesh(jax.devices()[:1])
+    one_dev = runner.device_mesh(jax.devices()[:1])
     ref = _sweep("peer", chunk=24, mesh=one_dev, cholesky="xla")[-1]
     assert jax.device_count() == 4
     for chunk in (1, 3):
@@ -100,11 +103,11 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fr, "make_refine", dies_after_three_blocks)
     with pytest.raises(KeyboardInterrupt):
-        _sweep("peer", chunk=2, checkpoint_prefix=tmp_path / "ck")
+        _sweep("peer", chunk=2, checkpoint_dir=tmp_path)
     monkeypatch.setattr(fr, "make_refine", make_refine)
-    saved = [p for p in tmp_path.glob("ck-b*.npz")]
+    saved = [p for p in tmp_path.glob("checkpoint-grid-b*.npz")]
     assert saved
-    out = _sweep("peer", chunk=2, checkpoint_prefix=tmp_path / "ck")[-1]
+    out = _sweep("peer", chunk=2, checkpoint_dir=tmp_path)[-1]
     np.testing.assert_array_equal(out["code"], ref["code"])
     np.testing.assert_array_equal(out["s_ratio"], ref["s_ratio"])
 
@@ -143,8 +146,16 @@ def test_summary_counts(key):
     for cell, codes in zip(cells, out["code"], strict=True):
         assert cell["full_rank"] == int(np.isin(codes, jacobian.FULL_CODES).sum())
         assert sum(cell["decided_by"].values()) == cell["trials"]
-        lo, hi = cell["p_ci95"]
-        assert lo <= cell["p"] <= hi
+        np.testing.assert_allclose(  # against SciPy's Wilson interval
+            cell["p_ci95"], _scipy_wilson(cell["full_rank"], cell["trials"]), rtol=1e-9,
+            atol=1e-12)
+
+
+def _scipy_wilson(k, t):
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, t).proportion_ci(confidence_level=0.95, method="wilson")
+    return [ci.low, ci.high]
 
 
 def test_bucketed_grid_decides_as_one_padded_program():
@@ -184,7 +195,7 @@ def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
     setup = fr.Setup(convention, (12, 3, 9), "float64", 0.0, (9,))
     gram_fn, full_fn = (jax.jit(jax.vmap(f, in_axes=(0, None, None, None)))
                         for f in fr.exact_rank_fns(setup))
-    keys = jax.vmap(lambda t: sweep.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
+    keys = jax.vmap(lambda t: runner.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
     outcomes = set()
     for n, d0, d1 in [(10, 1, 1), (10, 1, 9), (12, 3, 4), (6, 2, 2), (8, 3, 9)]:
         g = np.asarray(gram_fn(keys, n, d0, d1))

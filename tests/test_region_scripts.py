@@ -34,21 +34,21 @@ def test_global_minima_resumes_and_is_worker_independent(tmp_path, monkeypatch):
     assert global_minima.main([*args, "--out", str(tmp_path / "a")]) == 0
     ref = np.load(tmp_path / "a" / "instances.npz")
 
-    from jaxnet import global_minima as gm
-    real, calls = gm.run_unit, {"n": 0}
+    from jaxnet.experiments import global_minima as gm
+    real, calls = gm.trial, {"n": 0}
 
-    def dies(u):
+    def dies(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] > 10:
             raise KeyboardInterrupt
-        return real(u)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(gm, "run_unit", dies)
+    monkeypatch.setattr(gm, "trial", dies)
     with pytest.raises(KeyboardInterrupt):
         global_minima.main([*args, "--out", str(tmp_path / "b")])
     saved = np.load(tmp_path / "b" / "checkpoint.npz")
     assert saved["done"].sum() == 10
-    monkeypatch.setattr(gm, "run_unit", real)
+    monkeypatch.setattr(gm, "trial", real)
     assert global_minima.main([*args, "--out", str(tmp_path / "b")]) == 0
     got = np.load(tmp_path / "b" / "instances.npz")
     for k in ("status", "method", "reference"):

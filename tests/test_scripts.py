@@ -2,10 +2,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import full_rank  # noqa: E402
+
+from jaxnet import jacobian  # noqa: E402
 
 TINY = ["--n", "4", "6", "--d1", "2", "5", "--trials", "4", "--chunk", "2",
         "--no-progress"]
@@ -18,9 +21,11 @@ def test_full_rank_script_writes_results(tmp_path, convention):
                            "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert len(res["cells"]) == 2 * 2 * 2
-    for c in res["cells"]:
-        assert c["p"] == c["full_rank"] / c["trials"]
+    for c in res["cells"]:  # the documented fields, and the decisions behind them
         assert {"d0", "n", "d1", "trials", "full_rank", "p"} <= set(c)
+    codes = np.load(out / "trials.npz")["d0_code"]
+    assert [c["full_rank"] for c in res["cells"]] == \
+        np.isin(codes, jacobian.FULL_CODES).sum(axis=1).tolist()
     assert res["metadata"]["x64"] is True and res["config"]["seed"] == 0
     assert (out / "full_rank_d0.png").stat().st_size > 0
     assert not list(out.glob("checkpoint-*"))
