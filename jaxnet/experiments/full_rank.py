@@ -655,7 +655,7 @@ class Config:
 
     ``d0`` gives fixed-input-dimension panels and ``ratio`` panels with d0 =
     ⌈ratio·n⌉; with neither, d0 = (1, 2, 3, 5). Empty ``n``/``d1`` take the reference
-    code's grid of the family. Empty ``rank_dtype`` and ``rtol = 0`` take the
+    code's grid of the family. Empty ``rank_dtype`` and ``rtol = None`` take the
     convention's rule (module docstring).
     """
 
@@ -676,8 +676,8 @@ class Config:
     rank_dtype: str = config.field("", choices=("float32", "float64"),
                                    help="rank rule eps: float64 (paper default) or "
                                    "float32 (peer default)")
-    rtol: float = config.field(0.0, help="relative tolerance s_n > rtol*s_1 (default "
-                               "max(n,P)*eps)")
+    rtol: float | None = config.field(None, help="relative tolerance s_n > rtol*s_1 "
+                                      "(default max(n,P)*eps)")
     beta: float = config.field(2.0, help="certification margin: certified decisions "
                                "hold for tolerances in [rtol/beta, rtol*beta]")
     max_buckets: int = config.field(8, help="at most this many compiled programs per "
@@ -703,7 +703,7 @@ class Config:
         checks.positive_int("exact_check", self.exact_check, minimum=0)
         if self.rank_dtype:
             config.choice("rank_dtype", self.rank_dtype, ("float32", "float64"))
-        if self.rtol:
+        if self.rtol is not None:
             checks.real("rtol", self.rtol, low=0, high=1, low_open=True, high_open=True)
         if not (isinstance(self.beta, int | float) and math.sqrt(2) <= self.beta < math.inf):
             raise ValueError(f"beta must be finite with beta**2 >= 2 (beta >= 1.414...); "

@@ -39,10 +39,11 @@ DEFAULT_C1 = 8.553
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Empty ``n``/``d1`` and ``d0 = 0`` take the theorem's grid."""
+    """Empty ``n``/``d1`` and ``d0 = None`` take the theorem's grid."""
 
     theorem: int = config.field(2, choices=(2, 9), help="which theorem")
-    d0: int = config.field(0, help="input dimension (Theorem 2; 1 for Theorem 9)")
+    d0: int | None = config.field(None, help="input dimension (Theorem 2; 1 for "
+                                  "Theorem 9)")
     n: tuple[int, ...] = config.field((), help="data-set sizes")
     d1: tuple[int, ...] = config.field((), help="hidden widths")
     trials: int = config.field(100, help="regions per cell")
@@ -54,8 +55,9 @@ class Config:
     def __post_init__(self):
         config.freeze(self)
         config.choice("theorem", self.theorem, (2, 9))
-        checks.positive_int("d0", self.d0, minimum=0)
-        if self.theorem == 9 and self.d0 not in (0, 1):
+        if self.d0 is not None:
+            checks.positive_int("d0", self.d0)
+        if self.theorem == 9 and self.d0 not in (None, 1):
             raise ValueError(f"d0 must be 1 for Theorem 9; got {self.d0}")
         checks.int_list("n", self.n, allow_empty=True)
         checks.int_list("d1", self.d1, allow_empty=True)
@@ -65,7 +67,7 @@ class Config:
         checks.positive_int("seed", self.seed, minimum=0)
         g = GRIDS[self.theorem]
         for name in ("d0", "n", "d1"):
-            if not getattr(self, name):
+            if getattr(self, name) in (None, ()):
                 object.__setattr__(self, name, g[name])
 
 
