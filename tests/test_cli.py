@@ -43,9 +43,9 @@ def test_documented_flags_are_generated(name):
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_defaults_make_a_valid_config(name):
-    config, options = cli.parse(module(name), ["--out", "/tmp/x"])
-    assert options.out == "/tmp/x"
+def test_defaults_make_a_valid_config(name, tmp_path):
+    config, options = cli.parse(module(name), ["--out", str(tmp_path)])
+    assert options.out == str(tmp_path)
     assert config == module(name).Config()
 
 
