@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def _add(parser, name: str, hint, default, help_text: str, choices):
     if origin is tuple:
         (item, *_) = typing.get_args(hint)
         kwargs.update(type=item, nargs="+")
-    elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    elif origin in (typing.Union, types.UnionType):  # `int | None`: the int
         kwargs.update(type=next(a for a in typing.get_args(hint) if a is not type(None)))
     else:
         kwargs["type"] = hint
