@@ -268,9 +268,12 @@ CHOLESKY = ("lapack", "xla")
 
 def default_cholesky(local_devices: int, platform: str) -> str:
     """The certificate's factorization for a sweep: the platform's solver (LAPACK's
-    ``potrf`` on CPU, cuSOLVER on GPU), except on several CPU devices, where programs
-    with LAPACK's custom call deadlock XLA:CPU (jax 0.10.2; README) and the blocked
-    factorization in plain XLA ops (``_chol_ok_xla``, 4-15× slower) runs instead."""
+    ``potrf`` on CPU, cuSOLVER on GPU), except on several CPU devices of one process,
+    where a batched LAPACK Cholesky under ``shard_map`` deadlocks XLA:CPU (jax 0.10.2:
+    each device's kernel splits its batch over the intra-op pool with
+    ``jax::ParallelBatchMap`` and waits on itself; minimal reproduction and backtrace in
+    ``scripts/repro_xla_cpu_deadlock.py``) and the blocked factorization in plain XLA
+    ops (``_chol_ok_xla``, 4-15× slower) runs instead."""
     return "xla" if platform == "cpu" and local_devices > 1 else "lapack"
 
 
@@ -358,7 +361,7 @@ def deficient_test_can_fire(rtol_max: float, n_min: int, beta: float,
 
 
 def full_rank_certificate(
-    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0, power_steps=1,
+    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0,
     cholesky: str = "lapack", deficient_test: bool = True,
 ) -> Certificate:
     """Certify rank J = n (or rank J < n) from ``g = J Jᵀ``, or answer AMBIGUOUS.
@@ -371,8 +374,6 @@ def full_rank_certificate(
       row_mask: ``(N,)`` bool, True on the ``n`` real rows; default all rows.
       beta: certification margin: certified decisions hold for every tolerance in
         [rtol/β, rtol·β]. Must satisfy β² ≥ 2.
-      power_steps: power iterations for the lower bound l on λ_max (which only
-        sets the deficiency test's shift σ_lo; each costs a pass over G).
       cholesky: ``'lapack'`` or ``'xla'`` (``default_cholesky``).
       deficient_test: run the rank-deficiency test. It can only fire where
         σ_lo ≥ 2·(rounding level), i.e. rtol²/β² ≥ 32·n·eps; callers skip it (one
@@ -392,12 +393,10 @@ def full_rank_certificate(
     u = jnp.max(jnp.sum(jnp.abs(g), axis=1))
 
     # l ≤ λ_max: the largest diagonal entry, and the Rayleigh quotient of the
-    # normalized row mask after ``power_steps`` power iterations (unrolled: a loop
-    # next to a LAPACK call deadlocked XLA:CPU, jax 0.10.2).
-    x = maskf / jnp.sqrt(jnp.maximum(n, 1))
-    for _ in range(power_steps):
-        y = g @ x
-        x = y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(dtype).tiny)
+    # normalized row mask after one power iteration (it only sets the deficiency
+    # test's shift σ_lo).
+    y = g @ (maskf / jnp.sqrt(jnp.maximum(n, 1)))
+    x = y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(dtype).tiny)
     lam_lo = jnp.maximum(jnp.max(jnp.diagonal(g)), x @ g @ x)
     resolution = _GRAM_ROUNDING * n * jnp.finfo(dtype).eps * u
     rtol = jnp.asarray(rtol, dtype)

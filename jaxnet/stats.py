@@ -19,27 +19,34 @@ def normal_quantile(q: float) -> float:
 
 
 def wilson_interval(successes, trials, z: float = Z95):
-    """Wilson score interval for a binomial proportion (elementwise).
+    """Wilson score interval for a binomial proportion (elementwise), from SciPy
+    (``scipy.stats.binomtest(k, T).proportion_ci(method="wilson")``).
 
     Args:
       successes: counts k (array-like of ints).
       trials: counts T > 0, broadcastable with ``successes``.
-      z: normal quantile (default: 95% two-sided).
+      z: normal quantile (default: 95% two-sided); the confidence level is 2Φ(z) − 1.
 
     Returns:
-      ``(low, high)`` arrays in [0, 1].
+      ``(low, high)`` arrays in [0, 1] (scalars for scalar input).
     """
-    k = checks.array("successes", successes, kind="real", allow_empty=True).astype(float)
-    t = checks.array("trials", trials, kind="real", allow_empty=True).astype(float)
+    from statistics import NormalDist
+
+    from scipy.stats import binomtest
+
+    k = checks.array("successes", successes, kind="real", allow_empty=True)
+    t = checks.array("trials", trials, kind="real", allow_empty=True)
     checks.real("z", z, low=0.0, low_open=True)
     if np.any(t <= 0):
         raise ValueError("trials must be > 0")
     if np.any(k < 0) or np.any(k > t):
         raise ValueError("successes must be in [0, trials]")
-    p = k / t
-    denom = 1 + z * z / t
-    centre = (p + z * z / (2 * t)) / denom
-    half = z * np.sqrt(p * (1 - p) / t + z * z / (4 * t * t)) / denom
-    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    high = np.where(k == t, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return low, high
+    if np.any(k != np.round(k)) or np.any(t != np.round(t)):
+        raise ValueError("successes and trials must be whole numbers")
+    level = 2 * NormalDist().cdf(z) - 1
+    k, t = np.broadcast_arrays(k.astype(np.int64), t.astype(np.int64))
+    low, high = np.empty(k.shape), np.empty(k.shape)
+    for i in np.ndindex(k.shape):
+        ci = binomtest(int(k[i]), int(t[i])).proportion_ci(level, method="wilson")
+        low[i], high[i] = ci.low, ci.high
+    return (low, high) if low.ndim else (float(low), float(high))

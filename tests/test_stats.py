@@ -8,7 +8,26 @@ def test_wilson_interval_known_values():
     # Wilson 95% interval for 5/10: (0.2366, 0.7634) (standard textbook value).
     lo, hi = stats.wilson_interval(5, 10)
     np.testing.assert_allclose([lo, hi], [0.23659, 0.76341], atol=1e-5)
+    # k = 0: the closed form gives [0, z²/(T + z²)].
     lo, hi = stats.wilson_interval(0, 100)
-    assert lo == 0 and 0.03 < hi < 0.04
+    z2 = stats.Z95**2
+    assert lo == 0.0
+    np.testing.assert_allclose(hi, z2 / (100 + z2), rtol=1e-12)
     with pytest.raises(ValueError):
         stats.wilson_interval(3, 2)
+    with pytest.raises(ValueError):
+        stats.wilson_interval(1.5, 2)
+
+
+def test_wilson_interval_closed_form_elementwise():
+    # Against the closed form (p + z²/2T ± z·sqrt(p(1-p)/T + z²/4T²)) / (1 + z²/T),
+    # elementwise over an array, at another confidence level (z = 1).
+    k = np.array([[1, 7], [30, 99]])
+    t = np.array([[10, 20], [50, 100]])
+    z = 1.0
+    lo, hi = stats.wilson_interval(k, t, z=z)
+    p = k / t
+    c = (p + z * z / (2 * t)) / (1 + z * z / t)
+    h = z * np.sqrt(p * (1 - p) / t + z * z / (4 * t * t)) / (1 + z * z / t)
+    np.testing.assert_allclose(lo, c - h, rtol=1e-9)
+    np.testing.assert_allclose(hi, c + h, rtol=1e-9)

@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -582,7 +580,10 @@ def run_grid(
         cdict = {"n": columns.n[cols], "d0": columns.d0[cols], "n_cols": n_cols,
                  "rtol": rtol}
         # A unit holds K Gram matrices of N² floats, read and written by every step:
-        # blocks that stay in cache run 2× faster than the largest chunk (measured).
+        # blocks that stay in cache run faster than the largest chunk (bench_full_rank,
+        # same session: 8 heatmaps 30.3 s with this cap, 39.9 s with --chunk as given;
+        # d0 = 1 grid 2.25 s vs 2.68 s). --chunk is documented as an upper bound and
+        # each bucket's chunk is recorded in results.json (metadata.sweep_seconds).
         unit_bytes = 8 * len(bucket.widths) * bucket.sizes[0] ** 2
         chunk_k = int(min(chunk, max(4, CACHE_BYTES // unit_bytes)))
         jobs.append((bucket, setup, cdict, cells_of, unit_fn(setup), chunk_k))
@@ -624,14 +625,12 @@ def run_grid(
                 "factorizations": factorizations, "chunk": chunk_k,
                 "compile_seconds": compile_s, "seconds": time.perf_counter() - t0}
 
-    # Compile ahead on the other cores while this thread runs the programs in order, so
-    # compiling overlaps running. (Running two programs at once on one XLA:CPU device
-    # deadlocked in a block with jax 0.10.2, and a multi-process run must issue its
-    # collectives in the same order everywhere: programs run one at a time.)
-    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1)) as pool:
-        futures = [pool.submit(compile_job, job) for job in jobs]
-        info = [run_job(k, *future.result()) for k, future in enumerate(futures)]
-    out["compile_seconds"] = sum(b["compile_seconds"] for b in info)  # overlapped
+    # Programs are compiled and run one at a time, in order (a multi-process run must
+    # issue its collectives in the same order everywhere). Compiling the next program
+    # on a spare core while one runs saved nothing measurable (bench_full_rank: 8
+    # heatmaps 32.1 s / 30.3 s with it, 33.1 s without, same session), so it is gone.
+    info = [run_job(k, *compile_job(job)) for k, job in enumerate(jobs)]
+    out["compile_seconds"] = sum(b["compile_seconds"] for b in info)
     if exact_trials:
         out["exact_rank"] = exact_rank
     out["buckets"] = info
@@ -671,8 +670,10 @@ class Config:
                                        "code's grid)")
     trials: int = config.field(100, help="trials per cell")
     seed: int = config.field(0, help="base PRNG seed")
-    chunk: int = config.field(64, help="column trials evaluated at once per device "
-                              "(bounds memory)", affects_results=False)
+    chunk: int = config.field(64, help="at most this many column trials evaluated at "
+                              "once per device (bounds memory; a bucket whose Gram "
+                              "matrices would not fit 8 MiB uses fewer, recorded in "
+                              "results.json)", affects_results=False)
     rank_dtype: str = config.field("", choices=("float32", "float64"),
                                    help="rank rule eps: float64 (paper default) or "
                                    "float32 (peer default)")
