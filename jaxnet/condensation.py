@@ -46,6 +46,32 @@ def alignment(params, b_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return k, np.sign(c).astype(int), np.arccos(np.abs(c))
 
 
+def mass_and_angle(params, b_star, *, xp=np):
+    """``(mass, angle)`` per student neuron: ‖a_i b_i‖ and the angle of b_i to the
+    nearest ±b*_k. ``xp`` is the array module: ``numpy`` on the host, ``jax.numpy``
+    inside a jitted loop (the stopping rule of ``jaxnet.train.until_stationary``)."""
+    b, a = params["w"], params["v"]
+    norm = xp.sqrt(xp.sum(b * b, axis=1))
+    t = xp.asarray(b_star)
+    ut = t / xp.sqrt(xp.sum(t * t, axis=1, keepdims=True))
+    cos = xp.max(xp.abs((b / xp.maximum(norm, 1e-300)[:, None]) @ ut.T), axis=1)
+    return xp.abs(a) * norm, xp.arccos(xp.clip(cos, 0.0, 1.0))
+
+
+def mass_weighted_angle(params, b_star, *, xp=np):
+    """Σ_i ‖a_i b_i‖·∠(b_i, ±b*) / Σ_i ‖a_i b_i‖ (rad): the mean angle of the student's
+    mass to the nearest teacher direction (0 iff all its mass is on them)."""
+    mass, angle = mass_and_angle(params, b_star, xp=xp)
+    return xp.sum(mass * angle) / xp.maximum(xp.sum(mass), 1e-300)
+
+
+def aligned_fraction(params, b_star, angle_tol=DEFAULT_ANGLE_TOL, *, xp=np):
+    """The fraction of Σ_i ‖a_i b_i‖ on neurons within ``angle_tol`` of some ±b*_k."""
+    mass, angle = mass_and_angle(params, b_star, xp=xp)
+    return xp.sum(xp.where(angle <= angle_tol, mass, 0.0)) / xp.maximum(xp.sum(mass),
+                                                                        1e-300)
+
+
 class Condensation(NamedTuple):
     condensed: bool  # Definition 4.1 at the given tolerances
     group_mass: np.ndarray  # (m0,) Σ ‖a_i b_i‖ over neurons aligned (±) with teacher k

@@ -60,3 +60,20 @@ def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=Non
         fig.colorbar(im, ax=axes[0].tolist(), label=label, shrink=0.9)
         fig.suptitle(title)
     return fig
+
+
+def neuron_arrows(ax, w, v, b_star, title: str) -> None:
+    """The report's Figure 4 on ``ax``: each neuron as the arrow |a_i| b_i (red for
+    a_i > 0, blue for a_i < 0) and the teacher directions ±b*_k as black lines."""
+    vec = np.abs(v)[:, None] * w
+    for (bx, by), a in zip(vec, v, strict=True):
+        if a != 0 and (bx or by):
+            ax.arrow(0, 0, bx, by, color="tab:red" if a > 0 else "tab:blue", alpha=0.6,
+                     width=0.004, length_includes_head=True, head_width=0.03)
+    for b in b_star:
+        d = b / np.linalg.norm(b)
+        ax.plot([-1.2 * d[0], 1.2 * d[0]], [-1.2 * d[1], 1.2 * d[1]], "k-", lw=0.8)
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)

@@ -153,6 +153,11 @@ def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
             mesh=mesh,
             in_specs=(rep, rep, rep, shard, shard),
             out_specs=shard,
+            # Trials are independent per device (no collectives), so the
+            # varying-axis type check only gets in the way of library code whose
+            # ``lax.cond`` branches mix replicated and per-device values (optax's
+            # L-BFGS ``value_and_grad_from_state``).
+            check_vma=False,
         )
     )
 

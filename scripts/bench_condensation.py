@@ -10,7 +10,14 @@ Runs, in one process:
 2. the baseline: the same training as a plain loop over seeds (one jitted single-seed
    program, reused), over ``--baseline-seeds`` seeds, extrapolated;
 3. the exact minimum-norm program (cvxpy + Clarabel) at N = 40, d = 2 on
-   ``--exact-instances`` instances: seconds per instance (mean and max).
+   ``--exact-instances`` instances: seconds per instance (mean and max);
+4. the converged λ-sweep (``jaxnet.experiments.condensation_sweep``, its defaults:
+   100 seeds × N = 40, 20, warm-up GD then L-BFGS to the stopping rule), one λ at a
+   time: the time to stationarity per λ (with compilation) and the steps it took;
+   and the plain-GD baseline in the same run: ``--gd-seeds`` seeds per λ at N = 40,
+   plain gradient descent (lr 0.2) from the same initialization under the same rule,
+   checked every 10,000 steps, at most ``--gd-max-steps`` steps (``--skip-sweep``
+   leaves 4 out).
 
 Prints a table and writes ``OUT/bench.json``.
 
@@ -39,6 +46,9 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-seeds", type=int, default=5)
     p.add_argument("--exact-instances", type=int, default=20)
     p.add_argument("--grad-tol", type=float, default=1e-3)
+    p.add_argument("--gd-seeds", type=int, default=3)
+    p.add_argument("--gd-max-steps", type=int, default=2_000_000)
+    p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--out", default="runs/bench_condensation")
     a = p.parse_args(argv)
     import jax
@@ -116,6 +126,8 @@ def main(argv=None) -> int:
         },
         "metadata": io.run_metadata(),
     }
+    if not a.skip_sweep:
+        res["sweep"] = _sweep(a)
     io.write_json(out / "bench.json", res)
     r = res["report_experiment"]
     print(f"report experiment ({s} seeds x width {cfg.width} x N=40, {cfg.steps} SGD "
@@ -129,8 +141,65 @@ def main(argv=None) -> int:
     print(f"exact min-norm program, N=40, d=2: {e['s_mean']:.3f} s/instance mean, "
           f"{e['s_max']:.3f} s max (first, with imports: {e['s_first']:.3f} s; target "
           f"<= 0.5 s); optimal {e['optimal']}/{e['instances']}")
+    if "sweep" in res:
+        sw = res["sweep"]
+        print(f"converged lambda-sweep ({sw['seeds']} seeds x N={sw['N']} x "
+              f"{len(sw['per_lam'])} lambda, to stationarity): {sw['total_s']:.1f} s in all "
+              f"(target <= 900 s)")
+        for row in sw["per_lam"]:
+            g = row["plain_gd"]
+            print(f"  lambda={row['lam']:g}: {row['seconds']:.1f} s, converged "
+                  f"{row['converged']}/{row['runs']} ({row['stops']}), L-BFGS steps median "
+                  f"{row['steps_median']:.0f} max {row['steps_max']}; plain GD: "
+                  f"{g['reached']}/{g['seeds']} seeds met the rule within "
+                  f"{a.gd_max_steps} steps (steps {g['steps']}, end grad_rel "
+                  f"{max(g['grad_rel']):.1e}), {g['s_per_seed']:.1f} s/seed")
     print(f"wrote {out / 'bench.json'}")
     return 0
+
+
+def _sweep(a) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxnet import runner, teachers, train
+    from jaxnet.experiments import condensation_sweep as cs
+
+    base = cs.Config()
+    teacher = teachers.make(base.teacher, 3, 2)
+    rows, total = [], 0.0
+    for lam in base.lam:
+        cfg = cs.Config(lam=(lam,), exact=False, check_seeds=0)
+        t0 = time.perf_counter()
+        res = runner.run(cs, cfg, runner.Options(progress=False))
+        dt = time.perf_counter() - t0
+        total += dt
+        runs = [r for blk in res.results["per_N"] for r in blk["cells"][0]["runs"]]
+        steps = np.array([r["steps"] for r in runs])
+        stops = {k: sum(r["stop"] == k for r in runs) for k in cs.STOPS}
+        # plain GD from the same initialization, same rule
+        seed_n = runner.cell_seed(cs.NAME, 40)
+        gd = jax.jit(lambda k, lam=lam: train.until_stationary(
+            train.init_student(jax.random.split(k)[0], base.width, 2, base.init_scale),
+            *cs.trial_data(k, 40, teacher), lam, jnp.asarray(teacher["w"]), method="gd",
+            lr=base.lr, stop=train.Stop(grad_rtol=base.grad_rtol, every=10000,
+                                        max_steps=a.gd_max_steps))[1])
+        t1 = time.perf_counter()
+        st = [gd(runner.trial_key(jax.random.key(base.seed), seed_n, s))
+              for s in range(a.gd_seeds)]
+        jax.block_until_ready(st)
+        gd_s = (time.perf_counter() - t1) / a.gd_seeds
+        rows.append({
+            "lam": lam, "seconds": dt, "runs": len(runs),
+            "converged": int(sum(r["converged"] for r in runs)), "stops": stops,
+            "steps_median": float(np.median(steps)), "steps_max": int(steps.max()),
+            "plain_gd": {"seeds": a.gd_seeds, "s_per_seed": gd_s,
+                         "reached": int(sum(bool(x.converged) for x in st)),
+                         "steps": [int(x.steps) for x in st],
+                         "grad_rel": [float(x.grad_rel) for x in st]},
+        })
+    return {"seeds": base.seeds, "N": list(base.N), "total_s": total, "per_lam": rows}
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ DOCUMENTED = {
     "condensation": ["--N", "--seeds", "--width", "--teacher", "--steps", "--batch",
                      "--lr", "--lam", "--lam-final", "--stages", "--log-every",
                      "--angle-tol", "--exact", "--no-exact", "--seed", "--out"],
+    "condensation_sweep": ["--N", "--lam", "--seeds", "--width", "--teacher", "--lr",
+                           "--warmup", "--grad-rtol", "--angle-rtol", "--check-every",
+                           "--max-steps", "--angle-tol", "--exact", "--no-exact",
+                           "--check-seeds", "--gd-steps", "--sgd-steps", "--chunk",
+                           "--seed", "--out", "--no-progress", "--stall-timeout"],
     "minnorm_phase": ["--teachers", "--m0", "--d", "--N", "--instances", "--tol",
                       "--seed", "--workers", "--out", "--no-progress"],
 }

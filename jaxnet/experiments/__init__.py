@@ -19,7 +19,7 @@ import importlib
 from types import ModuleType
 
 MODULES = ("full_rank", "global_minima", "binary_singularity", "region_rank",
-           "region_figures", "condensation", "minnorm_phase")
+           "region_figures", "condensation", "condensation_sweep", "minnorm_phase")
 
 
 def module(name: str) -> ModuleType:
@@ -69,6 +69,11 @@ REGISTRY: dict[str, Entry] = {
     "fig1_fig3": Entry("region_figures", {}, {"quick": {}, "full": {}}),
     "condensation": Entry("condensation", {},
                           {"quick": {"seeds": 20}, "full": {"seeds": 100}}),
+    "condensation_sweep": Entry(
+        "condensation_sweep", {},
+        {"quick": {"seeds": 5, "lam": (1e-2, 1e-3, 1e-4), "check_seeds": 2,
+                   "gd_steps": 80000},
+         "full": {}}),
     "phase": Entry("minnorm_phase", {},
                    {"quick": {"instances": 30}, "full": {"instances": 200}}),
     "phase_d3": Entry("minnorm_phase", {"teachers": ("random",), "d": (3,),

@@ -194,17 +194,7 @@ def plot(results: dict, arrays: dict) -> dict:
     teacher = {k: np.asarray(v) for k, v in results["teacher"].items()}
     figs = {}
     def arrows(ax, w, v, title):
-        vec = np.abs(v)[:, None] * w
-        for (bx, by), a in zip(vec, v, strict=True):
-            ax.arrow(0, 0, bx, by, color="tab:red" if a > 0 else "tab:blue", alpha=0.6,
-                     width=0.004, length_includes_head=True, head_width=0.03)
-        for b in teacher["w"]:
-            d = b / np.linalg.norm(b)
-            ax.plot([-1.2 * d[0], 1.2 * d[0]], [-1.2 * d[1], 1.2 * d[1]], "k-", lw=0.8)
-        ax.set_xlim(-1.3, 1.3)
-        ax.set_ylim(-1.3, 1.3)
-        ax.set_aspect("equal")
-        ax.set_title(title, fontsize=9)
+        plotting.neuron_arrows(ax, w, v, teacher["w"], title)
 
     n0 = results["per_N"][0]["N"]
     with plt.rc_context(plotting.STYLE):

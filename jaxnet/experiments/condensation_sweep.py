@@ -1,0 +1,520 @@
+"""The report's Section 6 as a converged experiment: the λ-sweep of stationary students.
+
+For each N in ``N``, each λ in ``lam`` and each of ``seeds`` seeds: N inputs uniform on
+S¹ labelled by the teacher (``teachers``), a width-``width`` student initialized at
+scale ``init_scale``, ``warmup`` steps of full-batch gradient descent on J_λ = R +
+(λ/2)‖θ‖² at learning rate ``lr``, then L-BFGS on the same J_λ until the stopping rule
+holds (``jaxnet.train.Stop``: ‖∇J_λ‖ ≤ ``grad_rtol``·λ‖θ‖ and the mass-weighted angle
+moving by less than ``angle_rtol`` relative between checks ``check_every`` steps
+apart) or ``max_steps`` end it ("not converged": counted, kept out of the verdict).
+Trial keys hash N, not λ, so every λ sees the same data and initialization (paired
+comparisons); all λ and seeds of one N run in one compiled program (vmapped, chunked).
+
+Every converged student is measured (``jaxnet.condensation``): the mass fraction within
+``angle_tol`` of a teacher direction, the mass-weighted angle, the largest angle of a
+neuron carrying more than ``mass_tol`` of the mass, strict condensation (Definition
+4.1), ‖θ‖² against 2·m0, the RMS distance to the teacher on S¹ and to the exact
+minimum-norm interpolant of the same data (``jaxnet.minnorm``). Per N, each metric's
+approach to its λ → 0 limit is fitted as a power law c·λ^b over the λ grid.
+
+Two checks of the method on the first ``check_seeds`` seeds of every (N, λ):
+
+- **plain GD** from the same initialization for ``gd_steps`` steps at ``lr`` (the
+  baseline: its mass fraction along the way is the trajectory figure, and its end point
+  is compared with the polished stationary point);
+- **minibatch SGD** as the report ran it (batch ``sgd_batch``, learning rate
+  ``sgd_lr``, ``sgd_steps`` steps, constant λ): its noise floor, the median of
+  ‖∇J_λ‖/(λ‖θ‖) over its last ten logs, and its distance to the stationary point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import checks, config, data, minnorm, nets, runner, stats, teachers, train
+from jaxnet import condensation as cd
+
+NAME = "condensation_sweep"
+DOCUMENT = "report (Song & Lee), Section 6, converged: SGD + L2 as lambda -> 0"
+ARRAYS = "students.npz"
+X64 = True
+OPTIONS = ("out", "progress", "checkpoint_every", "stall_timeout", "workers")
+LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+# The per-λ means that are fitted as c·λ^b (each → 0 as λ → 0 if b > 0).
+FITTED = ("off_mass", "mass_weighted_angle", "norm_gap", "teacher_distance",
+          "exact_distance")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes")
+    lam: tuple[float, ...] = config.field(LAMBDAS, help="L2 strengths of the sweep")
+    seeds: int = config.field(100, help="seeds (data sets and students) per N")
+    width: int = config.field(100, help="student width")
+    teacher: str = config.field("report", choices=teachers.TWO_D_ONLY,
+                                help="teacher family (jaxnet.teachers)")
+    init_scale: float = config.field(0.1, help="student initialization scale")
+    lr: float = config.field(0.2, help="gradient-descent learning rate (warm-up and "
+                             "the plain-GD check)")
+    warmup: int = config.field(20000, help="full-batch GD steps before L-BFGS")
+    grad_rtol: float = config.field(1e-6, help="stop when ||grad J|| <= grad_rtol * "
+                                    "lam * ||theta||")
+    angle_rtol: float = config.field(1e-3, help="... and the mass-weighted angle moved "
+                                     "by <= angle_rtol (relative) since the last check")
+    check_every: int = config.field(500, help="L-BFGS steps between checks")
+    max_steps: int = config.field(40000, help="L-BFGS steps at most ('not converged' "
+                                  "beyond)")
+    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)")
+    mass_tol: float = config.field(1e-3, help="neurons below this fraction of the mass "
+                                   "are ignored by the strict criterion")
+    exact: bool = config.field(True, help="solve the exact minimum-norm program "
+                               "(cvxpy)")
+    check_seeds: int = config.field(5, help="seeds per (N, lam) of the plain-GD and "
+                                    "SGD checks (0: none)")
+    gd_steps: int = config.field(400_000, help="plain-GD check: steps")
+    gd_log: int = config.field(4000, help="plain-GD check: steps between logs")
+    sgd_steps: int = config.field(40000, help="SGD check: steps (the report's)")
+    sgd_lr: float = config.field(0.1, help="SGD check: learning rate (the report's)")
+    sgd_batch: int = config.field(8, help="SGD check: minibatch size (the report's)")
+    chunk: int = config.field(50, help="runs per compiled call (bounds memory)",
+                              affects_results=False)
+    seed: int = config.field(0, help="base PRNG seed")
+
+    def __post_init__(self):
+        config.freeze(self)
+        checks.int_list("N", self.N, minimum=3)
+        checks.real_list("lam", self.lam, low=0, low_open=True)
+        for name in ("seeds", "width", "check_every", "max_steps", "gd_steps", "gd_log",
+                     "sgd_steps", "sgd_batch", "chunk"):
+            checks.positive_int(name, getattr(self, name))
+        for name in ("warmup", "check_seeds", "seed"):
+            checks.positive_int(name, getattr(self, name), minimum=0)
+        config.choice("teacher", self.teacher, teachers.TWO_D_ONLY)
+        for name in ("init_scale", "lr", "sgd_lr", "angle_tol"):
+            checks.real(name, getattr(self, name), low=0, low_open=True)
+        for name in ("grad_rtol", "angle_rtol", "mass_tol"):
+            checks.real(name, getattr(self, name), low=0, high=1)
+        for name, total, every in (("max_steps", self.max_steps, self.check_every),
+                                   ("gd_steps", self.gd_steps, self.gd_log),
+                                   ("sgd_steps", self.sgd_steps, 1000)):
+            if total % every:
+                raise ValueError(f"{name} must be a multiple of {every}; got {total}")
+        if self.check_seeds > self.seeds:
+            raise ValueError(f"check_seeds must be <= seeds ({self.seeds}); got "
+                             f"{self.check_seeds}")
+
+    @property
+    def stop(self) -> train.Stop:
+        return train.Stop(grad_rtol=self.grad_rtol, angle_rtol=self.angle_rtol,
+                          every=self.check_every, max_steps=self.max_steps)
+
+
+def trial_data(key, n: int, teacher: dict):
+    """The trial's data: ``x (n, 2)`` uniform on S¹ (from ``fold_in(key, 1)``) and the
+    teacher's labels ``y (n,)``."""
+    x = data.sphere(jax.random.fold_in(key, 1), n, 2)
+    return x, nets.apply_batch({k: jnp.asarray(v) for k, v in teacher.items()}, x)
+
+
+def _gd_config(cfg: Config, steps: int, log_every: int) -> train.TrainConfig:
+    return train.TrainConfig(width=cfg.width, steps=steps, batch=0, log_every=log_every,
+                             init_scale=cfg.init_scale)
+
+
+def solve_fn(cfg: Config, n: int, teacher: dict):
+    """The per-run function ``(key, cell) -> outputs`` of the sweep: warm-up GD, then
+    L-BFGS to the stopping rule (``cell['lam']``)."""
+    b_star = jnp.asarray(teacher["w"])
+
+    def solve(key, cell):
+        lam = cell["lam"]
+        x, y = trial_data(key, n, teacher)
+        if cfg.warmup:
+            params, _ = train.train(key, x, y, cfg.lr, lam, lam,
+                                    _gd_config(cfg, cfg.warmup, cfg.warmup))
+        else:
+            params = train.init_student(jax.random.split(key)[0], cfg.width, 2,
+                                        cfg.init_scale)
+        params, st = train.until_stationary(params, x, y, lam, b_star, method="lbfgs",
+                                            stop=cfg.stop)
+        return {"w": params["w"], "v": params["v"], "converged": st.converged,
+                "stalled": st.stalled, "steps": st.steps, "grad_rel": st.grad_rel,
+                "angle": st.angle}
+
+    return solve
+
+
+def gd_check_fn(cfg: Config, n: int, teacher: dict):
+    """Plain GD from the sweep's initialization: the trajectory of the aligned mass
+    fraction, the mass-weighted angle and ‖∇J_λ‖/(λ‖θ‖) every ``gd_log`` steps."""
+    b_star = jnp.asarray(teacher["w"])
+
+    def run(key, cell):
+        lam = cell["lam"]
+        x, y = trial_data(key, n, teacher)
+        params = train.init_student(jax.random.split(key)[0], cfg.width, 2,
+                                    cfg.init_scale)
+        step = jax.grad(train.objective)
+
+        def block(p, _):
+            p = jax.lax.fori_loop(0, cfg.gd_log, lambda _, q: jax.tree.map(
+                lambda a, g: a - cfg.lr * g, q, step(q, x, y, lam)), p)
+            return p, (cd.aligned_fraction(p, b_star, cfg.angle_tol, xp=jnp),
+                       cd.mass_weighted_angle(p, b_star, xp=jnp),
+                       train.relative_gradient(p, x, y, lam))
+
+        params, (frac, angle, grad) = jax.lax.scan(block, params, None,
+                                                   length=cfg.gd_steps // cfg.gd_log)
+        return {"w": params["w"], "v": params["v"], "aligned": frac, "angle": angle,
+                "grad_rel": grad}
+
+    return run
+
+
+def sgd_check_fn(cfg: Config, n: int, teacher: dict):
+    """Minibatch SGD as the report ran it, at constant λ: its full-batch
+    ‖∇J_λ‖/(λ‖θ‖) every 1000 steps."""
+
+    def run(key, cell):
+        lam = cell["lam"]
+        x, y = trial_data(key, n, teacher)
+        tcfg = train.TrainConfig(width=cfg.width, steps=cfg.sgd_steps,
+                                 batch=cfg.sgd_batch, log_every=1000,
+                                 init_scale=cfg.init_scale)
+        params, trace = train.train(key, x, y, cfg.sgd_lr, lam, lam, tcfg)
+        return {"w": params["w"], "v": params["v"],
+                "grad_rel": trace.grad_norm / (lam * jnp.sqrt(trace.sq_norm))}
+
+    return run
+
+
+def exact_trial(rng, cell, t):
+    """Host side: the exact minimum-norm interpolant of one data set (``cell``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
+        sol = minnorm.min_norm_interpolant(cell["x"], cell["y"])
+    ok = sol.status == minnorm.OPTIMAL
+    width = cell["width"]
+    w = np.zeros((width, 2))
+    v = np.zeros(width)
+    if ok:
+        m = min(width, len(sol.params["v"]))
+        w[:m], v[:m] = sol.params["w"][:m], sol.params["v"][:m]
+    return {"ok": ok, "sq_norm": float(cd.squared_norm(sol.params)) if ok else np.nan,
+            "w": w, "v": v, "neurons": len(sol.params["v"]) if ok else 0}
+
+
+STOPS = ("rule", "kink", "stalled", "max_steps")
+
+
+def stop_record(cfg: Config, out: dict, i: int, s: int, x, y, lam: float) -> dict:
+    """How run (λ index ``i``, seed ``s``) ended: ``stop`` is ``'rule'`` (the stopping
+    rule held), ``'kink'`` (stalled at a nonsmooth point that is Clarke-stationary to
+    ``grad_rtol``: ``train.kink_stationarity``), ``'stalled'`` (no progress, not
+    stationary) or ``'max_steps'``; ``converged`` is ``rule`` or ``kink``."""
+    rec = {"steps": int(out["steps"][i, s]), "grad_rel": float(out["grad_rel"][i, s])}
+    if out["converged"][i, s]:
+        return {**rec, "stop": "rule", "converged": True}
+    params = {"w": out["w"][i, s], "v": out["v"][i, s]}
+    clarke, kinks = train.kink_stationarity(params, x, y, lam)
+    rec.update(clarke_grad_rel=clarke, kinks=kinks)
+    if out["stalled"][i, s]:
+        at_kink = kinks > 0 and clarke <= cfg.grad_rtol
+        return {**rec, "stop": "kink" if at_kink else "stalled", "converged": at_kink}
+    return {**rec, "stop": "max_steps", "converged": False}
+
+
+def metrics(params, teacher, exact, cfg: Config) -> dict:
+    """Every measure of one student (host side)."""
+    c = cd.condensation(params, teacher["w"], angle_tol=cfg.angle_tol,
+                        mass_tol=cfg.mass_tol)
+    return {
+        "aligned_mass_fraction": float(cd.aligned_fraction(params, teacher["w"],
+                                                           cfg.angle_tol)),
+        "mass_weighted_angle": float(cd.mass_weighted_angle(params, teacher["w"])),
+        "max_angle": c.max_angle, "condensed": c.condensed,
+        "sq_norm": cd.squared_norm(params),
+        "teacher_distance": cd.function_distance(params, teacher, n_quad=1 << 14),
+        "exact_distance": (cd.function_distance(params, exact, n_quad=1 << 14)
+                           if exact is not None else float("nan")),
+    }
+
+
+def power_fit(lams, values) -> dict:
+    """Least-squares fit of log(value) = log c + b·log λ over the λ grid, with b's 95%
+    t-interval; the limit as λ → 0 is 0 when the interval lies above 0."""
+    lams, values = np.asarray(lams, float), np.asarray(values, float)
+    keep = np.isfinite(values) & (values > 0)
+    if keep.sum() < 3:
+        return {"b": float("nan"), "b_ci95": [float("nan")] * 2, "c": float("nan"),
+                "points": int(keep.sum())}
+    from scipy import stats as sps
+
+    fit = sps.linregress(np.log(lams[keep]), np.log(values[keep]))
+    half = sps.t.ppf(0.975, keep.sum() - 2) * fit.stderr
+    return {"b": float(fit.slope), "b_ci95": [float(fit.slope - half),
+                                              float(fit.slope + half)],
+            "c": float(np.exp(fit.intercept)), "points": int(keep.sum())}
+
+
+def _mean_ci(values) -> dict:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return {"mean": float("nan"), "ci95": [float("nan")] * 2}
+    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return {"mean": float(v.mean()), "ci95": [float(v.mean() - half),
+                                              float(v.mean() + half)]}
+
+
+def summarize_cell(n: int, lam: float, runs: list[dict], m0: int) -> dict:
+    """One (N, λ) cell: counts and the means (95% intervals) over converged runs."""
+    conv = [r for r in runs if r["converged"]]
+    out = {"N": n, "lam": lam, "seeds": len(runs), "converged": len(conv),
+           "not_converged": len(runs) - len(conv),
+           "stops": {k: sum(r["stop"] == k for r in runs) for k in STOPS},
+           "steps_max": int(max(r["steps"] for r in runs)),
+           "grad_rel_max": float(max(r.get("clarke_grad_rel", r["grad_rel"])
+                                     for r in conv)) if conv else None}
+    k = sum(r["condensed"] for r in conv)
+    out["condensed"] = int(k)
+    out["condensed_ci95"] = (list(map(float, stats.wilson_interval(k, len(conv))))
+                             if conv else None)
+    for field in ("aligned_mass_fraction", "mass_weighted_angle", "max_angle", "sq_norm",
+                  "teacher_distance", "exact_distance"):
+        out[field] = _mean_ci([r[field] for r in conv])
+    out["off_mass"] = _mean_ci([1 - r["aligned_mass_fraction"] for r in conv])
+    out["norm_gap"] = _mean_ci([2 * m0 - r["sq_norm"] for r in conv])
+    return out
+
+
+def compute(cfg: Config, ctx: runner.Context):
+    teacher = teachers.make(cfg.teacher, 3, 2)
+    m0 = len(teacher["v"])
+    lam = np.asarray(cfg.lam, np.float64)
+    per_n, arrays = [], {}
+    for n in cfg.N:
+        seed_n = runner.cell_seed(NAME, n)  # not λ: every λ sees the same trials
+        seeds = np.full(len(lam), seed_n, np.uint32)
+        cells = {"lam": lam}
+        out = ctx.device(solve_fn(cfg, n, teacher), cells, seeds, cfg.seeds,
+                         chunk=cfg.chunk, tag=f"N{n}", desc=f"{NAME} N={n}")
+        xs = np.asarray(jax.vmap(lambda t: trial_data(
+            runner.trial_key(ctx.base_key, seed_n, t), n, teacher)[0])(
+            jnp.arange(cfg.seeds, dtype=jnp.uint32)))
+        ys = np.stack([cd.evaluate(teacher, x) for x in xs])
+        exact = None
+        if cfg.exact:
+            ex_cells = [{"x": xs[s], "y": ys[s], "width": 4 * n} for s in range(cfg.seeds)]
+            exact = ctx.host(exact_trial, ex_cells,
+                             [runner.cell_seed(NAME, "exact", n, s)
+                              for s in range(cfg.seeds)], 1, tag=f"exact-N{n}",
+                             desc=f"exact N={n}")
+        cells_out = []
+        for i, lam_i in enumerate(cfg.lam):
+            runs = []
+            for s in range(cfg.seeds):
+                p = {"w": out["w"][i, s], "v": out["v"][i, s]}
+                ex = ({"w": exact["w"][s, 0], "v": exact["v"][s, 0]}
+                      if exact is not None and exact["ok"][s, 0] else None)
+                runs.append({"seed": s, **stop_record(cfg, out, i, s, xs[s], ys[s],
+                                                      float(lam_i)),
+                             **metrics(p, teacher, ex, cfg)})
+            cells_out.append({**summarize_cell(n, float(lam_i), runs, m0), "runs": runs})
+        block = {"N": n, "cells": cells_out,
+                 "fits": {f: power_fit(cfg.lam, [c[f]["mean"] for c in cells_out])
+                          for f in FITTED}}
+        if exact is not None:
+            ok = exact["ok"][:, 0]
+            block["exact"] = {"solved": int(ok.sum()), "failed": int((~ok).sum()),
+                              "sq_norm": _mean_ci(exact["sq_norm"][ok, 0]),
+                              "teacher_distance": _mean_ci([
+                                  cd.function_distance({"w": exact["w"][s, 0],
+                                                        "v": exact["v"][s, 0]}, teacher,
+                                                       n_quad=1 << 14)
+                                  for s in np.flatnonzero(ok)])}
+            arrays[f"N{n}_exact_w"] = exact["w"][:, 0]
+            arrays[f"N{n}_exact_v"] = exact["v"][:, 0]
+        if cfg.check_seeds:
+            block["checks"] = _checks(cfg, ctx, n, teacher, seed_n, out, arrays)
+        arrays.update({f"N{n}_w": out["w"], f"N{n}_v": out["v"], f"N{n}_x": xs,
+                       f"N{n}_converged": out["converged"], f"N{n}_steps": out["steps"],
+                       f"N{n}_grad_rel": out["grad_rel"]})
+        per_n.append(block)
+    body = {
+        "objective": "J = (1/2N) sum (f(x_i) - y_i)^2 + (lam/2) ||theta||^2, "
+                     "||theta||^2 = sum a_j^2 + ||b_j||^2",
+        "method": f"{cfg.warmup} full-batch GD steps at lr {cfg.lr}, then optax L-BFGS "
+                  "on the same J_lam until the stopping rule",
+        "stopping_rule": f"||grad J_lam|| <= {cfg.grad_rtol:g} * lam * ||theta|| and "
+                         f"|A - A_prev| <= {cfg.angle_rtol:g} * A + 1e-9 (A the "
+                         f"mass-weighted angle, checks {cfg.check_every} steps apart); "
+                         f"else not converged after {cfg.max_steps} steps",
+        "teacher": {k: v.tolist() for k, v in teacher.items()},
+        "target_sq_norm": 2 * m0,
+        "per_N": per_n,
+    }
+    return body, arrays
+
+
+def _checks(cfg, ctx, n, teacher, seed_n, out, arrays) -> list[dict]:
+    """Plain GD and minibatch SGD on the first ``check_seeds`` seeds of every λ."""
+    lam = np.asarray(cfg.lam, np.float64)
+    seeds = np.full(len(lam), seed_n, np.uint32)
+    gd = ctx.device(gd_check_fn(cfg, n, teacher), {"lam": lam}, seeds, cfg.check_seeds,
+                    chunk=cfg.chunk, tag=f"gd-N{n}", desc=f"plain GD N={n}")
+    sgd = ctx.device(sgd_check_fn(cfg, n, teacher), {"lam": lam}, seeds,
+                     cfg.check_seeds, chunk=cfg.chunk, tag=f"sgd-N{n}",
+                     desc=f"SGD N={n}")
+    arrays.update({f"N{n}_gd_aligned": gd["aligned"], f"N{n}_gd_angle": gd["angle"],
+                   f"N{n}_gd_grad_rel": gd["grad_rel"]})
+    rows = []
+    for i, lam_i in enumerate(cfg.lam):
+        dist_gd, dist_sgd = [], []
+        for s in range(cfg.check_seeds):
+            ref = {"w": out["w"][i, s], "v": out["v"][i, s]}
+            dist_gd.append(cd.function_distance(
+                {"w": gd["w"][i, s], "v": gd["v"][i, s]}, ref, n_quad=1 << 14))
+            dist_sgd.append(cd.function_distance(
+                {"w": sgd["w"][i, s], "v": sgd["v"][i, s]}, ref, n_quad=1 << 14))
+        g_end = gd["grad_rel"][i, :, -1]
+        rows.append({
+            "lam": float(lam_i), "seeds": cfg.check_seeds,
+            "gd_steps": cfg.gd_steps,
+            "gd_grad_rel_end": [float(v) for v in g_end],
+            "gd_stationary": int((g_end <= cfg.grad_rtol).sum()),
+            "gd_aligned_end": float(gd["aligned"][i, :, -1].mean()),
+            "gd_aligned_at_40000": float(gd["aligned"][i, :, 40000 // cfg.gd_log - 1]
+                                         .mean()) if cfg.gd_steps >= 40000 else None,
+            "gd_distance_to_stationary": float(np.max(dist_gd)),
+            "sgd_noise_floor_grad_rel": float(np.median(sgd["grad_rel"][i, :, -10:])),
+            "sgd_distance_to_stationary": float(np.max(dist_sgd)),
+        })
+    return rows
+
+
+def plot(results: dict, arrays: dict) -> dict:
+    import matplotlib.pyplot as plt
+
+    from jaxnet import plotting
+
+    teacher = {k: np.asarray(v) for k, v in results["teacher"].items()}
+    figs = {}
+    with plt.rc_context(plotting.STYLE):
+        # The report's Figure 4 from a converged run at the smallest λ, beside the
+        # exact interpolant of the same data.
+        blk = results["per_N"][0]
+        n = blk["N"]
+        i = int(np.argmin([c["lam"] for c in blk["cells"]]))
+        cell = blk["cells"][i]
+        has_exact = f"N{n}_exact_w" in arrays
+        fig, axes = plt.subplots(1, 2 if has_exact else 1, figsize=(8 if has_exact else 4,
+                                 4), squeeze=False, constrained_layout=True)
+        plotting.neuron_arrows(axes[0, 0], arrays[f"N{n}_w"][i, 0],
+                               arrays[f"N{n}_v"][i, 0], teacher["w"],
+                               f"converged student, N={n}, λ={cell['lam']:g}, seed 0: "
+                               f"‖θ‖²={cell['runs'][0]['sq_norm']:.4f}")
+        if has_exact:
+            plotting.neuron_arrows(axes[0, 1], arrays[f"N{n}_exact_w"][0],
+                                   arrays[f"N{n}_exact_v"][0], teacher["w"],
+                                   "exact minimum-norm interpolant, same data")
+        fig.suptitle("|a_i| b_i (red: a_i > 0, blue: a_i < 0); black: teacher "
+                     "directions", fontsize=9)
+        figs["fig4_converged.png"] = fig
+
+        # The λ-sweep curves.
+        fields = [("off_mass", "1 − mass within tol"),
+                  ("mass_weighted_angle", "mass-weighted angle (rad)"),
+                  ("max_angle", "max angle, mass > 0.1% (rad)"),
+                  ("norm_gap", "6 − ‖θ‖²"),
+                  ("teacher_distance", "RMS distance to teacher"),
+                  ("exact_distance", "RMS distance to exact interpolant")]
+        fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
+        for ax, (field, label) in zip(axes.flat, fields, strict=True):
+            for blk in results["per_N"]:
+                lams = np.array([c["lam"] for c in blk["cells"]])
+                mean = np.array([c[field]["mean"] for c in blk["cells"]])
+                lo = np.array([c[field]["ci95"][0] for c in blk["cells"]])
+                hi = np.array([c[field]["ci95"][1] for c in blk["cells"]])
+                line = ax.errorbar(lams, mean, yerr=[mean - lo, hi - mean], marker="o",
+                                   capsize=2, label=f"N = {blk['N']}")
+                fit = blk.get("fits", {}).get(field)
+                if fit and np.isfinite(fit["b"]):
+                    grid = np.geomspace(lams.min(), lams.max(), 50)
+                    ax.plot(grid, fit["c"] * grid ** fit["b"], ls="--", lw=0.8,
+                            color=line[0].get_color(),
+                            label=f"fit λ^{fit['b']:.2f}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("λ")
+            ax.set_title(label, fontsize=9)
+            ax.legend(fontsize=7)
+        fig.suptitle("converged students: means over converged seeds, 95% intervals",
+                     fontsize=9)
+        figs["lambda_sweep.png"] = fig
+
+        # The trajectories of plain GD.
+        blk = results["per_N"][0]
+        n = blk["N"]
+        if f"N{n}_gd_aligned" in arrays:
+            frac = arrays[f"N{n}_gd_aligned"]  # (λ, seeds, logs)
+            log = results["config"]["gd_log"]
+            steps = log * np.arange(1, frac.shape[-1] + 1)
+            fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+            for i, cell in enumerate(blk["cells"]):
+                line, = ax.plot(steps, frac[i].mean(axis=0), label=f"λ = {cell['lam']:g}")
+                same = [r["aligned_mass_fraction"] for r in cell["runs"][:frac.shape[1]]]
+                ax.axhline(np.mean(same), ls="--", lw=0.8, color=line.get_color())
+            ax.axvline(40000, color="k", lw=0.8)
+            ax.text(40000, ax.get_ylim()[0], " 40,000 steps", fontsize=7, va="bottom")
+            ax.set_xscale("log")
+            ax.set_xlabel("plain GD steps (lr = "
+                          f"{results['config']['lr']:g})")
+            ax.set_ylabel(f"mass within {results['config']['angle_tol']:g} rad")
+            ax.set_title(f"N = {n}: plain GD from the same initialization (solid) vs "
+                         f"the stationary points (dashed), mean of {frac.shape[1]} seeds",
+                         fontsize=9)
+            ax.legend(fontsize=7)
+            figs["trajectories.png"] = fig
+    return figs
+
+
+def report(results: dict) -> str:
+    from jaxnet import claims
+
+    lines = []
+    for blk in results["per_N"]:
+        for c in blk["cells"]:
+            lines.append(
+                f"N={blk['N']} lam={c['lam']:g}: converged {c['converged']}/{c['seeds']} "
+                f"{c['stops']}"
+                f"; mass within tol {c['aligned_mass_fraction']['mean']:.4f}, "
+                f"mass-weighted angle {c['mass_weighted_angle']['mean']:.4f} rad, max "
+                f"angle {c['max_angle']['mean']:.3f}, strictly condensed "
+                f"{c['condensed']}/{c['converged']}, ||theta||^2 "
+                f"{c['sq_norm']['mean']:.4f}, to teacher "
+                f"{c['teacher_distance']['mean']:.2e}, to exact "
+                f"{c['exact_distance']['mean']:.2e}")
+        fits = ", ".join(f"{f} ~ lam^{v['b']:.2f} [{v['b_ci95'][0]:.2f}, "
+                         f"{v['b_ci95'][1]:.2f}]" for f, v in blk["fits"].items())
+        lines.append(f"N={blk['N']} fits: {fits}; verdict "
+                     f"{claims.condensation_limit(blk)}")
+    return "\n".join(lines)
+
+
+def sweep(*, out=None, progress: bool = False, **config) -> runner.Result:
+    """The converged λ-sweep in one call. Keyword arguments are ``Config``'s fields.
+
+    Example:
+      >>> from jaxnet.experiments import condensation_sweep
+      >>> res = condensation_sweep.sweep(N=[40], seeds=10, check_seeds=2)
+      >>> res.results["per_N"][0]["fits"], res.plot()
+    """
+    return runner.run(sys.modules[__name__], Config(**config),
+                      runner.Options(out=out, progress=progress))
