@@ -34,28 +34,28 @@ def squared_norm(params) -> float:
     return float(np.sum(np.asarray(params["v"]) ** 2) + np.sum(np.asarray(params["w"]) ** 2))
 
 
-def alignment(params, b_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(teacher index k, sign ±1, angle)`` of each student neuron's nearest ±b*_k."""
-    b = np.asarray(params["w"], np.float64)
-    t = np.asarray(b_star, np.float64)
-    u = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
-    ut = t / np.linalg.norm(t, axis=1, keepdims=True)
-    cos = np.clip(u @ ut.T, -1.0, 1.0)  # (m, m0)
-    k = np.argmax(np.abs(cos), axis=1)
-    c = cos[np.arange(len(k)), k]
-    return k, np.sign(c).astype(int), np.arccos(np.abs(c))
+def alignment(params, b_star, *, xp=np):
+    """``(teacher index k, sign ±1, angle)`` of each student neuron's nearest ±b*_k.
+
+    ``xp`` is the array module: ``numpy`` on the host, ``jax.numpy`` inside a jitted
+    loop (the stopping rule of ``jaxnet.train.until_stationary``)."""
+    dtype = np.float64 if xp is np else None
+    b = xp.asarray(params["w"], dtype=dtype)
+    t = xp.asarray(b_star, dtype=dtype)
+    u = b / xp.maximum(xp.sqrt(xp.sum(b * b, axis=1, keepdims=True)), 1e-300)
+    ut = t / xp.sqrt(xp.sum(t * t, axis=1, keepdims=True))
+    cos = xp.clip(u @ ut.T, -1.0, 1.0)  # (m, m0)
+    k = xp.argmax(xp.abs(cos), axis=1)
+    c = xp.take_along_axis(cos, k[:, None], axis=1)[:, 0]
+    return k, xp.sign(c).astype(int), xp.arccos(xp.abs(c))
 
 
 def mass_and_angle(params, b_star, *, xp=np):
     """``(mass, angle)`` per student neuron: ‖a_i b_i‖ and the angle of b_i to the
-    nearest ±b*_k. ``xp`` is the array module: ``numpy`` on the host, ``jax.numpy``
-    inside a jitted loop (the stopping rule of ``jaxnet.train.until_stationary``)."""
-    b, a = params["w"], params["v"]
-    norm = xp.sqrt(xp.sum(b * b, axis=1))
-    t = xp.asarray(b_star)
-    ut = t / xp.sqrt(xp.sum(t * t, axis=1, keepdims=True))
-    cos = xp.max(xp.abs((b / xp.maximum(norm, 1e-300)[:, None]) @ ut.T), axis=1)
-    return xp.abs(a) * norm, xp.arccos(xp.clip(cos, 0.0, 1.0))
+    nearest ±b*_k (``alignment``), in the array module ``xp``."""
+    b = xp.asarray(params["w"])
+    mass = xp.abs(xp.asarray(params["v"])) * xp.sqrt(xp.sum(b * b, axis=1))
+    return mass, alignment(params, b_star, xp=xp)[2]
 
 
 def mass_weighted_angle(params, b_star, *, xp=np):

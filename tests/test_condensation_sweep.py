@@ -143,3 +143,20 @@ def test_power_fit_recovers_an_exponent():
     fit = cs.power_fit(lams, 3.0 * lams**0.7)
     assert fit["b"] == pytest.approx(0.7, abs=1e-12)
     assert fit["c"] == pytest.approx(3.0, rel=1e-10)
+
+
+def test_mass_measures_agree_between_numpy_and_jax():
+    from jaxnet import condensation as cd
+
+    rng = np.random.default_rng(1)
+    params = {"w": rng.standard_normal((20, 2)), "v": rng.standard_normal(20)}
+    b_star = teachers.make("report", 3, 2)["w"]
+    jp = {k: jnp.asarray(v) for k, v in params.items()}
+    for fn in (cd.mass_weighted_angle, cd.aligned_fraction):
+        # tolerance 1e-12: the same float64 formula in two array modules
+        np.testing.assert_allclose(float(fn(jp, b_star, xp=jnp)), fn(params, b_star),
+                                   rtol=1e-12)
+    k, sign, angle = cd.alignment(params, b_star)
+    kj, sj, aj = cd.alignment(jp, b_star, xp=jnp)
+    assert np.array_equal(k, np.asarray(kj)) and np.array_equal(sign, np.asarray(sj))
+    np.testing.assert_allclose(angle, np.asarray(aj), rtol=0, atol=1e-12)

@@ -204,8 +204,10 @@ def exact_trial(rng, cell, t):
     w = np.zeros((width, 2))
     v = np.zeros(width)
     if ok:
-        m = min(width, len(sol.params["v"]))
-        w[:m], v[:m] = sol.params["w"][:m], sol.params["v"][:m]
+        m = len(sol.params["v"])
+        if m > width:  # 2-D: at most 2N sectors, two signs each, so never
+            raise RuntimeError(f"the exact interpolant has {m} > {width} neurons")
+        w[:m], v[:m] = sol.params["w"], sol.params["v"]
     return {"ok": ok, "sq_norm": float(cd.squared_norm(sol.params)) if ok else np.nan,
             "w": w, "v": v, "neurons": len(sol.params["v"]) if ok else 0}
 
