@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
-def field(default, *, help: str = "", choices: Sequence | None = None,  # noqa: A002
+def field(default, *, help: str = "", choices: Sequence | Mapping | None = None,  # noqa: A002
           affects_results: bool = True):
     """A config field with its default and its command-line help (and choices).
 
@@ -22,7 +22,9 @@ def field(default, *, help: str = "", choices: Sequence | None = None,  # noqa: 
     it is left out of the fingerprint that checkpoints are tied to, so a run resumes
     across it.
     """
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None,
+    if choices is not None and not isinstance(choices, Mapping):
+        choices = tuple(choices)  # a registry (a Mapping) stays live: later entries count
+    meta = {"help": help, "choices": choices,
             "affects_results": affects_results}
     if isinstance(default, list):
         default = tuple(default)

@@ -9,15 +9,21 @@ The slides write F(W, x̃) = vᵀσ(W x̃) with x̃ = (x, 1): their W is ``[w | 
 A unit is *active* on x iff its pre-activation is strictly positive (``pre > 0``),
 which is also where ``jax.nn.relu`` has derivative 1 (it has derivative 0 at 0).
 
-Initializations (the ``convention`` of every rank experiment):
+Conventions (``Convention``, one record each in ``CONVENTIONS``): how every rank
+experiment draws a trial, which parameters its Jacobian takes and its default rank rule.
 
 ``paper``  (the slides' experiments)
-    w_ij, b_i, v_i iid N(0, 1); data x iid N(0, I_d) (see ``jaxnet.data``).
-    The Jacobian is taken with respect to W = [w | b] only; v is fixed.
+    w_ij, b_i, v_i iid N(0, 1); data x iid N(0, I_d) (``jaxnet.data``). The Jacobian is
+    taken with respect to W = [w | b] only (v is fixed); rank rule eps(float64).
 ``peer``   (the public PyTorch reference code, ``kedar2/loss-landscape``)
     w_ij, b_i iid U(−1/√d, 1/√d) (PyTorch's default ``Linear`` init), v_i iid N(0, 1)
     frozen but still a column block of the Jacobian, so the Jacobian is taken with
-    respect to (w, b, v); data x iid U[0, 1]^d.
+    respect to (w, b, v); data x iid U[0, 1]^d; rank rule eps(float32), data and
+    parameters drawn in float32 (as PyTorch does).
+
+A new convention is one ``register_convention`` call: a data law of ``jaxnet.data.LAWS``,
+an initialization ``init(bits, d_true, dtype) -> Params`` (``gaussian_init`` and
+``torch_linear_init`` are the two above), the Jacobian's blocks and the rank dtype.
 
 Parameters are drawn by ``jaxnet.prng`` from explicit counters, so the numbers of a
 unit depend neither on how many units nor on how many input coordinates are drawn: a
@@ -27,16 +33,82 @@ The Monte-Carlo sweeps rely on this to run a whole grid of sizes in one program.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
-from jaxnet import checks, prng
+from jaxnet import checks, data, prng
 from jaxnet.types import Array, Params
 
-CONVENTIONS = ("paper", "peer")
 
-# Which parameter blocks the Jacobian is taken with respect to, per convention.
-JACOBIAN_WRT = {"paper": ("b", "w"), "peer": ("b", "v", "w")}
+def gaussian_init(bits, d_true, dtype) -> Params:
+    """w_ij, b_i, v_i iid N(0, 1) (the slides)."""
+    del d_true
+    return {"w": prng.normal(bits["w"], dtype), "b": prng.normal(bits["b"], dtype)[0],
+            "v": prng.normal(bits["v"], dtype)[0]}
+
+
+def torch_linear_init(bits, d_true, dtype) -> Params:
+    """w_ij, b_i iid U(−1/√d, 1/√d) with the true input dimension d (PyTorch's default
+    ``Linear``), v_i iid N(0, 1) (the reference code)."""
+    v = prng.normal(bits["v"], dtype)[0]
+    scale = (1.0 / jnp.sqrt(jnp.asarray(d_true, dtype))).astype(dtype)
+    w = (2 * prng.uniform(bits["w"], dtype) - 1) * scale
+    b = (2 * prng.uniform(bits["b"], dtype)[0] - 1) * scale
+    return {"w": w, "b": b, "v": v}
+
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """How a rank experiment draws a trial and decides its rank (module docstring).
+
+    Attributes:
+      name: the ``--convention`` value; also hashed into the trial keys.
+      data: the input law, a key of ``jaxnet.data.LAWS``.
+      init: ``(bits, d_true, dtype) -> Params`` from the words of ``param_shapes``;
+        ``d_true`` is the true input dimension (traced when sizes are padded).
+      wrt: the parameter blocks the Jacobian is taken with respect to, in column order.
+      rank_dtype: ``'float64'`` or ``'float32'``: trials are drawn in this dtype and the
+        default SVD rule is s_n > max(n, P)·eps(rank_dtype)·s_1.
+    """
+
+    name: str
+    data: str
+    init: Callable
+    wrt: tuple[str, ...]
+    rank_dtype: str
+
+
+CONVENTIONS: dict[str, Convention] = {}
+
+
+def register_convention(conv: Convention) -> Convention:
+    """Add ``conv`` to ``CONVENTIONS`` (its name must be new); returns it."""
+    if conv.name in CONVENTIONS:
+        raise ValueError(f"convention {conv.name!r} is already registered")
+    if conv.data not in data.LAWS:
+        raise ValueError(f"data must be one of {tuple(data.LAWS)}; got {conv.data!r}")
+    if not conv.wrt or not set(conv.wrt) <= {"w", "b", "v"}:
+        raise ValueError(f"wrt must be a non-empty tuple of 'w', 'b', 'v'; got {conv.wrt!r}")
+    if conv.rank_dtype not in ("float32", "float64"):
+        raise ValueError(f"rank_dtype must be 'float32' or 'float64'; got "
+                         f"{conv.rank_dtype!r}")
+    CONVENTIONS[conv.name] = conv
+    return conv
+
+
+def get_convention(name: str) -> Convention:
+    """The registered convention called ``name``."""
+    if name not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {tuple(CONVENTIONS)}; got {name!r}")
+    return CONVENTIONS[name]
+
+
+register_convention(Convention("paper", "gaussian", gaussian_init, ("b", "w"), "float64"))
+register_convention(Convention("peer", "uniform", torch_linear_init, ("b", "v", "w"),
+                               "float32"))
 
 
 def check_network(params: Params, xs: Array | None = None) -> None:
@@ -115,8 +187,8 @@ def init_params(
       key: PRNG key.
       d: input dimension (static; may be a padded size, see module docstring).
       m: number of hidden units (static; may be padded).
-      convention: ``'paper'`` or ``'peer'`` (module docstring).
-      d_true: the true input dimension used for the ``peer`` scale 1/√d when ``d`` is a
+      convention: the name of a registered ``Convention`` (module docstring).
+      d_true: the true input dimension (the ``peer`` scale 1/√d) when ``d`` is a
         padded size; may be traced. Defaults to ``d``.
       dtype: float dtype; defaults to the default float (float64 iff x64 is on).
 
@@ -133,46 +205,6 @@ def params_from_bits(bits, *, convention: str, d_true=None, dtype=None) -> Param
     Lets a caller draw a trial's data and parameters in one hash call (each hash call
     site costs compile time).
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
     dtype = dtype or jnp.result_type(float)
-    v = prng.normal(bits["v"], dtype)[0]
-    if convention == "paper":
-        w = prng.normal(bits["w"], dtype)
-        b = prng.normal(bits["b"], dtype)[0]
-    else:
-        d_true = bits["w"][0].shape[1] if d_true is None else d_true
-        scale = (1.0 / jnp.sqrt(jnp.asarray(d_true, dtype))).astype(dtype)
-        w = (2 * prng.uniform(bits["w"], dtype) - 1) * scale
-        b = (2 * prng.uniform(bits["b"], dtype)[0] - 1) * scale
-    return {"w": w, "b": b, "v": v}
-
-
-def teacher_from_angles(angles, signs=None) -> Params:
-    """A bias-free 2-D teacher with b*_j = (cos θ_j, sin θ_j), a*_j = ±1 (‖a*_j b*_j‖ = 1).
-
-    The report's teacher is ``angles = (0, 2π/3, 4π/3)``.
-    """
-    angles = jnp.asarray(angles, jnp.result_type(float))
-    signs = jnp.ones_like(angles) if signs is None else jnp.asarray(signs, angles.dtype)
-    return {"w": jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1), "v": signs}
-
-
-def random_teacher(key, m0: int, d: int, *, signs: str = "random") -> Params:
-    """A bias-free teacher with Gaussian directions, normalized so ‖a*_j b*_j‖ = 1.
-
-    Each neuron is stored balanced (|a*_j| = ‖b*_j‖ = 1). ``signs``: ``'random'``
-    (fair ±1), ``'positive'`` (all a*_j = +1) or ``'mixed'`` (alternating +1, −1).
-    """
-    bits = prng.stream_bits(key, {"w": (m0, d), "v": (1, m0)})
-    w = prng.normal(bits["w"], jnp.result_type(float))
-    w = w / jnp.linalg.norm(w, axis=1, keepdims=True)
-    if signs == "random":
-        v = jnp.where(prng.uniform(bits["v"], w.dtype)[0] < 0.5, -1.0, 1.0)
-    elif signs == "positive":
-        v = jnp.ones((m0,), w.dtype)
-    elif signs == "mixed":
-        v = jnp.where(jnp.arange(m0) % 2 == 0, 1.0, -1.0).astype(w.dtype)
-    else:
-        raise ValueError(f"signs must be 'random', 'positive' or 'mixed'; got {signs!r}")
-    return {"w": w, "v": v}
+    d_true = bits["w"][0].shape[1] if d_true is None else d_true
+    return get_convention(convention).init(bits, d_true, dtype)

@@ -490,6 +490,8 @@ class Options:
     def __post_init__(self):
         from jaxnet import checks
 
+        if self.out is not None:  # a pathlib.Path from a notebook: recorded as text
+            object.__setattr__(self, "out", os.fspath(self.out))
         checks.real("checkpoint_every", self.checkpoint_every, low=0)
         checks.real("stall_timeout", self.stall_timeout, low=0)
         checks.positive_int("workers", self.workers, minimum=0)

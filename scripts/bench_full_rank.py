@@ -52,7 +52,9 @@ def parse_args(argv):
 
 
 def _sweep(fr, convention, key, trials, chunk, **grid_kw):
-    rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
+    from jaxnet import nets
+
+    rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
     t0 = time.perf_counter()
     out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
                              "families": per_family}
 
     # Baseline: a plain loop, one Jacobian and one numpy matrix_rank per trial.
-    wrt = nets.JACOBIAN_WRT["peer"]
+    wrt = nets.get_convention("peer").wrt
     pick = np.linspace(0, len(grid.n) - 1, a.baseline_cells).round().astype(int)
     base_t, base_trials, agree, est_total = 0.0, 0, 0, 0.0
     for c in pick:

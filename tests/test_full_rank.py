@@ -11,7 +11,7 @@ GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 
 def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_dir=None,
            cholesky=None, max_buckets=8, exact_trials=0, **grid_kw):
-    rank_dtype = fr.RANK_DTYPE_DEFAULT[convention]
+    rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
     ctx = None
@@ -46,7 +46,7 @@ def test_padded_trial_equals_unpadded_trial(key):
 @pytest.mark.parametrize("convention", ["paper", "peer"])
 def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
     grid, seeds, rank_dtype, key, out = _sweep(convention, exact_trials=6)
-    wrt = nets.JACOBIAN_WRT[convention]
+    wrt = nets.get_convention(convention).wrt
     n_full = 0
     for c in range(len(grid.n)):
         n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
@@ -64,6 +64,44 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
             if jac.shape[1] >= n:
                 assert out["exact_rank"][c, t] == np.linalg.matrix_rank(jac), (c, t)
     assert 0 < n_full < out["code"].size  # both outcomes occur on this grid
+
+
+@pytest.fixture
+def sphere_convention():
+    """A convention the package does not ship: paper init, data on the unit sphere."""
+    conv = nets.register_convention(nets.Convention(
+        "test-sphere", "sphere", nets.gaussian_init, ("b", "w"), "float64"))
+    yield conv
+    del nets.CONVENTIONS[conv.name]
+
+
+def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
+    # Registered from outside: accepted by the Config, the sampler and the sweep, and
+    # its decisions are still NumPy's SVD rule on its own draws.
+    res = fr.probability(convention="test-sphere", d0=[2, 3], n=[4, 8], d1=[2, 6],
+                         trials=5, seed=1, out=tmp_path / "run")
+    codes = res.arrays["d0_code"]
+    cells = res.results["cells"]
+    key = jax.random.key(1)
+    for c, cell in enumerate(cells):
+        n, d0, d1 = cell["n"], cell["d0"], cell["d1"]
+        seed = runner.cell_seed("full_rank", "test-sphere", n, d0)
+        for t in range(5):
+            params, xs, _ = fr.sample_trial(runner.trial_key(key, seed, t), "test-sphere",
+                                            n, d0, d1, sizes=(n, d0 + 1, d1),
+                                            dtype=jnp.float64)
+            np.testing.assert_allclose(np.linalg.norm(xs, axis=1), 1.0, rtol=1e-14)
+            assert not np.asarray(xs)[:, d0:].any()  # padded coordinate stays zero
+            jac = np.asarray(jacobian.param_jacobian(params, xs, ("b", "w")))
+            rtol = max(n, d1 * (d0 + 1)) * np.finfo(np.float64).eps  # P of the cell
+            assert cell["rtol"] == rtol
+            full = np.linalg.matrix_rank(jac, rtol=rtol) == n  # zero column: same rank
+            assert full == (codes[c, t] in jacobian.FULL_CODES), (c, t)
+    with pytest.raises(ValueError, match="already registered"):
+        nets.register_convention(sphere_convention)
+    with pytest.raises(ValueError, match="^data must be one of"):
+        nets.register_convention(nets.Convention("x", "cauchy", nets.gaussian_init,
+                                                 ("w",), "float64"))
 
 
 def test_results_do_not_depend_on_chunk_or_device_count():

@@ -120,7 +120,7 @@ def test_gram_by_width_equals_products_of_cut_jacobians(key, convention, d):
     xs = data.gaussian(k_x, 25, d)
     xs = xs.at[4].set(xs[9])  # a tie
     mask = jnp.arange(25) < 21
-    wrt = nets.JACOBIAN_WRT[convention]
+    wrt = nets.get_convention(convention).wrt
     widths = (1, 7, 8, 30, 40)
     got = jacobian.gram_by_width(params, xs, wrt, widths, row_mask=mask)
     assert got.shape == (len(widths), 25, 25)

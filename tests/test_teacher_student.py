@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from jaxnet import condensation as cd
-from jaxnet import minnorm, nets, theory, train
+from jaxnet import minnorm, nets, teachers, theory, train
 
-REPORT = {k: np.asarray(v) for k, v in
-          nets.teacher_from_angles(np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])).items()}
+REPORT = teachers.make("report", 3, 2)
 
 
 def _circle(rng, n):
@@ -159,6 +158,13 @@ def test_bias_free_network_and_teachers():
     x = np.array([[1.0, 0.0], [0.0, 1.0], [-0.5, 0.5]])
     f = nets.apply_batch({k: jnp.asarray(v) for k, v in REPORT.items()}, jnp.asarray(x))
     np.testing.assert_allclose(f, cd.evaluate(REPORT, x), rtol=1e-15)
-    t = nets.random_teacher(jax.random.key(1), 4, 3, signs="mixed")
+    # The report's teacher: b*_j at 0, 120, 240 degrees, a*_j = +1.
+    ang = 2 * np.pi * np.arange(3) / 3
+    np.testing.assert_allclose(REPORT["w"], np.stack([np.cos(ang), np.sin(ang)], 1),
+                               rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(teachers.make("mixed", 4, 2)["v"], [1, -1, 1, -1])
+    t = teachers.make("random", 4, 3, np.random.default_rng(1))
     np.testing.assert_allclose(np.linalg.norm(t["w"], axis=1), 1.0, rtol=1e-14)
-    np.testing.assert_array_equal(t["v"], [1, -1, 1, -1])
+    assert set(np.unique(t["v"])) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="two-dimensional"):
+        teachers.make("report", 3, 3)

@@ -41,14 +41,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, jacobian, nets, prng, runner, stats
+from jaxnet import checks, config, data, jacobian, nets, prng, runner, stats
 
 # The public reference code's grids (``experiments/full_rank_regions.py``).
 PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
 PEER_RATIO_GRID = {"n": list(range(10, 191, 20)), "d1": list(range(1, 16))}
 FIG4_D0 = (1, 2, 3, 5)
 FIG4_RATIOS = (0.25, 0.5, 1.0, 2.0)
-RANK_DTYPE_DEFAULT = {"paper": "float64", "peer": "float32"}
 CACHE_BYTES = 8 << 20  # working-set target of one compiled call (run_grid's chunk)
 
 
@@ -79,7 +78,7 @@ def make_grid(
     rtol: float | None = None,
 ) -> Grid:
     """The cells of a Figure-4 panel family: every (panel, n, d1)."""
-    wrt = nets.JACOBIAN_WRT[convention]
+    wrt = nets.get_convention(convention).wrt
     rows = []
     panels = [(f"d0={d}", lambda n, d=d: d) for d in d0_values] + [
         (f"ratio={r:g}", lambda n, r=r: ratio_d0(r, n)) for r in ratios
@@ -121,15 +120,12 @@ def sample_trial(key, convention: str, n, d0, d1, *, sizes, dtype):
     row_mask = jnp.arange(big_n) < n
     feat = (jnp.arange(big_d0) < d0).astype(dtype)
     unit = (jnp.arange(big_d1) < d1).astype(dtype)
+    conv = nets.get_convention(convention)
     # One hash call for the whole trial: parameter streams 0-2, data stream 3.
     bits = prng.stream_bits(key, {**nets.param_shapes(big_d0, big_d1),
                                   "x": (big_n, big_d0)})
-    if convention == "paper":
-        xs = prng.normal(bits["x"], dtype)  # x iid N(0, I)
-    else:
-        xs = prng.uniform(bits["x"], dtype)  # x iid U[0, 1)^d0
-    xs = xs * feat[None, :] * row_mask[:, None].astype(dtype)
-    params = nets.params_from_bits(bits, convention=convention, d_true=d0, dtype=dtype)
+    xs = data.LAWS[conv.data](bits["x"], dtype, feat) * row_mask[:, None].astype(dtype)
+    params = conv.init(bits, d0, dtype)
     params = {
         "w": params["w"] * unit[:, None] * feat[None, :],
         "b": params["b"] * unit,
@@ -168,7 +164,7 @@ def unit_fn(setup: Setup):
     ``column`` holds ``n``, ``d0`` and, per width, ``n_cols`` and ``rtol`` (``(K,)``).
     The K Gram matrices come from one draw at the largest width (``gram_by_width``).
     """
-    wrt = nets.JACOBIAN_WRT[setup.convention]
+    wrt = nets.get_convention(setup.convention).wrt
 
     def one(key, col):
         params, xs, row_mask = _trial_f64(setup, key, col["n"], col["d0"], setup.sizes[2])
@@ -187,7 +183,7 @@ def unit_fn(setup: Setup):
 def jacobian_fn(setup: Setup):
     """``(key, n, d0, d1) -> (N, P_max)`` closed-form Jacobian of a trial cut to width
     d1, padded with zeros."""
-    wrt = nets.JACOBIAN_WRT[setup.convention]
+    wrt = nets.get_convention(setup.convention).wrt
 
     def one(key, n, d0, d1):
         params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
@@ -254,7 +250,7 @@ def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
         "v": unit,
         "w": (unit[:, None] & (np.arange(big_d0) < d0)[None, :]).ravel(),
     }
-    return np.concatenate([blocks[k] for k in nets.JACOBIAN_WRT[convention]])
+    return np.concatenate([blocks[k] for k in nets.get_convention(convention).wrt])
 
 
 class Columns(NamedTuple):
@@ -291,7 +287,7 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
     s_n/s_1 (NaN where not computed) and ``svd_rank`` (−1 where none), both ``(B, K)``.
     """
     col_n, col_d0, rtol = cols["n"], cols["d0"], cols["rtol"]
-    wrt = nets.JACOBIAN_WRT[setup.convention]
+    wrt = nets.get_convention(setup.convention).wrt
     jac_one = jacobian_fn(setup)
 
     def gram_one(key, n, d0, d1):
@@ -570,7 +566,7 @@ def run_grid(
         setup = Setup(convention, bucket.sizes, rank_dtype, beta, bucket.widths,
                       cholesky, deficient_test)
         cols = bucket.columns
-        n_cols = np.array([[jacobian.n_params(int(d0), w, nets.JACOBIAN_WRT[convention])
+        n_cols = np.array([[jacobian.n_params(int(d0), w, nets.get_convention(convention).wrt)
                             for w in bucket.widths] for d0 in columns.d0[cols]], np.int32)
         cells_of = [np.flatnonzero(live & (columns.of_cell == j)) for j in cols]
         rtol = np.ones(n_cols.shape)  # widths a column does not use: any valid value
@@ -712,7 +708,7 @@ class Config:
 
     @property
     def rule_dtype(self) -> str:
-        return self.rank_dtype or RANK_DTYPE_DEFAULT[self.convention]
+        return self.rank_dtype or nets.get_convention(self.convention).rank_dtype
 
     def families(self):
         """``(name, d0 values, ratios, n values, d1 values)`` per panel family."""
