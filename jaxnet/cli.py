@@ -3,7 +3,7 @@
 ``main(experiment, argv)`` builds an ``argparse`` parser from the experiment's
 ``Config`` dataclass (one flag per field: ``--field-name``; ``tuple`` fields take
 lists, ``bool`` fields ``--x/--no-x``; help and choices from ``jaxnet.config.field``)
-and from the runner options it exposes (``experiment.OPTIONS``: ``--out``,
+and from the runner options it exposes (``experiment.SPEC.options``: ``--out``,
 ``--progress``, ``--checkpoint-every``, ``--stall-timeout``, ``--workers``,
 ``--coordinator``/``--num-processes``/``--process-id``), then runs it.
 
@@ -74,8 +74,8 @@ def build_parser(experiment, prog: str | None = None) -> argparse.ArgumentParser
         _add(parser, f.name, hints[f.name], f.default, f.metadata.get("help", ""),
              f.metadata.get("choices"))
     opt_hints = typing.get_type_hints(runner.Options)
-    defaults = runner.Options(out=f"runs/{experiment.NAME}")
-    for name in experiment.OPTIONS:
+    defaults = runner.Options(out=f"runs/{experiment.SPEC.name}")
+    for name in experiment.SPEC.options:
         _add(parser, name, opt_hints[name], getattr(defaults, name),
              _OPTION_HELP[name], None)
     return parser
@@ -94,11 +94,11 @@ def parse(experiment, argv=None, prog: str | None = None):
     after printing one ``PROG: error:`` line."""
     parser = build_parser(experiment, prog)
     ns = vars(parser.parse_args(argv))
-    names = {f.name for f in dataclasses.fields(experiment.Config)} | set(experiment.OPTIONS)
+    names = {f.name for f in dataclasses.fields(experiment.Config)} | set(experiment.SPEC.options)
     try:
         config = experiment.Config(**{f.name: ns[f.name]
                                       for f in dataclasses.fields(experiment.Config)})
-        options = runner.Options(**{k: ns[k] for k in experiment.OPTIONS})
+        options = runner.Options(**{k: ns[k] for k in experiment.SPEC.options})
         if options.out is not None:
             io.check_writable_dir(options.out)
     except ValueError as err:

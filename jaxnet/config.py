@@ -1,45 +1,89 @@
 """Experiment configs: frozen dataclasses whose fields carry their command-line help.
 
-A config field is declared with ``field(default, help=..., choices=...)``; the command
-line (``jaxnet.cli``) and the results fingerprint are generated from the dataclass, so
-a knob is written once. ``__post_init__`` of every config calls ``freeze`` (lists and
-ranges given in a notebook become tuples) and validates with ``jaxnet.checks``: a bad
-value raises ``ValueError`` whose message starts with the field's name.
+A config field is declared with ``field(default, help=..., choices=..., check=...)``;
+the command line (``jaxnet.cli``) and the results fingerprint are generated from the
+dataclass, so a knob is written once. ``__post_init__`` of every config calls ``freeze``:
+lists and ranges given in a notebook become tuples, and every field is validated by its
+``check`` (``count``, ``ints``, ``real``, ``reals``, ``POSITIVE``, ...: ``jaxnet.checks``
+underneath) and its ``choices``, so a bad value raises ``ValueError`` whose message
+starts with the field's name. What relates several fields stays in ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from jaxnet import checks
+
+Check = Callable[[str, object], object]  # (field name, value) -> raises ValueError
+
+
+def count(minimum: int = 1) -> Check:
+    """An integer >= ``minimum``."""
+    return lambda name, v: checks.positive_int(name, v, minimum=minimum)
+
+
+def ints(minimum: int = 1, *, allow_empty: bool = False) -> Check:
+    """A tuple of integers >= ``minimum``."""
+    return lambda name, v: checks.int_list(name, v, minimum=minimum,
+                                           allow_empty=allow_empty)
+
+
+def real(**bounds) -> Check:
+    """A finite real within ``bounds`` (``checks.real``'s ``low``, ``high``, ...)."""
+    return lambda name, v: checks.real(name, v, **bounds)
+
+
+def reals(**bounds) -> Check:
+    """A tuple of finite reals within ``bounds`` (``checks.real_list``)."""
+    return lambda name, v: checks.real_list(name, v, **bounds)
+
+
+POSITIVE = real(low=0, low_open=True)
+FRACTION = real(low=0, high=1)
+OPEN_FRACTION = real(low=0, high=1, low_open=True, high_open=True)
+SEED = count(0)
 
 
 def field(default, *, help: str = "", choices: Sequence | Mapping | None = None,  # noqa: A002
-          affects_results: bool = True):
-    """A config field with its default and its command-line help (and choices).
+          affects_results: bool = True, check: Check | None = None):
+    """A config field with its default, command-line help, choices and check.
 
-    ``affects_results=False`` marks a knob that cannot change a number (a chunk size):
-    it is left out of the fingerprint that checkpoints are tied to, so a run resumes
-    across it.
+    ``choices`` (each element of a tuple field) and ``check`` are validated by
+    ``freeze``; an empty default (``""``, ``None``) skips them. ``affects_results=False``
+    marks a knob that cannot change a number (a chunk size): it is left out of the
+    fingerprint that checkpoints are tied to, so a run resumes across it.
     """
     if choices is not None and not isinstance(choices, Mapping):
         choices = tuple(choices)  # a registry (a Mapping) stays live: later entries count
-    meta = {"help": help, "choices": choices,
-            "affects_results": affects_results}
+    meta = {"help": help, "choices": choices, "affects_results": affects_results,
+            "check": check}
     if isinstance(default, list):
         default = tuple(default)
     return dataclasses.field(default=default, metadata=meta)
 
 
 def freeze(config) -> None:
-    """Turn the sequence-valued fields of a frozen config into tuples, in place."""
+    """Turn the sequence-valued fields of a frozen config into tuples, in place, and
+    validate every field by its ``choices`` and ``check`` (in field order)."""
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if typing.get_origin(hints[f.name]) is tuple and not isinstance(value, tuple):
+        is_tuple = typing.get_origin(hints[f.name]) is tuple
+        if is_tuple and not isinstance(value, tuple):
             if isinstance(value, str | bytes) or not isinstance(value, Sequence | range):
                 raise ValueError(f"{f.name} must be a sequence; got {value!r}")
-            object.__setattr__(config, f.name, tuple(value))
+            value = tuple(value)
+            object.__setattr__(config, f.name, value)
+        if value is None or (value == "" and f.default == ""):
+            continue
+        if f.metadata.get("choices") is not None:
+            for v in value if is_tuple else (value,):
+                choice(f.name, v, f.metadata["choices"])
+        if f.metadata.get("check") is not None:
+            f.metadata["check"](f.name, value)
 
 
 def choice(name: str, value, choices) -> None:

@@ -471,11 +471,35 @@ def run_host(
 
 
 @dataclasses.dataclass(frozen=True)
+class Spec:
+    """What the runner needs to know of an experiment module, besides its functions.
+
+    Attributes:
+      name: the experiment's name (``results.json``'s ``experiment``; hashed into cell
+        seeds; the default output folder ``runs/NAME``).
+      document: what it reproduces (``results.json``'s ``document``).
+      arrays: the file the per-trial arrays go to, next to ``results.json``.
+      options: the runner ``Options`` its command line exposes.
+      x64: whether it needs 64-bit floats (switched on by ``run``).
+    """
+
+    name: str
+    document: str
+    arrays: str = "arrays.npz"
+    options: tuple[str, ...] = ("out",)
+    x64: bool = True
+
+
+# The options of an experiment whose trials run on the host pool (``Context.host``).
+HOST_OPTIONS = ("out", "progress", "checkpoint_every", "workers")
+
+
+@dataclasses.dataclass(frozen=True)
 class Options:
     """How an experiment runs (not what it computes): these never change its numbers.
 
     Each experiment exposes the ones that apply to it on its command line
-    (``OPTIONS``) and records them in ``results.json``'s ``config``.
+    (``Spec.options``) and records them in ``results.json``'s ``config``.
     """
 
     out: str | None = None
@@ -580,38 +604,39 @@ class Result:
 
     def __repr__(self) -> str:
         where = f", out={str(self.out)!r}" if self.out else ""
-        return f"Result({self.experiment.NAME}: {self.experiment.report(self.results)}{where})"
+        return f"Result({self.experiment.SPEC.name}: {self.experiment.report(self.results)}{where})"
 
 
 def config_dict(experiment, config, options: Options) -> dict:
     """``results.json``'s ``config``: the experiment's fields and its exposed options."""
     return {**dataclasses.asdict(config),
-            **{name: getattr(options, name) for name in experiment.OPTIONS}}
+            **{name: getattr(options, name) for name in experiment.SPEC.options}}
 
 
 def run(experiment, config, options: Options | None = None) -> Result:
     """Run ``experiment`` (a module of ``jaxnet.experiments``) with ``config``.
 
-    Switches on what the experiment needs (``X64``), joins a multi-process run if the
+    Switches on what the experiment needs (``Spec.x64``), joins a multi-process run if the
     options ask for one, calls ``experiment.compute(config, ctx)``, adds the shared
     ``results.json`` fields and, when ``options.out`` is set, writes ``results.json``,
-    the arrays file (``experiment.ARRAYS``) and the figures atomically there (process
+    the arrays file (``Spec.arrays``) and the figures atomically there (process
     0 only) and removes the finished run's checkpoints. Without ``out`` nothing is
     written (notebook use).
     """
     options = options or Options()
-    if getattr(experiment, "X64", False):
+    spec = experiment.SPEC
+    if spec.x64:
         jax.config.update("jax_enable_x64", True)
     if options.num_processes > 1:
         init_distributed(options.coordinator, options.num_processes, options.process_id)
     out = io.check_writable_dir(options.out) if options.out is not None else None
-    ctx = Context(experiment.NAME, config, options, out)
+    ctx = Context(spec.name, config, options, out)
     t0 = time.perf_counter()
     body, arrays = experiment.compute(config, ctx)
     wall = time.perf_counter() - t0
     extra_meta = body.pop("metadata", {})
     config_d = {**config_dict(experiment, config, options), **body.pop("config", {})}
-    results = {"experiment": experiment.NAME, "document": experiment.DOCUMENT,
+    results = {"experiment": spec.name, "document": spec.document,
                "config": config_d, **body,
                "metadata": {**io.run_metadata(wall), **extra_meta}}
     result = Result(experiment, results, arrays, out)
@@ -619,7 +644,7 @@ def run(experiment, config, options: Options | None = None) -> Result:
         import matplotlib.pyplot as plt
 
         if arrays:
-            io.write_npz(out / experiment.ARRAYS, **arrays)
+            io.write_npz(out / spec.arrays, **arrays)
         io.write_json(out / "results.json", results)
         for name, fig in result.plot().items():
             io.write_figure(out / name, fig)

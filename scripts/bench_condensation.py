@@ -50,21 +50,13 @@ def main(argv=None) -> int:
     p.add_argument("--gd-max-steps", type=int, default=2_000_000)
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--out", default="runs/bench_condensation")
-    a = p.parse_args(argv)
+    a, out = _runtime.bench_args(p, argv, positive=("seeds", "baseline_seeds"))
     import jax
-
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     import numpy as np
 
     from jaxnet import condensation as cd
     from jaxnet import io, minnorm, train
-
-    try:
-        out = io.check_writable_dir(a.out)
-    except ValueError as err:
-        print(f"bench_condensation.py: error: {err}", file=sys.stderr)
-        return 2
     from jaxnet import teachers
     from jaxnet.experiments import condensation as script
 
@@ -141,8 +133,8 @@ def main(argv=None) -> int:
     print(f"exact min-norm program, N=40, d=2: {e['s_mean']:.3f} s/instance mean, "
           f"{e['s_max']:.3f} s max (first, with imports: {e['s_first']:.3f} s; target "
           f"<= 0.5 s); optimal {e['optimal']}/{e['instances']}")
-    if "sweep" in res:
-        sw = res["sweep"]
+    sw = res.get("sweep")
+    if sw:
         print(f"converged lambda-sweep ({sw['seeds']} seeds x N={sw['N']} x "
               f"{len(sw['per_lam'])} lambda, to stationarity): {sw['total_s']:.1f} s in all "
               f"(target <= 900 s)")
@@ -179,7 +171,7 @@ def _sweep(a) -> dict:
         steps = np.array([r["steps"] for r in runs])
         stops = {k: sum(r["stop"] == k for r in runs) for k in cs.STOPS}
         # plain GD from the same initialization, same rule
-        seed_n = runner.cell_seed(cs.NAME, 40)
+        seed_n = runner.cell_seed(cs.SPEC.name, 40)
         gd = jax.jit(lambda k, lam=lam: train.until_stationary(
             train.init_student(jax.random.split(k)[0], base.width, 2, base.init_scale),
             *cs.trial_data(k, 40, teacher), lam, jnp.asarray(teacher["w"]), method="gd",

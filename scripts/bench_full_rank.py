@@ -44,11 +44,8 @@ def parse_args(argv):
     p.add_argument("--skip-suite", action="store_true", help="skip the 8-heatmap suite")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench_full_rank")
-    a = p.parse_args(argv)
-    for name in ("trials", "chunk", "baseline_cells", "baseline_trials"):
-        if getattr(a, name) <= 0:
-            p.error(f"--{name.replace('_', '-')} must be a positive integer")
-    return a
+    return _runtime.bench_args(p, argv, positive=("trials", "chunk", "baseline_cells",
+                                                  "baseline_trials"))
 
 
 def _sweep(fr, convention, key, trials, chunk, **grid_kw):
@@ -80,10 +77,8 @@ def _matmul_gflops(jax, jnp) -> float:
 
 
 def main(argv=None) -> int:
-    a = parse_args(argv)
+    a, out_dir = parse_args(argv)
     import jax
-
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     import numpy as np
 
@@ -91,11 +86,6 @@ def main(argv=None) -> int:
     from jaxnet import runner as sweep
     from jaxnet.experiments import full_rank as fr
 
-    try:
-        out_dir = io.check_writable_dir(a.out)
-    except ValueError as err:
-        print(f"bench_full_rank.py: error: {err}", file=sys.stderr)
-        return 2
     key = jax.random.key(a.seed)
     d0_grid = dict(d0_values=(1,), n_values=fr.PEER_D0_GRID["n"],
                    d1_values=fr.PEER_D0_GRID["d1"])

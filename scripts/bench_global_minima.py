@@ -37,21 +37,12 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-cells", type=int, default=6)
     p.add_argument("--baseline-regions", type=int, default=2)
     p.add_argument("--out", default="runs/bench_global_minima")
-    a = p.parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    a, out = _runtime.bench_args(p, argv, positive=("regions",), x64=False)
     import jax
     import numpy as np
 
     from jaxnet import io, runner
     from jaxnet.experiments import global_minima as gm
-
-    try:
-        out = io.check_writable_dir(a.out)
-    except ValueError as err:
-        print(f"bench_global_minima.py: error: {err}", file=sys.stderr)
-        return 2
     res = {}
     for name, d0s in (("fig5", (1,)), ("fig6", (2, 5))):
         cfg = gm.Config(d0=d0s, regions=a.regions, check_reference=a.check_reference)

@@ -1,24 +1,13 @@
 """The report's Section 6, converged: the λ-sweep of stationary SGD + L2 students.
 
-The command line of ``jaxnet.experiments.condensation_sweep`` (flags generated from its
-``Config``; ``--help`` lists them).
-
-Example:
-  python scripts/condensation_sweep.py --N 40 20 --seeds 100 --out figures/condensation_sweep
+The command line of ``jaxnet.experiments.condensation_sweep``, generated from its
+``Config`` (``--help`` lists the flags), e.g. ``python scripts/condensation_sweep.py --N
+40 20 --seeds 100 --out figures/condensation_sweep``.
 """
-
-import sys
 
 import _runtime
 
-_runtime.configure()
-
-
-def main(argv=None) -> int:
-    from jaxnet import cli
-
-    return cli.main("condensation_sweep", argv, prog="condensation_sweep.py")
-
+main = _runtime.entry_point("condensation_sweep")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,24 +1,13 @@
 """Exact recovery of the teacher by the minimum-norm interpolant, against N.
 
-The command line of ``jaxnet.experiments.minnorm_phase`` (flags generated from its ``Config``;
-``--help`` lists them).
-
-Example:
-  python scripts/minnorm_phase.py --teachers report mixed random --out figures/phase
+The command line of ``jaxnet.experiments.minnorm_phase``, generated from its ``Config``
+(``--help`` lists the flags), e.g. ``python scripts/minnorm_phase.py --teachers report
+mixed random --out figures/phase``.
 """
-
-import sys
 
 import _runtime
 
-_runtime.configure()
-
-
-def main(argv=None) -> int:
-    from jaxnet import cli
-
-    return cli.main("minnorm_phase", argv, prog="minnorm_phase.py")
-
+main = _runtime.entry_point("minnorm_phase")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

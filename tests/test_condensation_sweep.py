@@ -94,7 +94,7 @@ def test_batched_sweep_equals_single_runs():
     res = cs.sweep(**{f.name: getattr(cfg, f.name) for f in cfg.__dataclass_fields__.values()})
     fn = jax.jit(cs.solve_fn(cfg, 12, teacher))
     base = jax.random.key(cfg.seed)
-    seed_n = runner.cell_seed(cs.NAME, 12)
+    seed_n = runner.cell_seed(cs.SPEC.name, 12)
     for i, lam in enumerate(cfg.lam):
         for s in range(cfg.seeds):
             one = fn(runner.trial_key(base, seed_n, s), {"lam": jnp.asarray(lam)})

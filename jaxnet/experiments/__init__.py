@@ -1,8 +1,7 @@
 """The experiments, each one module with the same four parts, and their registry.
 
-An experiment module defines ``NAME``, ``DOCUMENT``, ``ARRAYS`` (the file its per-trial
-arrays go to), ``OPTIONS`` (the runner options its command line exposes), ``X64``, a
-frozen ``Config`` dataclass (``jaxnet.config.field``), ``compute(config, ctx) ->
+An experiment module defines ``SPEC`` (``jaxnet.runner.Spec``: its name, document,
+arrays file, command-line options and whether it needs x64), a frozen ``Config`` dataclass (``jaxnet.config.field``), ``compute(config, ctx) ->
 (results body, arrays)`` (trials run through ``ctx.device`` / ``ctx.host``:
 ``jaxnet.runner``), ``plot(results, arrays) -> {file name: Figure}``, ``report(results)
 -> str`` and a notebook call (e.g. ``full_rank.probability(...)``).

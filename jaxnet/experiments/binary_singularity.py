@@ -19,31 +19,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, jacobian, prng, runner, stats, theory
+from jaxnet import config, jacobian, prng, runner, stats, theory
 
-NAME = "binary_singularity"
-DOCUMENT = "slides, Theorem 3 ([BVW10]) and the C1*0.72^d bound of Theorem 2"
-ARRAYS = "ranks.npz"
-X64 = True
-OPTIONS = ("out", "progress", "checkpoint_every", "stall_timeout")
+SPEC = runner.Spec(
+    "binary_singularity",
+    "slides, Theorem 3 ([BVW10]) and the C1*0.72^d bound of Theorem 2",
+    arrays="ranks.npz",
+    options=("out", "progress", "checkpoint_every", "stall_timeout"),
+)
 DEFAULT_N = tuple(range(1, 21)) + (24, 28, 32, 48, 64)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    n: tuple[int, ...] = config.field(DEFAULT_N, help="matrix sizes")
-    trials: int = config.field(10000, help="matrices per size")
-    seed: int = config.field(0, help="base PRNG seed")
+    """``trials`` random n×n 0/1 matrices for every n in ``n``, decided exactly."""
+
+    n: tuple[int, ...] = config.field(DEFAULT_N, help="matrix sizes", check=config.ints())
+    trials: int = config.field(10000, help="matrices per size", check=config.count())
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
     chunk: int = config.field(256, help="matrices decided at once per device",
-                              affects_results=False)
+                              affects_results=False, check=config.count())
 
     def __post_init__(self):
         config.freeze(self)
-        checks.int_list("n", self.n)
         object.__setattr__(self, "n", tuple(sorted(set(self.n))))
-        checks.positive_int("trials", self.trials)
-        checks.positive_int("seed", self.seed, minimum=0)
-        checks.positive_int("chunk", self.chunk)
 
 
 def binary_matrix(key, n: int):

@@ -24,48 +24,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, data, minnorm, nets, runner, teachers, theory, train
+from jaxnet import config, data, minnorm, nets, runner, teachers, theory, train
 from jaxnet import condensation as cd
 
-NAME = "condensation"
-DOCUMENT = "report (Song & Lee), Section 6 and Figure 4"
-ARRAYS = "runs.npz"
-X64 = True
-OPTIONS = ("out",)
+SPEC = runner.Spec("condensation", "report (Song & Lee), Section 6 and Figure 4",
+                   arrays="runs.npz")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes")
-    seeds: int = config.field(100, help="seeds (data sets and students) per N")
-    width: int = config.field(100, help="student width")
+    """The report's protocol: ``seeds`` students of ``width`` per N, SGD with an L2
+    continuation from ``lam`` to ``lam_final``, then the exact interpolant (``exact``)."""
+
+    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes",
+                                      check=config.ints(3))
+    seeds: int = config.field(100, help="seeds (data sets and students) per N",
+                              check=config.count())
+    width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field("report", choices=teachers.TWO_D_ONLY,
                                 help="teacher family (jaxnet.teachers)")
-    steps: int = config.field(40000, help="SGD steps in all")
+    steps: int = config.field(40000, help="SGD steps in all", check=config.count())
     batch: int = config.field(8, help="SGD minibatch size (0: full-batch gradient "
-                              "descent)")
-    lr: float = config.field(0.1, help="learning rate")
-    lam: float = config.field(1e-2, help="first L2 strength of the continuation")
-    lam_final: float = config.field(1e-4, help="last L2 strength")
-    stages: int = config.field(5, help="geometric continuation stages")
-    log_every: int = config.field(1000, help="steps between trace entries")
-    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)")
+                              "descent)", check=config.count(0))
+    lr: float = config.field(0.1, help="learning rate", check=config.POSITIVE)
+    lam: float = config.field(1e-2, help="first L2 strength of the continuation",
+                              check=config.POSITIVE)
+    lam_final: float = config.field(1e-4, help="last L2 strength", check=config.POSITIVE)
+    stages: int = config.field(5, help="continuation stages", check=config.count())
+    log_every: int = config.field(1000, help="steps between logs", check=config.count())
+    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)",
+                                    check=config.POSITIVE)
     exact: bool = config.field(True, help="also solve the exact minimum-norm program "
                                "(needs cvxpy)")
-    seed: int = config.field(0, help="base PRNG seed")
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        checks.int_list("N", self.N, minimum=3)
-        for name in ("seeds", "width", "steps", "stages", "log_every"):
-            checks.positive_int(name, getattr(self, name))
-        checks.positive_int("batch", self.batch, minimum=0)
-        config.choice("teacher", self.teacher, teachers.TWO_D_ONLY)
-        for name in ("lr", "lam", "lam_final", "angle_tol"):
-            checks.real(name, getattr(self, name), low=0, low_open=True)
         if self.steps % self.log_every or self.steps % self.stages:
             raise ValueError("steps must be a multiple of log_every and of stages")
-        checks.positive_int("seed", self.seed, minimum=0)
 
 
 def make_data(cfg: Config, n: int, teacher, base_key):
@@ -222,37 +218,36 @@ def plot(results: dict, arrays: dict) -> dict:
             if ex:
                 ax.hist(ex, bins=30, alpha=0.6, label="exact min-norm")
             ax.axvline(blk["summary"]["target_sq_norm"], color="k", lw=1)
+            held = f"{blk['summary']['hypothesis_holds']}/{blk['summary']['seeds']}"
             ax.set_xlabel("‖θ‖²")
-            ax.set_title(f"N = {blk['N']}: hypothesis holds for "
-                         f"{blk['summary']['hypothesis_holds']}/{blk['summary']['seeds']}",
-                         fontsize=9)
+            ax.set_title(f"N = {blk['N']}: hypothesis holds for {held}", fontsize=9)
             ax.legend(fontsize=7)
         figs["norms.png"] = fig
     return figs
 
 
-
 def report(results: dict) -> str:
-    lines = []
-    for blk in results["per_N"]:
-        s = blk["summary"]
-        line = (f"N={blk['N']}: eq.12 bound {blk['eq12_bound']:.3f}, exact P(>=3 per "
-                f"sector) {blk['p_hypothesis_exact']:.3f}, hypothesis held in "
-                f"{s['hypothesis_holds']}/{s['seeds']}; SGD: ||theta||^2 mean "
-                f"{s['sgd']['sq_norm_mean']:.3f} [{s['sgd']['sq_norm_min']:.3f}, "
-                f"{s['sgd']['sq_norm_max']:.3f}], condensed {s['sgd']['condensed']}/"
-                f"{s['seeds']} (mass within --angle-tol of a teacher direction: "
-                f"{s['sgd']['aligned_mass_fraction_mean']:.0%}), "
-                f"train {blk['train_seconds_with_compile']:.1f} s")
-        if "exact" in s and s["exact"].get("solved"):
-            e = s["exact"]
-            line += (f"; exact: ||theta||^2 [{e['sq_norm_min']:.5f}, "
-                     f"{e['sq_norm_max']:.5f}], condensed {e['condensed']}/{e['solved']}, "
-                     f"recovered {e['recovered_1e-3']}/{e['solved']}, failed "
-                     f"{e['failed']}; Theorem 5.2 confirmed on {e['theorem52_confirmed']}/"
-                     f"{e['theorem52_checked']} instances meeting its hypothesis")
-        lines.append(line)
-    return "\n".join(lines)
+    return "\n".join(_report_line(blk) for blk in results["per_N"])
+
+
+def _report_line(blk: dict) -> str:
+    s, head = blk["summary"], f"N={blk['N']}: eq.12 bound {blk['eq12_bound']:.3f}"
+    line = (head + f", exact P(>=3 per sector) {blk['p_hypothesis_exact']:.3f}, "
+            "hypothesis held in "
+            f"{s['hypothesis_holds']}/{s['seeds']}; SGD: ||theta||^2 mean "
+            f"{s['sgd']['sq_norm_mean']:.3f} [{s['sgd']['sq_norm_min']:.3f}, "
+            f"{s['sgd']['sq_norm_max']:.3f}], condensed {s['sgd']['condensed']}/"
+            f"{s['seeds']} (mass within --angle-tol of a teacher direction: "
+            f"{s['sgd']['aligned_mass_fraction_mean']:.0%}), "
+            f"train {blk['train_seconds_with_compile']:.1f} s")
+    if "exact" in s and s["exact"].get("solved"):
+        e = s["exact"]
+        line += (f"; exact: ||theta||^2 [{e['sq_norm_min']:.5f}, "
+                 f"{e['sq_norm_max']:.5f}], condensed {e['condensed']}/{e['solved']}, "
+                 f"recovered {e['recovered_1e-3']}/{e['solved']}, failed "
+                 f"{e['failed']}; Theorem 5.2 confirmed on {e['theorem52_confirmed']}/"
+                 f"{e['theorem52_checked']} instances meeting its hypothesis")
+    return line
 
 
 def student(*, out=None, **config) -> runner.Result:

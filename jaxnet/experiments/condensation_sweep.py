@@ -37,14 +37,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, data, minnorm, nets, runner, stats, teachers, train
+from jaxnet import config, data, minnorm, nets, runner, stats, teachers, train
 from jaxnet import condensation as cd
 
-NAME = "condensation_sweep"
-DOCUMENT = "report (Song & Lee), Section 6, converged: SGD + L2 as lambda -> 0"
-ARRAYS = "students.npz"
-X64 = True
-OPTIONS = ("out", "progress", "checkpoint_every", "stall_timeout", "workers")
+SPEC = runner.Spec(
+    "condensation_sweep",
+    "report (Song & Lee), Section 6, converged: SGD + L2 as lambda -> 0",
+    arrays="students.npz",
+    options=("out", "progress", "checkpoint_every", "stall_timeout", "workers"),
+)
 LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
 # The per-λ means that are fitted as c·λ^b (each → 0 as λ → 0 if b > 0).
 FITTED = ("off_mass", "mass_weighted_angle", "norm_gap", "teacher_distance",
@@ -53,53 +54,58 @@ FITTED = ("off_mass", "mass_weighted_angle", "norm_gap", "teacher_distance",
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes")
-    lam: tuple[float, ...] = config.field(LAMBDAS, help="L2 strengths of the sweep")
-    seeds: int = config.field(100, help="seeds (data sets and students) per N")
-    width: int = config.field(100, help="student width")
+    """Every (N, λ) cell: ``seeds`` students trained to a stationary point of J_λ
+    (warm-up GD, then L-BFGS to the ``grad_rtol``/``angle_rtol`` rule), plus the checks."""
+
+    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes",
+                                      check=config.ints(3))
+    lam: tuple[float, ...] = config.field(LAMBDAS, help="L2 strengths of the sweep",
+                                          check=config.reals(low=0, low_open=True))
+    seeds: int = config.field(100, help="seeds (data sets and students) per N",
+                              check=config.count())
+    width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field("report", choices=teachers.TWO_D_ONLY,
                                 help="teacher family (jaxnet.teachers)")
-    init_scale: float = config.field(0.1, help="student initialization scale")
+    init_scale: float = config.field(0.1, help="student initialization scale",
+                                     check=config.POSITIVE)
     lr: float = config.field(0.2, help="gradient-descent learning rate (warm-up and "
-                             "the plain-GD check)")
-    warmup: int = config.field(20000, help="full-batch GD steps before L-BFGS")
+                             "the plain-GD check)", check=config.POSITIVE)
+    warmup: int = config.field(20000, help="full-batch GD steps before L-BFGS",
+                               check=config.count(0))
     grad_rtol: float = config.field(1e-6, help="stop when ||grad J|| <= grad_rtol * "
-                                    "lam * ||theta||")
+                                    "lam * ||theta||", check=config.FRACTION)
     angle_rtol: float = config.field(1e-3, help="... and the mass-weighted angle moved "
-                                     "by <= angle_rtol (relative) since the last check")
-    check_every: int = config.field(500, help="L-BFGS steps between checks")
+                                     "by <= angle_rtol (relative) since the last check",
+                                     check=config.FRACTION)
+    check_every: int = config.field(500, help="L-BFGS steps between checks",
+                                    check=config.count())
     max_steps: int = config.field(40000, help="L-BFGS steps at most ('not converged' "
-                                  "beyond)")
-    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)")
+                                  "beyond)", check=config.count())
+    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)",
+                                    check=config.POSITIVE)
     mass_tol: float = config.field(1e-3, help="neurons below this fraction of the mass "
-                                   "are ignored by the strict criterion")
+                                   "are ignored by the strict criterion",
+                                   check=config.FRACTION)
     exact: bool = config.field(True, help="solve the exact minimum-norm program "
                                "(cvxpy)")
     check_seeds: int = config.field(5, help="seeds per (N, lam) of the plain-GD and "
-                                    "SGD checks (0: none)")
-    gd_steps: int = config.field(400_000, help="plain-GD check: steps")
-    gd_log: int = config.field(4000, help="plain-GD check: steps between logs")
-    sgd_steps: int = config.field(40000, help="SGD check: steps (the report's)")
-    sgd_lr: float = config.field(0.1, help="SGD check: learning rate (the report's)")
-    sgd_batch: int = config.field(8, help="SGD check: minibatch size (the report's)")
+                                    "SGD checks (0: none)", check=config.count(0))
+    gd_steps: int = config.field(400_000, help="plain-GD check: steps",
+                                 check=config.count())
+    gd_log: int = config.field(4000, help="plain-GD check: steps between logs",
+                               check=config.count())
+    sgd_steps: int = config.field(40000, help="SGD check: steps (the report's)",
+                                  check=config.count())
+    sgd_lr: float = config.field(0.1, help="SGD check: learning rate (the report's)",
+                                 check=config.POSITIVE)
+    sgd_batch: int = config.field(8, help="SGD check: minibatch size (the report's)",
+                                  check=config.count())
     chunk: int = config.field(50, help="runs per compiled call (bounds memory)",
-                              affects_results=False)
-    seed: int = config.field(0, help="base PRNG seed")
+                              affects_results=False, check=config.count())
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        checks.int_list("N", self.N, minimum=3)
-        checks.real_list("lam", self.lam, low=0, low_open=True)
-        for name in ("seeds", "width", "check_every", "max_steps", "gd_steps", "gd_log",
-                     "sgd_steps", "sgd_batch", "chunk"):
-            checks.positive_int(name, getattr(self, name))
-        for name in ("warmup", "check_seeds", "seed"):
-            checks.positive_int(name, getattr(self, name), minimum=0)
-        config.choice("teacher", self.teacher, teachers.TWO_D_ONLY)
-        for name in ("init_scale", "lr", "sgd_lr", "angle_tol"):
-            checks.real(name, getattr(self, name), low=0, low_open=True)
-        for name in ("grad_rtol", "angle_rtol", "mass_tol"):
-            checks.real(name, getattr(self, name), low=0, high=1)
         for name, total, every in (("max_steps", self.max_steps, self.check_every),
                                    ("gd_steps", self.gd_steps, self.gd_log),
                                    ("sgd_steps", self.sgd_steps, 1000)):
@@ -302,11 +308,11 @@ def compute(cfg: Config, ctx: runner.Context):
     lam = np.asarray(cfg.lam, np.float64)
     per_n, arrays = [], {}
     for n in cfg.N:
-        seed_n = runner.cell_seed(NAME, n)  # not λ: every λ sees the same trials
+        seed_n = runner.cell_seed(SPEC.name, n)  # not λ: every λ sees the same trials
         seeds = np.full(len(lam), seed_n, np.uint32)
         cells = {"lam": lam}
         out = ctx.device(solve_fn(cfg, n, teacher), cells, seeds, cfg.seeds,
-                         chunk=cfg.chunk, tag=f"N{n}", desc=f"{NAME} N={n}")
+                         chunk=cfg.chunk, tag=f"N{n}", desc=f"{SPEC.name} N={n}")
         xs = np.asarray(jax.vmap(lambda t: trial_data(
             runner.trial_key(ctx.base_key, seed_n, t), n, teacher)[0])(
             jnp.arange(cfg.seeds, dtype=jnp.uint32)))
@@ -315,7 +321,7 @@ def compute(cfg: Config, ctx: runner.Context):
         if cfg.exact:
             ex_cells = [{"x": xs[s], "y": ys[s], "width": 4 * n} for s in range(cfg.seeds)]
             exact = ctx.host(exact_trial, ex_cells,
-                             [runner.cell_seed(NAME, "exact", n, s)
+                             [runner.cell_seed(SPEC.name, "exact", n, s)
                               for s in range(cfg.seeds)], 1, tag=f"exact-N{n}",
                              desc=f"exact N={n}")
         cells_out = []
@@ -475,10 +481,8 @@ def plot(results: dict, arrays: dict) -> dict:
                 ax.axhline(np.mean(same), ls="--", lw=0.8, color=line.get_color())
             ax.axvline(40000, color="k", lw=0.8)
             ax.text(40000, ax.get_ylim()[0], " 40,000 steps", fontsize=7, va="bottom")
-            ax.set_xscale("log")
-            ax.set_xlabel("plain GD steps (lr = "
-                          f"{results['config']['lr']:g})")
-            ax.set_ylabel(f"mass within {results['config']['angle_tol']:g} rad")
+            ax.set(xscale="log", xlabel=f"plain GD steps (lr = {results['config']['lr']:g})",
+                   ylabel=f"mass within {results['config']['angle_tol']:g} rad")
             ax.set_title(f"N = {n}: plain GD from the same initialization (solid) vs "
                          f"the stationary points (dashed), mean of {frac.shape[1]} seeds",
                          fontsize=9)

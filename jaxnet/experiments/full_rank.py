@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, data, jacobian, nets, prng, runner, stats
+from jaxnet import config, data, jacobian, nets, prng, runner, stats
 
 # The public reference code's grids (``experiments/full_rank_regions.py``).
 PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
@@ -636,12 +636,13 @@ def run_grid(
 # ---------------------------------------------------------------------------
 # The experiment protocol (``jaxnet.runner``): config, compute, plot, report.
 
-NAME = "full_rank"
-DOCUMENT = "slides (Karhadkar, Murray, Tseran, Montufar), Figure 4"
-ARRAYS = "trials.npz"
-X64 = True
-OPTIONS = ("out", "progress", "checkpoint_every", "stall_timeout", "coordinator",
-           "num_processes", "process_id")
+SPEC = runner.Spec(
+    "full_rank",
+    "slides (Karhadkar, Murray, Tseran, Montufar), Figure 4",
+    arrays="trials.npz",
+    options=("out", "progress", "checkpoint_every", "stall_timeout", "coordinator",
+             "num_processes", "process_id"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -657,54 +658,42 @@ class Config:
     convention: str = config.field("paper", choices=nets.CONVENTIONS,
                                    help="sampling, Jacobian and rank rule")
     d0: tuple[int, ...] = config.field((), help="fixed input dimensions (Figure 4, "
-                                       "first panel; default 1 2 3 5 without --ratio)")
+                                       "first panel; default 1 2 3 5 without --ratio)",
+                                       check=config.ints(allow_empty=True))
     ratio: tuple[float, ...] = config.field((), help="d0 = ceil(ratio*n) (Figure 4, "
-                                            "second panel)")
+                                            "second panel)",
+                                            check=config.reals(low=0, low_open=True,
+                                                               allow_empty=True))
     n: tuple[int, ...] = config.field((), help="data-set sizes (default: the reference "
-                                      "code's grid)")
+                                      "code's grid)", check=config.ints(allow_empty=True))
     d1: tuple[int, ...] = config.field((), help="hidden widths (default: the reference "
-                                       "code's grid)")
-    trials: int = config.field(100, help="trials per cell")
-    seed: int = config.field(0, help="base PRNG seed")
+                                       "code's grid)", check=config.ints(allow_empty=True))
+    trials: int = config.field(100, help="trials per cell", check=config.count())
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
     chunk: int = config.field(64, help="at most this many column trials evaluated at "
                               "once per device (bounds memory; a bucket whose Gram "
                               "matrices would not fit 8 MiB uses fewer, recorded in "
-                              "results.json)", affects_results=False)
+                              "results.json)", affects_results=False,
+                              check=config.count())
     rank_dtype: str = config.field("", choices=("float32", "float64"),
                                    help="rank rule eps: float64 (paper default) or "
                                    "float32 (peer default)")
     rtol: float | None = config.field(None, help="relative tolerance s_n > rtol*s_1 "
-                                      "(default max(n,P)*eps)")
+                                      "(default max(n,P)*eps)", check=config.OPEN_FRACTION)
     beta: float = config.field(2.0, help="certification margin: certified decisions "
-                               "hold for tolerances in [rtol/beta, rtol*beta]")
+                               "hold for tolerances in [rtol/beta, rtol*beta]",
+                               check=config.real(low=math.sqrt(2)))
     max_buckets: int = config.field(8, help="at most this many compiled programs per "
-                                    "panel family (cells grouped by size)")
+                                    "panel family (cells grouped by size)",
+                                    check=config.count())
     exact_check: int = config.field(0, help="cross-check the first K trials of every "
                                     "cell against their exact generic rank (no "
-                                    "tolerance)")
+                                    "tolerance)", check=config.count(0))
 
     def __post_init__(self):
         config.freeze(self)
-        config.choice("convention", self.convention, nets.CONVENTIONS)
         if not self.d0 and not self.ratio:
             object.__setattr__(self, "d0", FIG4_D0)
-        checks.int_list("d0", self.d0, allow_empty=bool(self.ratio))
-        checks.real_list("ratio", self.ratio, low=0, low_open=True,
-                         allow_empty=bool(self.d0))
-        checks.int_list("n", self.n, allow_empty=True)
-        checks.int_list("d1", self.d1, allow_empty=True)
-        checks.positive_int("trials", self.trials)
-        checks.positive_int("seed", self.seed, minimum=0)
-        checks.positive_int("chunk", self.chunk)
-        checks.positive_int("max_buckets", self.max_buckets)
-        checks.positive_int("exact_check", self.exact_check, minimum=0)
-        if self.rank_dtype:
-            config.choice("rank_dtype", self.rank_dtype, ("float32", "float64"))
-        if self.rtol is not None:
-            checks.real("rtol", self.rtol, low=0, high=1, low_open=True, high_open=True)
-        if not (isinstance(self.beta, int | float) and math.sqrt(2) <= self.beta < math.inf):
-            raise ValueError(f"beta must be finite with beta**2 >= 2 (beta >= 1.414...); "
-                             f"got {self.beta}")
 
     @property
     def rule_dtype(self) -> str:

@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from jaxnet import checks, config, lp, regions, runner, stats, theory
+from jaxnet import config, lp, regions, runner, stats, theory
 
 FIG5_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(100, 1001, 100))}
 FIG6_GRID = {"n": list(range(5, 31, 5)), "d1": list(range(10, 111, 20))}
@@ -131,11 +131,9 @@ def summarize(cells, status, borderline, method, ref) -> list[dict]:
 # ---------------------------------------------------------------------------
 # The experiment protocol.
 
-NAME = "global_minima"
-DOCUMENT = "slides (Karhadkar, Murray, Tseran, Montufar), Theorem 11, Figures 5 and 6"
-ARRAYS = "instances.npz"
-X64 = False
-OPTIONS = ("out", "progress", "checkpoint_every", "workers")
+SPEC = runner.Spec("global_minima",
+                   "slides (Karhadkar, Murray, Tseran, Montufar), Theorem 11, Figures 5 and 6",
+                   arrays="instances.npz", options=runner.HOST_OPTIONS, x64=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,32 +142,26 @@ class Config:
     d1); empty ``n``/``d1`` take the figure's grid."""
 
     d0: tuple[int, ...] = config.field((1,), help="input dimensions (1: Figure 5; 2 5: "
-                                       "Figure 6)")
+                                       "Figure 6)", check=config.ints())
     n: tuple[int, ...] = config.field((), help="data-set sizes (default: the figure's "
-                                      "grid)")
+                                      "grid)", check=config.ints(allow_empty=True))
     d1: tuple[int, ...] = config.field((), help="hidden widths (default: the figure's "
-                                       "grid)")
-    regions: int = config.field(100, help="sampled regions per cell")
+                                       "grid)", check=config.ints(allow_empty=True))
+    regions: int = config.field(100, help="sampled regions per cell",
+                                check=config.count())
     targets: str = config.field("random", choices=TARGETS, help="labels: iid N(0, 1) or "
                                 "a random teacher network's")
-    teacher_width: int = config.field(5, help="width of the teacher (--targets teacher)")
-    seed: int = config.field(0, help="base PRNG seed")
+    teacher_width: int = config.field(5, help="width of the teacher (--targets "
+                                      "teacher)", check=config.count())
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
     tol: float = config.field(lp.DEFAULT_TOL, help="yes iff the LP margin t* > tol; "
-                              "|t*| <= tol is counted borderline")
+                              "|t*| <= tol is counted borderline",
+                              check=config.OPEN_FRACTION)
     check_reference: int = config.field(100, help="instances also decided by the plain "
-                                        "full HiGHS program")
+                                        "full HiGHS program", check=config.count(0))
 
     def __post_init__(self):
         config.freeze(self)
-        checks.int_list("d0", self.d0)
-        checks.int_list("n", self.n, allow_empty=True)
-        checks.int_list("d1", self.d1, allow_empty=True)
-        checks.positive_int("regions", self.regions)
-        config.choice("targets", self.targets, TARGETS)
-        checks.positive_int("teacher_width", self.teacher_width)
-        checks.positive_int("seed", self.seed, minimum=0)
-        checks.real("tol", self.tol, low=0, high=1, low_open=True, high_open=True)
-        checks.positive_int("check_reference", self.check_reference, minimum=0)
 
     def cells(self) -> list[tuple[int, int, int]]:
         out = []

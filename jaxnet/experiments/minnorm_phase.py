@@ -17,44 +17,36 @@ import warnings
 
 import numpy as np
 
-from jaxnet import checks, config, minnorm, runner, stats, teachers, theory
+from jaxnet import config, minnorm, runner, stats, teachers, theory
 from jaxnet import condensation as cd
 
-NAME = "minnorm_phase"
-DOCUMENT = "report (Song & Lee), Theorem 5.2 and its conjecture for d > 2"
-ARRAYS = "instances.npz"
-X64 = False
-OPTIONS = ("out", "progress", "checkpoint_every", "workers")
+SPEC = runner.Spec("minnorm_phase",
+                   "report (Song & Lee), Theorem 5.2 and its conjecture for d > 2",
+                   arrays="instances.npz", options=runner.HOST_OPTIONS, x64=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """Every (teacher family, m0, d, N) cell, ``instances`` exact solves each."""
+
     teachers: tuple[str, ...] = config.field(("report", "mixed", "random"),
-                                             choices=tuple(teachers.TEACHERS),
+                                             choices=teachers.TEACHERS,
                                              help="teacher families")
-    m0: tuple[int, ...] = config.field((3,), help="teacher widths")
-    d: tuple[int, ...] = config.field((2,), help="input dimensions")
-    N: tuple[int, ...] = config.field(tuple(range(4, 61, 2)), help="training-set sizes")
-    instances: int = config.field(200, help="instances per cell")
+    m0: tuple[int, ...] = config.field((3,), help="teacher widths", check=config.ints())
+    d: tuple[int, ...] = config.field((2,), help="input dimensions",
+                                      check=config.ints(2))
+    N: tuple[int, ...] = config.field(tuple(range(4, 61, 2)), help="training-set sizes",
+                                      check=config.ints())
+    instances: int = config.field(200, help="instances per cell", check=config.count())
     tol: float = config.field(1e-3, help="recovered iff RMS distance to the teacher < "
-                              "tol")
-    seed: int = config.field(0, help="base PRNG seed")
+                              "tol", check=config.OPEN_FRACTION)
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        for name in self.teachers:
-            config.choice("teachers", name, tuple(teachers.TEACHERS))
-        checks.int_list("m0", self.m0)
-        checks.int_list("d", self.d)
-        checks.int_list("N", self.N)
-        if min(self.d) < 2:
-            raise ValueError(f"d must be >= 2; got {list(self.d)}")
         if max(self.d) > 2 and set(self.teachers) & set(teachers.TWO_D_ONLY):
             raise ValueError(f"d > 2 needs teachers without {teachers.TWO_D_ONLY} "
                              "(two-dimensional families)")
-        checks.positive_int("instances", self.instances)
-        checks.real("tol", self.tol, low=0, high=1, low_open=True, high_open=True)
-        checks.positive_int("seed", self.seed, minimum=0)
 
     def cells(self):
         return [(f, m0, d, n) for f in self.teachers for m0 in self.m0 for d in self.d

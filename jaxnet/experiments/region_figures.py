@@ -16,27 +16,24 @@ import sys
 
 import numpy as np
 
-from jaxnet import checks, config, data, regions, runner
+from jaxnet import config, data, regions, runner
 
-NAME = "region_figures"
-DOCUMENT = "slides, Figures 1 and 3"
-ARRAYS = "figures.npz"
-X64 = True
-OPTIONS = ("out",)
+SPEC = runner.Spec("region_figures", "slides, Figures 1 and 3", arrays="figures.npz")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """Figure 1's data points ``x``; Figure 3's points are drawn from ``seed``."""
+
     x: tuple[float, ...] = config.field((-1.0, 0.5, 2.0), help="the data points of "
-                                        "Figure 1 (distinct)")
-    seed: int = config.field(0, help="base PRNG seed (Figure 3's points)")
+                                        "Figure 1 (distinct)", check=config.reals())
+    seed: int = config.field(0, help="base PRNG seed (Figure 3's points)",
+                             check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        checks.real_list("x", self.x)
         if len(set(self.x)) != len(self.x):
             raise ValueError(f"x must be distinct finite numbers; got {list(self.x)}")
-        checks.positive_int("seed", self.seed, minimum=0)
 
 
 def compute(cfg: Config, ctx: runner.Context):
@@ -44,7 +41,7 @@ def compute(cfg: Config, ctx: runner.Context):
     xt = np.stack([x, np.ones_like(x)], axis=1)
     record = {"fig1": {"x": x, "sectors": regions.fan(xt)}, "fig3": {}}
     for n in (3, 4):
-        key = runner.trial_key(ctx.base_key, runner.cell_seed(NAME, n), 0)
+        key = runner.trial_key(ctx.base_key, runner.cell_seed(SPEC.name, n), 0)
         pts = np.sort(np.asarray(data.gaussian(key, n, 1))[:, 0])
         _, verts, pats = regions.relu_function_curve(pts)
         record["fig3"][f"n={n}"] = {"x": pts, "vertices": verts, "patterns": pats}

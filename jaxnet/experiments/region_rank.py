@@ -22,13 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, config, jacobian, regions, runner, stats, theory
+from jaxnet import config, jacobian, regions, runner, stats, theory
 
-NAME = "region_rank"
-ARRAYS = "ranks.npz"
-X64 = True
-OPTIONS = ("out",)
-DOCUMENT = "slides, Theorems 2 and 9"
+SPEC = runner.Spec("region_rank", "slides, Theorems 2 and 9", arrays="ranks.npz")
 GRIDS = {2: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(4, 41, 4)), "d0": 2},
          9: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(10, 201, 19)), "d0": 1}}
 # Theorem 2's C1: the smallest with P(n x n 0/1 singular) <= C1 * 0.72^n over the table
@@ -43,28 +39,22 @@ class Config:
 
     theorem: int = config.field(2, choices=(2, 9), help="which theorem")
     d0: int | None = config.field(None, help="input dimension (Theorem 2; 1 for "
-                                  "Theorem 9)")
-    n: tuple[int, ...] = config.field((), help="data-set sizes")
-    d1: tuple[int, ...] = config.field((), help="hidden widths")
-    trials: int = config.field(100, help="regions per cell")
-    eps: float = config.field(0.1, help="the theorems' epsilon for the drawn width")
+                                  "Theorem 9)", check=config.count())
+    n: tuple[int, ...] = config.field((), help="data-set sizes",
+                                      check=config.ints(allow_empty=True))
+    d1: tuple[int, ...] = config.field((), help="hidden widths",
+                                       check=config.ints(allow_empty=True))
+    trials: int = config.field(100, help="regions per cell", check=config.count())
+    eps: float = config.field(0.1, help="the theorems' epsilon for the drawn width",
+                              check=config.OPEN_FRACTION)
     c1: float = config.field(DEFAULT_C1, help="Theorem 2's C1 (default: measured by "
-                             "binary_singularity)")
-    seed: int = config.field(0, help="base PRNG seed")
+                             "binary_singularity)", check=config.POSITIVE)
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        config.choice("theorem", self.theorem, (2, 9))
-        if self.d0 is not None:
-            checks.positive_int("d0", self.d0)
         if self.theorem == 9 and self.d0 not in (None, 1):
             raise ValueError(f"d0 must be 1 for Theorem 9; got {self.d0}")
-        checks.int_list("n", self.n, allow_empty=True)
-        checks.int_list("d1", self.d1, allow_empty=True)
-        checks.positive_int("trials", self.trials)
-        checks.real("eps", self.eps, low=0, high=1, low_open=True, high_open=True)
-        checks.real("c1", self.c1, low=0, low_open=True)
-        checks.positive_int("seed", self.seed, minimum=0)
         g = GRIDS[self.theorem]
         for name in ("d0", "n", "d1"):
             if getattr(self, name) in (None, ()):
