@@ -2,7 +2,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from jaxnet import condensation as cd
+from jaxnet import minnorm, teachers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import condensation  # noqa: E402
@@ -13,9 +17,17 @@ def test_condensation_script(tmp_path):
     out = tmp_path / "out"
     assert condensation.main(["--N", "30", "--seeds", "3", "--width", "16", "--steps",
                               "600", "--log-every", "100", "--stages", "3",
-                              "--out", str(out)]) == 0
+                              "--workers", "2", "--no-progress", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     blk = res["per_N"][0]
+    # The exact solves ran on the host pool: the same program solved here, in-process,
+    # gives the same optimum and neurons (same solver, same data; rtol 1e-12).
+    arrays = np.load(out / "runs.npz")
+    x0 = arrays["N30_x"][0]
+    sol = minnorm.min_norm_interpolant(x0, cd.evaluate(teachers.make("report", 3, 2), x0))
+    assert blk["runs"][0]["exact"]["opt"] == pytest.approx(sol.opt, rel=1e-12)
+    np.testing.assert_allclose(arrays["N30_exact_w"], sol.params["w"], rtol=1e-12,
+                               atol=1e-12)
     assert 0 <= blk["eq12_bound"] <= blk["p_hypothesis_exact"] <= 1  # a lower bound
     assert len(blk["runs"]) == 3
     for run in blk["runs"]:

@@ -18,7 +18,8 @@ import importlib
 from types import ModuleType
 
 MODULES = ("full_rank", "global_minima", "binary_singularity", "region_rank",
-           "region_figures", "condensation", "condensation_sweep", "minnorm_phase")
+           "region_figures", "condensation", "condensation_sweep", "minnorm_phase",
+           "threshold")
 
 
 def module(name: str) -> ModuleType:

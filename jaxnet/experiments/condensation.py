@@ -28,7 +28,12 @@ from jaxnet import config, data, minnorm, nets, runner, teachers, theory, train
 from jaxnet import condensation as cd
 
 SPEC = runner.Spec("condensation", "report (Song & Lee), Section 6 and Figure 4",
-                   arrays="runs.npz")
+                   arrays="runs.npz", options=runner.HOST_OPTIONS)
+# The solver statuses a host trial reports (an index; cvxpy's names, and the failures
+# of ``minnorm._solve``, whose error text stays in the worker).
+STATUSES = ("optimal", "optimal_inaccurate", "infeasible", "infeasible_inaccurate",
+            "unbounded", "unbounded_inaccurate", "user_limit", "not solved",
+            "solver_error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +80,32 @@ def make_data(cfg: Config, n: int, teacher, base_key):
     return keys, x, y
 
 
+def exact_trial(rng, cell, t):
+    """Host side: the exact minimum-norm interpolant of one data set ``cell = {'x', 'y',
+    'width'}``, its neurons zero-padded to ``width`` (``neurons`` are real).
+
+    ``status`` indexes ``STATUSES``; ``ok`` is ``status == 'optimal'``.
+    """
+    del rng, t  # deterministic: the data are the cell
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
+        sol = minnorm.min_norm_interpolant(cell["x"], cell["y"])
+    ok = sol.status == minnorm.OPTIMAL
+    width = cell["width"]
+    w, v = np.zeros((width, 2)), np.zeros(width)
+    if ok:
+        m = len(sol.params["v"])
+        if m > width:  # 2-D: at most 2N sectors, two signs each
+            raise RuntimeError(f"the exact interpolant has {m} > {width} neurons")
+        w[:m], v[:m] = sol.params["w"], sol.params["v"]
+    status = sol.status.split(":")[0]
+    return {"ok": ok, "status": STATUSES.index(status) if status in STATUSES
+            else STATUSES.index("solver_error"), "tol": sol.tol,
+            "solve_seconds": sol.solve_seconds, "opt": sol.opt,
+            "sq_norm": float(cd.squared_norm(sol.params)) if ok else np.nan,
+            "w": w, "v": v, "neurons": len(sol.params["v"]) if ok else 0}
+
+
 def metrics(params, teacher, x_test, angle_tol):
     c = cd.condensation(params, teacher["w"], angle_tol=angle_tol)
     return {
@@ -113,6 +144,13 @@ def compute(cfg: Config, ctx: runner.Context):
         train_s = time.perf_counter() - t1
         params = jax.tree.map(np.asarray, params)
         xs, ys = np.asarray(x), np.asarray(y)
+        exact = None
+        if cfg.exact:  # on the host pool, checkpointed (4N neurons: never truncated)
+            exact = ctx.host(exact_trial, [{"x": xs[r], "y": ys[r], "width": 4 * n}
+                                           for r in range(s)],
+                             [runner.cell_seed(SPEC.name, "exact", n, r)
+                              for r in range(s)], 1, tag=f"exact-N{n}",
+                             desc=f"exact N={n}")
         rows = []
         for r in range(s):
             p_r = {k: v[r] for k, v in params.items()}
@@ -122,18 +160,18 @@ def compute(cfg: Config, ctx: runner.Context):
                    "sgd": metrics(p_r, teacher, x_test, cfg.angle_tol),
                    "train_loss": float(trace.loss[r, -1]),
                    "grad_norm": float(trace.grad_norm[r, -1])}
-            if cfg.exact:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # cvxpy's "may be inaccurate"
-                    sol = minnorm.min_norm_interpolant(xs[r], ys[r])
-                row["exact"] = {"status": sol.status, "tol": sol.tol,
-                                "solve_seconds": sol.solve_seconds}
-                if sol.status == minnorm.OPTIMAL:
-                    row["exact"].update(metrics(sol.params, teacher, x_test, cfg.angle_tol))
-                    row["exact"]["opt"] = sol.opt
+            if exact is not None:
+                row["exact"] = {"status": STATUSES[exact["status"][r, 0]],
+                                "tol": float(exact["tol"][r, 0]),
+                                "solve_seconds": float(exact["solve_seconds"][r, 0])}
+                if exact["ok"][r, 0]:
+                    m = int(exact["neurons"][r, 0])
+                    sol = {"w": exact["w"][r, 0, :m], "v": exact["v"][r, 0, :m]}
+                    row["exact"].update(metrics(sol, teacher, x_test, cfg.angle_tol))
+                    row["exact"]["opt"] = float(exact["opt"][r, 0])
                     if r == 0:
-                        arrays[f"N{n}_exact_w"] = sol.params["w"]
-                        arrays[f"N{n}_exact_v"] = sol.params["v"]
+                        arrays[f"N{n}_exact_w"] = sol["w"]
+                        arrays[f"N{n}_exact_v"] = sol["v"]
             rows.append(row)
         arrays.update({f"N{n}_sgd_w": params["w"], f"N{n}_sgd_v": params["v"],
                        f"N{n}_x": xs, f"N{n}_trace_loss": np.asarray(trace.loss),
@@ -250,7 +288,8 @@ def _report_line(blk: dict) -> str:
     return line
 
 
-def student(*, out=None, **config) -> runner.Result:
+def student(*, out=None, progress: bool = False, workers: int = 0,
+            **config) -> runner.Result:
     """The report's experiment in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
@@ -258,4 +297,5 @@ def student(*, out=None, **config) -> runner.Result:
       >>> res = condensation.student(N=[40], seeds=10, steps=4000, log_every=100)
       >>> res.results["per_N"][0]["summary"], res.plot()
     """
-    return runner.run(sys.modules[__name__], Config(**config), runner.Options(out=out))
+    return runner.run(sys.modules[__name__], Config(**config),
+                      runner.Options(out=out, progress=progress, workers=workers))

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, data, minnorm, nets, runner, stats, teachers, train
+from jaxnet import config, data, nets, runner, stats, teachers, train
 from jaxnet import condensation as cd
+from jaxnet.experiments.condensation import exact_trial
 
 SPEC = runner.Spec(
     "condensation_sweep",
@@ -198,24 +198,6 @@ def sgd_check_fn(cfg: Config, n: int, teacher: dict):
                 "grad_rel": trace.grad_norm / (lam * jnp.sqrt(trace.sq_norm))}
 
     return run
-
-
-def exact_trial(rng, cell, t):
-    """Host side: the exact minimum-norm interpolant of one data set (``cell``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
-        sol = minnorm.min_norm_interpolant(cell["x"], cell["y"])
-    ok = sol.status == minnorm.OPTIMAL
-    width = cell["width"]
-    w = np.zeros((width, 2))
-    v = np.zeros(width)
-    if ok:
-        m = len(sol.params["v"])
-        if m > width:  # 2-D: at most 2N sectors, two signs each, so never
-            raise RuntimeError(f"the exact interpolant has {m} > {width} neurons")
-        w[:m], v[:m] = sol.params["w"], sol.params["v"]
-    return {"ok": ok, "sq_norm": float(cd.squared_norm(sol.params)) if ok else np.nan,
-            "w": w, "v": v, "neurons": len(sol.params["v"]) if ok else 0}
 
 
 STOPS = ("rule", "kink", "stalled", "max_steps")

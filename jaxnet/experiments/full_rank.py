@@ -193,6 +193,17 @@ def jacobian_fn(setup: Setup):
     return one
 
 
+def integer_data(key, big_n: int, big_d0: int, d0):
+    """A trial's integer data for its exact generic rank (Lemma 4): ``(N, D0 + 1)``
+    int64, x' uniform in [−2^20, 2^20) on the first ``d0`` coordinates (drawn from its
+    own stream of the trial's key), then the appended 1."""
+    words = prng.stream_bits(prng.derive_key(key, 0x65786163, 1),
+                             {"x": (big_n, big_d0)})["x"][0]
+    x_int = (words >> 11).astype(jnp.int64) - (1 << 20)
+    x_int = x_int * (jnp.arange(big_d0) < d0)[None, :]
+    return jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
+
+
 def exact_rank_fns(setup: Setup):
     """``(gram_rank, full_rank)``, each ``(key, n, d0, d1) -> rank``: the trial's exact
     generic rank, tolerance-free, in two steps.
@@ -220,11 +231,7 @@ def exact_rank_fns(setup: Setup):
     def factors(key, n, d0, d1):
         params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
         act = ((nets.preactivations(params, xs) > 0) & row_mask[:, None]).astype(jnp.int64)
-        words = prng.stream_bits(prng.derive_key(key, 0x65786163, 1),
-                                 {"x": (big_n, big_d0)})["x"][0]
-        x_int = (words >> 11).astype(jnp.int64) - (1 << 20)  # uniform in [−2^20, 2^20)
-        x_int = x_int * (jnp.arange(big_d0) < d0)[None, :]
-        return act, jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
+        return act, integer_data(key, big_n, big_d0, d0)
 
     def gram_rank(key, n, d0, d1):
         act, xt = factors(key, n, d0, d1)

@@ -1,0 +1,139 @@
+"""The exact minimal full-rank width w*: the d0 = 1 rank formula against exact
+elimination, w* against brute force and against the float engine on the same keys."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import jacobian, runner
+from jaxnet import threshold as th
+from jaxnet.experiments import full_rank as fr
+from jaxnet.experiments import threshold as exp
+
+
+def _pattern(cuts, classes, n):
+    """Activation vectors of units given by (cut, class) on n sorted points."""
+    idx = np.arange(n)
+    return np.array([(idx >= c) if k == 1 else (idx < c) for c, k in
+                     zip(cuts, classes, strict=True)], int).reshape(-1, n)
+
+
+def _integer_jacobian(act, x):
+    """[a_i, a_i * x] for every unit, as an integer matrix (n, 2m)."""
+    return np.concatenate([np.stack([a, a * x], axis=1) for a in act], axis=1) if len(
+        act) else np.zeros((len(x), 0), int)
+
+
+def test_rank_formula_equals_exact_elimination():
+    # 3000 random unit sets on n <= 9 distinct integer points (any order of the values:
+    # the formula needs only distinct points), cuts including the all/never-active ends.
+    rng = np.random.default_rng(0)
+    mismatches, full = 0, 0
+    for _ in range(3000):
+        n = int(rng.integers(1, 10))
+        m = int(rng.integers(0, 9))
+        cuts = rng.integers(0, n + 1, m)
+        classes = rng.integers(0, 2, m)
+        x = rng.choice(np.arange(-60, 60), n, replace=False)
+        exact = jacobian.integer_rank(_integer_jacobian(_pattern(cuts, classes, n), x).T) \
+            if m else 0
+        mismatches += th.rank_1d(cuts, classes, n) != exact
+        full += exact == n
+    assert mismatches == 0
+    assert 300 < full < 2700  # both outcomes well represented
+
+
+def test_min_width_1d_equals_brute_force():
+    rng = np.random.default_rng(1)
+    fn = jax.jit(th.min_width_1d, static_argnums=())
+    checked = censored = 0
+    for _ in range(300):
+        n, d = int(rng.integers(1, 12)), int(rng.integers(1, 30))
+        w, b, v = rng.standard_normal((3, d))
+        x = rng.standard_normal(n)
+        got, ok = fn(jnp.asarray(w), jnp.asarray(b), jnp.asarray(v),
+                     jnp.asarray(np.r_[x, np.zeros(4)]), n, d)  # padded data
+        assert bool(ok)
+        order = np.argsort(x)
+        act = (np.outer(w, x[order]) + b[:, None]) > 0  # (d, n) in sorted order
+        cuts = np.where(w > 0, n - act.sum(1), act.sum(1))
+        classes = (w > 0).astype(int)
+        ranks = [th.rank_1d(cuts[:k], classes[:k], n) for k in range(1, d + 1)]
+        assert all(a <= b for a, b in zip(ranks, ranks[1:]))  # monotone in the width
+        want = next((k for k, r in enumerate(ranks, 1) if r == n), d + 1)
+        assert int(got) == want, (n, d)
+        checked += 1
+        censored += want > d
+    assert 0 < censored < checked
+
+
+def test_min_width_mod_p_equals_exact_rank_of_prefixes():
+    rng = np.random.default_rng(2)
+    fn = jax.jit(th.min_width_mod_p)
+    for _ in range(60):
+        n, d0, d = int(rng.integers(2, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 8))
+        act = (rng.random((n, d)) < 0.6).astype(int)
+        x = np.concatenate([rng.integers(-1000, 1000, (n, d0)), np.ones((n, 1), int)], 1)
+        pad = np.zeros((3, d), int)
+        got, rank = fn(jnp.asarray(np.r_[act, pad], float),
+                       jnp.asarray(np.r_[x, np.zeros((3, d0 + 1), int)], float), n, d)
+        ranks = []
+        for k in range(1, d + 1):
+            kr = (act[:, :k, None] * x[:, None, :]).reshape(n, -1)
+            ranks.append(jacobian.integer_rank(kr))
+        want = next((k for k, r in enumerate(ranks, 1) if r == n), d + 1)
+        assert int(got) == want
+        assert int(rank) == (n if want <= d else ranks[-1])
+
+
+def test_one_dimensional_engines_agree_on_the_same_pattern():
+    # d0 = 1: the combinatorial w* of the real data equals the mod-p w* of the same
+    # pattern with integer data (the rank depends on the pattern alone).
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n, d = int(rng.integers(2, 25)), 60
+        w, b, v = rng.standard_normal((3, d))
+        x = np.sort(rng.standard_normal(n))
+        w1, _ = th.min_width_1d(*(jnp.asarray(a) for a in (w, b, v, x)), n, d)
+        act = ((np.outer(x, w) + b[None, :]) > 0).astype(float)
+        xi = np.stack([rng.permutation(np.arange(-10**5, 10**5))[:n], np.ones(n)], 1)
+        wp, _ = th.min_width_mod_p(jnp.asarray(act), jnp.asarray(xi, float), n, d)
+        assert int(w1) == int(wp)
+
+
+@pytest.mark.parametrize("d0", [1, 2])
+def test_w_star_matches_the_float_engine_on_the_same_keys(d0):
+    # full_rank's float SVD rule at each width on its own keys; w* from this module's
+    # trials (the same keys and draws): equal wherever the float rule is not borderline.
+    res = exp.law(d0=[d0], n=[6, 12, 20], trials=40, widths=(2, 4, 8, 16, 40),
+                  min_cap=40, check_float=40, bootstrap=50)
+    fc = res.results["float_check"]
+    assert fc["decisions"] == 3 * 5 * 40
+    assert fc["disagree"] == 0, fc["disagreements"][:5]
+    w = res.arrays["w_star"]
+    caps = res.arrays["cap"][:, None]
+    assert ((w >= 1) & (w <= caps + 1)).all()
+    # both outcomes occur at the widths checked
+    full = sum(g["full_rank"] for c in res.results["cells"] for g in c["grid"])
+    assert 0 < full < fc["decisions"]
+
+
+def test_quantiles_respect_censoring():
+    rng = np.random.default_rng(0)
+    w = np.r_[np.arange(1, 81), np.full(20, 101)]  # 20% censored above cap 100
+    q = exp.quantile_summary(w, 100, rng, 200)
+    assert q["q50"]["value"] == 50 and q["q10"]["value"] == 10
+    assert q["q90"]["value"] is None  # falls among the censored trials
+    lo, hi = q["q50"]["ci95"]
+    assert lo < 50 < hi
+
+
+def test_fit_law_selects_the_generating_model():
+    n = np.arange(50, 1001, 50)
+    for model, m in (("c*n", 3.0 * n), ("c*n*log(n)", 0.7 * n * np.log(n))):
+        noisy = m * np.exp(np.random.default_rng(1).normal(0, 0.01, len(n)))
+        fit = exp.fit_law(n, noisy)
+        assert fit["best"] in (model, "c*n^a")
+        assert fit["models"][model]["aic"] < min(
+            fit["models"][k]["aic"] for k in exp.MODELS if k not in (model, "c*n^a"))
