@@ -78,6 +78,19 @@ def stream_bits(key, shapes: dict[str, tuple[int, int]]) -> dict[str, tuple[Arra
     return out
 
 
+def block_bits(key, stream: int, rows, cols) -> tuple[Array, Array]:
+    """The words of elements (rows[i], cols[j]) of stream ``stream``: a block of what
+    ``stream_bits`` draws for that stream (the same counters), ``(len(rows), len(cols))``.
+
+    Lets a caller draw the units [start, start + B) of a network without the ones
+    before (``rows``/``cols`` may be traced offsets).
+    """
+    rows = jnp.asarray(rows, jnp.uint32)[:, None] + jnp.uint32(stream << _STREAM_SHIFT)
+    cols = jnp.asarray(cols, jnp.uint32)[None, :]
+    shape = (rows.shape[0], cols.shape[1])
+    return hash_words(key, jnp.broadcast_to(rows, shape), jnp.broadcast_to(cols, shape))
+
+
 def uniform(words: tuple[Array, Array], dtype, *, open_interval=False) -> Array:
     """Uniform floats in [0, 1) (or (0, 1) with ``open_interval``) from ``(hi, lo)``."""
     hi, lo = words

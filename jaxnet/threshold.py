@@ -110,9 +110,9 @@ def unit_cuts_1d(w, b, v, xs_sorted, n):
     def inactive_at(idx):  # for w > 0: point idx is left of (or at) the breakpoint
         return jnp.where(w > 0, pre(idx) <= 0, pre(idx) > 0)
 
-    for _ in range(2):
-        c = jnp.where((c > 0) & ~inactive_at(c - 1), c - 1, c)
-        c = jnp.where((c < n) & inactive_at(c), c + 1, c)
+    # (rounding can misplace only a point within an ulp of the breakpoint: one step)
+    c = jnp.where((c > 0) & ~inactive_at(c - 1), c - 1, c)
+    c = jnp.where((c < n) & inactive_at(c), c + 1, c)
     ok = ((c == 0) | inactive_at(c - 1)) & ((c == n) | ~inactive_at(c))
     # w > 0: c points inactive on the left; suffix (class 1) with cut c.
     # w < 0: the first c points are active (pre > 0 iff x < thr); prefix with cut c.
@@ -126,42 +126,88 @@ def unit_cuts_1d(w, b, v, xs_sorted, n):
     return c, cls, ok | (w == 0) | (v == 0)
 
 
+def _arrive(t0, t1, cut, cls, index):
+    """First arrival (unit index) of each cut position, per class, after these units."""
+    drop = t0.shape[0]
+    t0 = t0.at[jnp.where(cls == 0, cut, drop)].min(index, mode="drop")
+    t1 = t1.at[jnp.where(cls == 1, cut, drop)].min(index, mode="drop")
+    return t0, t1
+
+
+def _first_full_width(t0, t1, n, inf):
+    """The smallest width at which rank J = n, from the arrival times (≥ ``inf``: not
+    among the units that arrived). The module docstring's two conditions:"""
+    pos = jnp.arange(t0.shape[0])
+    first = jnp.minimum(t0, t1)
+    # (1) every segment has ≤ 2 points: cut positions c, c+1 (1 ≤ c ≤ n−2) are never
+    # both unpinned.
+    need_pair = (pos[:-1] >= 1) & (pos[:-1] <= n - 2)
+    d_segments = jnp.max(jnp.where(need_pair, jnp.minimum(first[:-1], first[1:]), 0))
+    # (2) δ = 0: a pin in both classes, or two class-changing single-point segments
+    # (classes as first arrived: until a pin has both, it has one).
+    both = jnp.min(jnp.where(pos <= n, jnp.maximum(t0, t1), inf))
+    first_cls = t1 < t0
+    e = jnp.where((first_cls[:-1] != first_cls[1:]) & (pos[:-1] <= n - 1),
+                  jnp.maximum(first[:-1], first[1:]), inf)
+    e2 = jnp.min(jnp.where(pos[:-1] == jnp.argmin(e), inf, e))  # second smallest
+    return jnp.minimum(jnp.maximum(d_segments, jnp.minimum(both, e2)), inf)
+
+
+def _arrivals_init(big_n, n, inf):
+    pos = jnp.arange(big_n + 1)
+    return (jnp.where(pos == 0, 0, inf).astype(jnp.int32),
+            jnp.where(pos == n, 0, inf).astype(jnp.int32))
+
+
+def _sorted_data(x, n):
+    return jnp.sort(jnp.where(jnp.arange(x.shape[0]) < n, x, jnp.inf))
+
+
 def min_width_1d(w, b, v, x, n, d1):
     """w* for d0 = 1 (module docstring), ``D + 1`` if the first ``d1`` units never
     reach rank n. ``x: (N,)`` data (the first ``n`` real), ``w, b, v: (D,)`` (units
     ≥ ``d1`` ignored). Returns ``(w_star, ok)``: ``ok`` as ``unit_cuts_1d``, all units.
     """
-    big_n, big_d = x.shape[0], w.shape[0]
+    big_d = w.shape[0]
     inf = jnp.int32(big_d + 1)
-    xs = jnp.sort(jnp.where(jnp.arange(big_n) < n, x, jnp.inf))
+    xs = _sorted_data(x, n)
     cut, cls, ok = unit_cuts_1d(w, b, v, xs, n)
     index = jnp.arange(1, big_d + 1, dtype=jnp.int32)
     index = jnp.where(index <= d1, index, inf)  # units beyond d1 never arrive
-    pos = jnp.arange(big_n + 1)
-    t0 = jnp.full(big_n + 1, inf).at[jnp.where(cls == 0, cut, big_n + 1)].min(
-        index, mode="drop")
-    t1 = jnp.full(big_n + 1, inf).at[jnp.where(cls == 1, cut, big_n + 1)].min(
-        index, mode="drop")
-    t0 = t0.at[0].set(0)
-    t1 = jnp.where(pos == n, 0, t1)
-    first = jnp.minimum(t0, t1)
-    # (1) no segment of 3 or more points: cut positions c, c+1 (1 ≤ c ≤ n−2) are not
-    # both unpinned.
-    pair = jnp.minimum(first[:-1], first[1:])  # (N,): positions c, c+1
-    need_pair = (pos[:-1] >= 1) & (pos[:-1] <= n - 2)
-    d_segments = jnp.max(jnp.where(need_pair, pair, 0))
-    # (2) δ = 0: a pin in both classes, or two class-changing single-point segments
-    # (classes taken as first arrived: before a pin has both, it has one).
-    real_pin = pos <= n
-    both = jnp.min(jnp.where(real_pin, jnp.maximum(t0, t1), inf))
-    first_cls = (t1 < t0).astype(jnp.int32)
-    changing = first_cls[:-1] != first_cls[1:]
-    e = jnp.where(changing & (pos[:-1] <= n - 1), jnp.maximum(first[:-1], first[1:]),
-                  inf)
-    e2 = jnp.sort(e)[1] if big_n >= 2 else inf
-    w_star = jnp.maximum(d_segments, jnp.minimum(both, e2))
+    t0, t1 = _arrive(*_arrivals_init(x.shape[0], n, inf), cut, cls, index)
     unit_ok = jnp.all(ok | (jnp.arange(big_d) >= d1))
-    return jnp.minimum(w_star, inf), unit_ok
+    return _first_full_width(t0, t1, n, inf), unit_ok
+
+
+def min_width_1d_stream(units, x, n, cap, *, block: int, max_units: int):
+    """``min_width_1d`` drawing the units ``block`` at a time until w* is known.
+
+    ``units(start) -> (w, b, v)`` gives units [start, start + block) (``(block,)``
+    each); at most ``cap`` (≤ ``max_units``, static) are used. After the first s units
+    the width from their arrivals is w* if it is ≤ s, so the loop stops there: the
+    cost is O(w*) draws, not O(cap). Returns ``(w_star, ok)`` (``cap + 1``: censored).
+    """
+    inf = jnp.int32(max_units + 1)
+    xs = _sorted_data(x, n)
+
+    def cond(state):
+        start, _, _, w_star, _ = state
+        return (start < cap) & (w_star > start)
+
+    def body(state):
+        start, t0, t1, _, ok = state
+        w, b, v = units(start)
+        cut, cls, ok_blk = unit_cuts_1d(w, b, v, xs, n)
+        index = start + 1 + jnp.arange(block, dtype=jnp.int32)
+        live = index <= cap
+        t0, t1 = _arrive(t0, t1, cut, cls, jnp.where(live, index, inf))
+        ok = ok & jnp.all(ok_blk | ~live)
+        return start + block, t0, t1, _first_full_width(t0, t1, n, inf), ok
+
+    t0, t1 = _arrivals_init(x.shape[0], n, inf)
+    state = (jnp.int32(0), t0, t1, inf, jnp.bool_(True))
+    _, _, _, w_star, ok = jax.lax.while_loop(cond, body, state)
+    return jnp.where(w_star <= cap, w_star, cap + 1).astype(jnp.int32), ok
 
 
 def _mod(a):
@@ -181,6 +227,34 @@ def _inverse(a):
     return result
 
 
+def _add_column(carry, u):
+    """Reduce column ``u`` (residues) against a reduced row-echelon basis over Z/p and
+    add it if independent. ``carry = (basis (N, N), piv (N,), rank)``: row ``k`` of
+    the basis has a 1 at column ``piv[k]`` and 0 at every other pivot (−1: unused)."""
+    basis, piv, rank = carry
+    coef = jnp.where(piv >= 0, u[jnp.maximum(piv, 0)], 0.0)
+    u = _mod(u - coef @ basis)
+    nz = u != 0
+    has = jnp.any(nz)
+    j = jnp.argmax(nz).astype(jnp.int32)
+    u = _mod(u * _inverse(jnp.where(has, u[j], 1.0)))
+    basis = jnp.where(has, _mod(basis - basis[:, j][:, None] * u[None, :]), basis)
+    new = has & (jnp.arange(basis.shape[0]) == rank)
+    basis = jnp.where(new[:, None], u[None, :], basis)
+    piv = jnp.where(new, j, piv)
+    return (basis, piv, rank + has.astype(jnp.int32)), None
+
+
+def _check_rows(big_n):
+    if big_n > MAX_ROWS_MOD_P:
+        raise ValueError(f"n must be <= {MAX_ROWS_MOD_P} for the float64 elimination; "
+                         f"got {big_n}")
+
+
+def _basis_init(big_n):
+    return (jnp.zeros((big_n, big_n)), jnp.full(big_n, -1, jnp.int32), jnp.int32(0))
+
+
 def min_width_mod_p(act, x_aug, n, d1):
     """w* by elimination over Z/p, unit after unit, until rank n (module docstring).
 
@@ -195,40 +269,53 @@ def min_width_mod_p(act, x_aug, n, d1):
       if never within the first ``d1`` units) and the rank mod p reached.
     """
     big_n, big_d = act.shape
-    if big_n > MAX_ROWS_MOD_P:
-        raise ValueError(f"n must be <= {MAX_ROWS_MOD_P} for the float64 elimination; "
-                         f"got {big_n}")
+    _check_rows(big_n)
     x_res = _mod(x_aug)
-    slots = jnp.arange(big_n)
-
-    # A reduced row-echelon basis of the column space so far: row ``k`` of ``basis``
-    # has a 1 at column ``piv[k]`` and 0 at every other pivot (``piv`` −1: unused).
-    def add_column(carry, u):
-        basis, piv, rank = carry
-        coef = jnp.where(piv >= 0, u[jnp.maximum(piv, 0)], 0.0)
-        u = _mod(u - coef @ basis)
-        nz = u != 0
-        has = jnp.any(nz)
-        j = jnp.argmax(nz).astype(jnp.int32)
-        u = _mod(u * _inverse(jnp.where(has, u[j], 1.0)))
-        basis = jnp.where(has, _mod(basis - basis[:, j][:, None] * u[None, :]), basis)
-        new = has & (slots == rank)
-        basis = jnp.where(new[:, None], u[None, :], basis)
-        piv = jnp.where(new, j, piv)
-        return (basis, piv, rank + has.astype(jnp.int32)), None
 
     def cond(state):
-        i, (_, _, rank), _ = state
+        i, (_, _, rank) = state
         return (i < jnp.minimum(d1, big_d)) & (rank < n)
 
     def body(state):
-        i, carry, _ = state
-        cols = act[:, i][:, None] * x_res  # unit i's columns a_i ∘ (x', 1)
-        carry, _ = jax.lax.scan(add_column, carry, cols.T)
-        return i + 1, carry, i + 1
+        i, carry = state
+        carry, _ = jax.lax.scan(_add_column, carry, (act[:, i][:, None] * x_res).T)
+        return i + 1, carry
 
-    init = (jnp.int32(0), (jnp.zeros((big_n, big_n)), jnp.full(big_n, -1, jnp.int32),
-                           jnp.int32(0)), jnp.int32(0))
-    _, (_, _, rank), last = jax.lax.while_loop(cond, body, init)
-    w_star = jnp.where(rank >= n, last, big_d + 1)
-    return w_star.astype(jnp.int32), rank
+    last, (_, _, rank) = jax.lax.while_loop(cond, body, (jnp.int32(0), _basis_init(big_n)))
+    return jnp.where(rank >= n, last, big_d + 1).astype(jnp.int32), rank
+
+
+def min_width_mod_p_stream(activations, x_aug, n, cap, *, block: int):
+    """``min_width_mod_p`` drawing the units ``block`` at a time until rank n.
+
+    ``activations(start) -> (N, block)`` 0/1 pattern of units [start, start + block)
+    (rows ≥ n zero); units ≥ ``cap`` are ignored. Returns ``(w_star, rank)``
+    (``cap + 1``: censored).
+    """
+    big_n = x_aug.shape[0]
+    _check_rows(big_n)
+    x_res = _mod(x_aug)
+
+    def cond(state):
+        start, (_, _, rank), _ = state
+        return (start < cap) & (rank < n)
+
+    def body(state):
+        start, carry, w_star = state
+        act = activations(start)
+
+        def unit(carry_w, j):
+            carry, w_star = carry_w
+            live = (start + j < cap) & (carry[2] < n)
+            new, _ = jax.lax.scan(_add_column, carry, (act[:, j][:, None] * x_res).T)
+            carry = jax.tree.map(lambda a, b: jnp.where(live, a, b), new, carry)
+            w_star = jnp.where(live & (carry[2] >= n), start + j + 1, w_star).astype(
+                jnp.int32)
+            return (carry, w_star), None
+
+        (carry, w_star), _ = jax.lax.scan(unit, (carry, w_star), jnp.arange(block))
+        return start + block, carry, w_star
+
+    init = (jnp.int32(0), _basis_init(big_n), jnp.int32(0))
+    _, (_, _, rank), w_star = jax.lax.while_loop(cond, body, init)
+    return jnp.where(rank >= n, w_star, cap + 1).astype(jnp.int32), rank

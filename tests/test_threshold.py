@@ -137,3 +137,18 @@ def test_fit_law_selects_the_generating_model():
         assert fit["best"] in (model, "c*n^a")
         assert fit["models"][model]["aic"] < min(
             fit["models"][k]["aic"] for k in exp.MODELS if k not in (model, "c*n^a"))
+
+
+def test_streamed_units_are_full_rank_trials_units(key):
+    # The blocks the threshold engine draws are the units of full_rank's trial.
+    params, _, _ = fr.sample_trial(key, "paper", 5, 1, 300, sizes=(5, 1, 300),
+                                   dtype=jnp.float64)
+    w, b, v_nonzero = exp.paper_units_1d(key, jnp.uint32(64), 128)
+    np.testing.assert_array_equal(w, params["w"][64:192, 0])
+    np.testing.assert_array_equal(b, params["b"][64:192])
+    np.testing.assert_array_equal(v_nonzero, params["v"][64:192] != 0)
+    u = fr.sample_units(key, "paper", jnp.uint32(10), 7, 2, big_d0=3, dtype=jnp.float64)
+    p3, _, _ = fr.sample_trial(key, "paper", 4, 2, 40, sizes=(4, 3, 40),
+                               dtype=jnp.float64)
+    for k in ("w", "b", "v"):
+        np.testing.assert_array_equal(u[k], p3[k][10:17])

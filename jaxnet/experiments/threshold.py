@@ -27,7 +27,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, runner, stats, theory
+from jaxnet import config, jacobian, prng, runner, stats, theory
 from jaxnet import threshold as th
 from jaxnet.experiments import full_rank as fr
 
@@ -41,8 +41,9 @@ MODELS = ("c*n", "c*n*log(n)", "c*n^a")
 
 
 def cap_width(n: int, d0: int, factor: float, minimum: int) -> int:
-    """The width cap of a cell: ⌈factor·n·log n/(d0 + 1)⌉, at least ``minimum``."""
-    return max(minimum, math.ceil(factor * n * max(1.0, math.log(n)) / (d0 + 1)))
+    """The width cap of a cell: ⌈factor·n^1.5/(d0 + 1)⌉, at least ``minimum`` (for d0 =
+    1 the median w* grows like n^1.5 with a heavy upper tail: see README)."""
+    return max(minimum, math.ceil(factor * n**1.5 / (d0 + 1)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Config:
                                                                allow_empty=True))
     n: tuple[int, ...] = config.field(LAW_N, help="data-set sizes", check=config.ints())
     trials: int = config.field(1000, help="trials per cell", check=config.count())
-    cap_factor: float = config.field(4.0, help="width cap: ceil(cap_factor * n log n / "
+    cap_factor: float = config.field(40.0, help="width cap: ceil(cap_factor * n^1.5 / "
                                      "(d0 + 1)) units per trial", check=config.POSITIVE)
     min_cap: int = config.field(300, help="... and at least this many",
                                 check=config.count())
@@ -85,22 +86,59 @@ class Config:
                 for p, n, d in out]
 
 
+BLOCK_MOD_P = 8  # units drawn at a time for d0 >= 2 (O(N^2 (d0 + 1)) a unit)
+
+
+def block_1d(big_n: int) -> int:
+    """Units drawn at a time for d0 = 1: about an eighth of the median w* (~n^1.5), a
+    power of two in [64, 8192], so a trial takes ~10 cheap blocks."""
+    return int(2 ** np.clip(round(math.log2(max(big_n, 2) ** 1.5 / 8)), 6, 13))
+
+
+def paper_units_1d(key, start, size: int):
+    """Units [start, start + size) of the paper convention's d0 = 1 network as the
+    rank needs them: ``(w, b, v != 0)``. w and b are ``full_rank.sample_units``'s
+    numbers; of v only whether it is 0 matters (its columns vanish), which for
+    √2·erfinv(2u − 1) means u = 1/2 exactly: tested on u, no erfinv."""
+    units = start + jnp.arange(size, dtype=jnp.uint32)
+    w = prng.normal(prng.block_bits(key, 0, units, jnp.arange(1)), jnp.float64)[:, 0]
+    b = prng.normal(prng.block_bits(key, 1, jnp.zeros(1), units), jnp.float64)[0]
+    u_v = prng.uniform(prng.block_bits(key, 2, jnp.zeros(1), units), jnp.float64,
+                       open_interval=True)[0]
+    return w, b, (u_v != 0.5).astype(jnp.float64)
+
+
 def trial_fn(sizes):
-    """``(key, cell) -> {'w_star', 'ok'}`` for cells padded to ``sizes = (N, D0, D)``."""
+    """``(key, cell) -> {'w_star', 'ok'}`` for cells padded to ``sizes = (N, D0, D)``
+    (D: the largest cap). Units are drawn a block at a time (``full_rank.sample_units``:
+    the numbers of ``full_rank.sample_trial``) until w* is known or the cell's cap."""
     big_n, big_d0, big_d = sizes
 
     def one(key, cell):
         n, d0, cap = cell["n"], cell["d0"], cell["cap"]
-        params, xs, row_mask = fr.sample_trial(key, "paper", n, d0, cap, sizes=sizes,
-                                               dtype=jnp.float64)
+        _, xs, row_mask = fr.sample_trial(key, "paper", n, d0, 1, sizes=(big_n, big_d0, 1),
+                                          dtype=jnp.float64)
+
+        def units(start, size):
+            p = fr.sample_units(key, "paper", start, size, d0, big_d0=big_d0,
+                                dtype=jnp.float64)
+            return p["w"], p["b"], p["v"]
+
         if big_d0 == 1:
-            w_star, ok = th.min_width_1d(params["w"][:, 0], params["b"], params["v"],
-                                         xs[:, 0], n, cap)
+            block = block_1d(big_n)
+            w_star, ok = th.min_width_1d_stream(
+                lambda start: paper_units_1d(key, start, block), xs[:, 0], n, cap,
+                block=block, max_units=big_d)
         else:
-            pre = xs @ params["w"].T + params["b"][None, :]
-            act = ((pre > 0) & row_mask[:, None]).astype(jnp.float64)
+            def activations(start):
+                w, b, v = units(start, BLOCK_MOD_P)
+                pre = xs @ w.T + b[None, :]
+                return ((pre > 0) & row_mask[:, None] & (v != 0)[None, :]).astype(
+                    jnp.float64)
+
             x_aug = fr.integer_data(key, big_n, big_d0, d0).astype(jnp.float64)
-            w_star, _ = th.min_width_mod_p(act, x_aug, n, cap)
+            w_star, _ = th.min_width_mod_p_stream(activations, x_aug, n, cap,
+                                                  block=BLOCK_MOD_P)
             ok = jnp.bool_(True)
         return {"w_star": w_star, "ok": ok}
 
