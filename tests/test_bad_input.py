@@ -64,6 +64,14 @@ BAD = {
         "--instances": NON_POSITIVE_INT, "--workers": NEGATIVE_INT,
         "--tol": st.one_of(st.floats(max_value=0), st.floats(min_value=1), NON_FINITE),
     },
+    "threshold": {
+        "--d0": NON_POSITIVE_INT, "--n": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
+        "--min-cap": NON_POSITIVE_INT, "--widths": NON_POSITIVE_INT,
+        "--check-float": NEGATIVE_INT, "--bootstrap": NON_POSITIVE_INT,
+        "--chunk": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--cap-factor": st.one_of(st.floats(max_value=0), NON_FINITE),
+        "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
+    },
 }
 CASES = [(script, flag) for script, flags in BAD.items() for flag in flags]
 

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from jaxnet import claims
 
 
@@ -90,3 +92,28 @@ def test_theorem9_verdict_uses_the_upper_confidence_bound():
     row = claims.claims_regions(_thm9(0.2))[0]
     assert row[4] == "not reproduced"
     assert not math.isnan(float(row[2].split("= ")[1].split()[0]))
+
+
+def _law_fits(exponent, noise=0.01, seed=0):
+    from jaxnet.experiments import threshold
+
+    rng = np.random.default_rng(seed)
+    n = np.arange(50, 1001, 50)
+    m = 2.0 * n**exponent * np.exp(rng.normal(0, noise, len(n)))
+    boot = m * np.exp(rng.normal(0, noise, (200, len(n))))
+    return threshold.fit_law(n, m, boot)
+
+
+def test_threshold_law_verdict_linear_and_superlinear():
+    v = claims.threshold_law_verdict({"d0=3": _law_fits(1.0), "d0=1": _law_fits(1.5)})
+    assert v["d0=3"]["linear"] and not v["d0=1"]["linear"]
+    assert v["d0=1"]["a_ci95"][0] > 1.4
+    rows = claims.claims_threshold({"threshold_law": {
+        "fits": {"d0=1": _law_fits(1.5)},
+        "cells": [{"n": 50, "trials": 10, "censored": 0}]}})
+    assert rows[1][4] == "not reproduced" and "n^1.5" in rows[1][2]
+    rows = claims.claims_threshold({"threshold_d0": {
+        "fits": {"d0=3": _law_fits(1.0)},
+        "cells": [{"n": 50, "trials": 10, "censored": 0}]}})
+    assert rows[1][4] == "reproduced"
+    assert claims.claims_threshold({})[0][4] == "not tested"

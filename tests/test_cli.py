@@ -35,6 +35,9 @@ DOCUMENTED = {
                            "--max-steps", "--angle-tol", "--exact", "--no-exact",
                            "--check-seeds", "--gd-steps", "--sgd-steps", "--chunk",
                            "--seed", "--out", "--no-progress", "--stall-timeout"],
+    "threshold": ["--d0", "--ratio", "--n", "--trials", "--cap-factor", "--min-cap",
+                  "--widths", "--check-float", "--bootstrap", "--seed", "--chunk", "--out",
+                  "--no-progress", "--checkpoint-every", "--stall-timeout"],
     "minnorm_phase": ["--teachers", "--m0", "--d", "--N", "--instances", "--tol",
                       "--seed", "--workers", "--out", "--no-progress"],
 }

@@ -152,3 +152,17 @@ def test_streamed_units_are_full_rank_trials_units(key):
                                dtype=jnp.float64)
     for k in ("w", "b", "v"):
         np.testing.assert_array_equal(u[k], p3[k][10:17])
+
+
+def test_full_rank_exact_rule_equals_float_rule_on_the_same_trials():
+    kw = dict(convention="paper", d0=[1, 2], ratio=[0.5], n=[6, 12], d1=[2, 4, 8, 16],
+              trials=30, seed=2)
+    exact = fr.probability(rank_rule="exact", **kw)
+    flt = fr.probability(**kw)
+    assert exact.results["rank_rule"].startswith("exact")
+    for e, f in zip(exact.results["cells"], flt.results["cells"], strict=True):
+        assert (e["panel"], e["n"], e["d1"]) == (f["panel"], f["n"], f["d1"])
+        assert f["near_threshold"] == 0
+        assert e["full_rank"] == f["full_rank"], (e, f)
+    with pytest.raises(ValueError, match="^rank_rule exact needs convention paper"):
+        fr.Config(convention="peer", rank_rule="exact")

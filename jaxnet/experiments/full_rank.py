@@ -48,6 +48,7 @@ PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
 PEER_RATIO_GRID = {"n": list(range(10, 191, 20)), "d1": list(range(1, 16))}
 FIG4_D0 = (1, 2, 3, 5)
 FIG4_RATIOS = (0.25, 0.5, 1.0, 2.0)
+RANK_RULES = ("float", "exact")
 CACHE_BYTES = 8 << 20  # working-set target of one compiled call (run_grid's chunk)
 
 
@@ -709,11 +710,19 @@ class Config:
     exact_check: int = config.field(0, help="cross-check the first K trials of every "
                                     "cell against their exact generic rank (no "
                                     "tolerance)", check=config.count(0))
+    rank_rule: str = config.field("float", choices=RANK_RULES, help="float: the SVD "
+                                  "rule above; exact: each trial's exact minimal "
+                                  "full-rank width w*, every d1 from one draw (paper "
+                                  "convention; jaxnet.threshold)")
 
     def __post_init__(self):
         config.freeze(self)
         if not self.d0 and not self.ratio:
             object.__setattr__(self, "d0", FIG4_D0)
+        if self.rank_rule == "exact" and (self.convention != "paper" or self.exact_check):
+            raise ValueError("rank_rule exact needs convention paper and no exact_check "
+                             f"(it is exact); got convention {self.convention!r}, "
+                             f"exact_check {self.exact_check}")
 
     @property
     def rule_dtype(self) -> str:
@@ -731,6 +740,32 @@ class Config:
         return out
 
 
+def _exact_cells(cfg: Config, ctx: runner.Context, grid: Grid, family: str):
+    """``--rank-rule exact``: each column trial's w* (``jaxnet.threshold``, the same
+    trials as the float rule's), then every cell's count of w* <= d1."""
+    from jaxnet.experiments import threshold
+
+    cap = int(grid.d1.max())
+    cols = list(dict.fromkeys(zip(grid.panel.tolist(), grid.n.tolist(),
+                                  grid.d0.tolist(), strict=True)))
+    w_star, ok, _ = threshold.run_w_star(ctx, [(*c, cap) for c in cols], cfg.trials,
+                                         chunk=cfg.chunk)
+    if not ok.all():
+        raise RuntimeError(f"{int((~ok).sum())} trials' cuts could not be verified")
+    cells = []
+    for c in range(len(grid.n)):
+        col = cols.index((str(grid.panel[c]), int(grid.n[c]), int(grid.d0[c])))
+        k = int((w_star[col] <= grid.d1[c]).sum())
+        lo, hi = stats.wilson_interval(k, cfg.trials)
+        cells.append({"panel": str(grid.panel[c]), "n": int(grid.n[c]),
+                      "d0": int(grid.d0[c]), "d1": int(grid.d1[c]),
+                      "n_params": int(grid.n_cols[c]), "rtol": None,
+                      "trials": cfg.trials, "full_rank": k, "p": k / cfg.trials,
+                      "p_ci95": [float(lo), float(hi)], "decided_by": {"exact": cfg.trials},
+                      "host_refined": 0, "svd_refined": 0, "near_threshold": 0})
+    return cells, w_star
+
+
 def compute(cfg: Config, ctx: runner.Context):
     """Every family of ``cfg``: ``(results body, arrays)``."""
     cells, arrays, timings = [], {}, {}
@@ -738,6 +773,12 @@ def compute(cfg: Config, ctx: runner.Context):
         grid = make_grid(cfg.convention, d0_values=d0s, ratios=ratios, n_values=ns,
                          d1_values=d1s, rank_dtype=cfg.rule_dtype, rtol=cfg.rtol or None)
         t1 = time.perf_counter()
+        if cfg.rank_rule == "exact":
+            fam_cells, w_star = _exact_cells(cfg, ctx, grid, name)
+            cells += fam_cells
+            arrays[f"{name}_w_star"] = w_star
+            timings[name] = {"seconds": time.perf_counter() - t1}
+            continue
         res = run_grid(cfg.convention, grid, cfg.trials, ctx=ctx, family=name,
                        chunk=cfg.chunk, rank_dtype=cfg.rule_dtype, beta=cfg.beta,
                        max_buckets=cfg.max_buckets, exact_trials=cfg.exact_check)
@@ -757,7 +798,9 @@ def compute(cfg: Config, ctx: runner.Context):
             "peer": "x~U[0,1]^d0, w,b~U(-1/sqrt(d0),1/sqrt(d0)), v~N(0,1) frozen; "
                     "J wrt (b,v,w): n x (d1 d0 + 2 d1)",
         },
-        "rank_rule": "full rank iff s_n(J) > rtol * s_1(J); Gram/Cholesky certificates "
+        "rank_rule": "exact: full rank iff the trial's minimal full-rank width w* <= d1 "
+                     "(jaxnet.threshold)" if cfg.rank_rule == "exact" else
+                     "full rank iff s_n(J) > rtol * s_1(J); Gram/Cholesky certificates "
                      "with margin beta, the rest decided by numpy SVD of J",
         "metadata": {"sweep_seconds": timings},
         "cells": cells,

@@ -162,12 +162,17 @@ def _buckets(cells):
 
 
 def quantile_summary(w_star: np.ndarray, cap: int, rng: np.random.Generator,
-                     n_boot: int) -> dict:
+                     n_boot: int, boot_medians: list | None = None) -> dict:
     """Quantiles of one cell's w* (censored above ``cap``) with bootstrap intervals;
-    a quantile (or interval end) that falls among the censored trials is ``None``."""
+    a quantile (or interval end) that falls among the censored trials is ``None``.
+    ``boot_medians``, if given, receives the bootstrap replicates of the median (NaN
+    where censored) for the fits' intervals."""
     t = len(w_star)
     srt = np.sort(w_star)
     boot = np.sort(rng.choice(w_star, size=(n_boot, t), replace=True), axis=1)
+    if boot_medians is not None:
+        med = boot[:, max(0, math.ceil(0.5 * t) - 1)].astype(float)
+        boot_medians.append(np.where(med <= cap, med, np.nan))
     out = {}
     for q in QUANTILES:
         k = max(0, math.ceil(q * t) - 1)  # the inverted-CDF empirical quantile
@@ -180,12 +185,9 @@ def quantile_summary(w_star: np.ndarray, cap: int, rng: np.random.Generator,
     return out
 
 
-def fit_law(n, m) -> dict:
-    """Fits of the medians ``m`` against n: least squares on log m; AIC = k·log(RSS/k)
-    + 2·(parameters), the smaller the better (``best``)."""
-    n, m = np.asarray(n, float), np.asarray(m, float)
-    y = np.log(m)
-    fits = {}
+def _fit_models(n, y):
+    """Least-squares fits of ``y = log m`` for each model: ``{name: (params, pred)}``."""
+    out = {}
     for name in MODELS:
         if name == "c*n^a":
             a_mat = np.stack([np.ones_like(n), np.log(n)], axis=1)
@@ -195,14 +197,48 @@ def fit_law(n, m) -> dict:
             base = np.log(n) + (np.log(np.log(n)) if name == "c*n*log(n)" else 0)
             log_c = float(np.mean(y - base))
             pred, params = base + log_c, {"c": float(np.exp(log_c))}
+        out[name] = (params, pred)
+    return out
+
+
+def fit_law(n, m, boot=None) -> dict:
+    """Fits of the medians ``m`` against n: least squares on log m; AIC = k·log(RSS/k)
+    + 2·(parameters), the smaller the better (``best``). ``boot``: ``(B, len(n))``
+    bootstrap replicates of the medians (NaN: undetermined), for 95% intervals of the
+    parameters and the fraction of replicates each model wins."""
+    n, m = np.asarray(n, float), np.asarray(m, float)
+    y = np.log(m)
+    fits = {}
+    for name, (params, pred) in _fit_models(n, y).items():
         rss = float(np.sum((y - pred) ** 2))
         k = len(n)
         fits[name] = {**params, "rss_log": rss,
                       "aic": k * math.log(max(rss, 1e-300) / k) + 2 * len(params),
                       "residuals_log": (y - pred).tolist()}
     best = min(fits, key=lambda name: fits[name]["aic"])
-    return {"models": fits, "best": best, "n": n.tolist(), "median": m.tolist(),
-            "criterion": "AIC on log(median w*), Gaussian residuals"}
+    out = {"models": fits, "best": best, "n": n.tolist(), "median": m.tolist(),
+           "criterion": "AIC on log(median w*), Gaussian residuals"}
+    if boot is not None:
+        boot = np.asarray(boot, float)
+        boot = boot[np.all(np.isfinite(boot), axis=1)]
+        if len(boot):
+            wins = dict.fromkeys(MODELS, 0)
+            per = {name: [] for name in MODELS}
+            for row in boot:
+                aic = {}
+                for name, (params, pred) in _fit_models(n, np.log(row)).items():
+                    per[name].append(params)
+                    rss = float(np.sum((np.log(row) - pred) ** 2))
+                    aic[name] = len(n) * math.log(max(rss, 1e-300) / len(n)) + 2 * len(
+                        params)
+                wins[min(aic, key=aic.get)] += 1
+            for name in MODELS:
+                for k in per[name][0]:
+                    vals = [p[k] for p in per[name]]
+                    fits[name][f"{k}_ci95"] = np.quantile(vals, [0.025, 0.975]).tolist()
+            out["bootstrap"] = {"replicates": len(boot),
+                                "wins": {k: v / len(boot) for k, v in wins.items()}}
+    return out
 
 
 def _float_check(cfg: Config, ctx: runner.Context, cells, w_star) -> dict:
@@ -237,27 +273,35 @@ def _float_check(cfg: Config, ctx: runner.Context, cells, w_star) -> dict:
     return out
 
 
-def compute(cfg: Config, ctx: runner.Context):
-    cells = cfg.cells()
+def run_w_star(ctx: runner.Context, cells, trials: int, *, chunk: int):
+    """w* of ``trials`` trials of every ``(panel, n, d0, cap)`` cell, on ``full_rank``'s
+    keys (its trial t at width d1 is this trial cut to d1 units): ``(w_star, ok,
+    timings)``, ``(C, trials)`` arrays (``cap + 1``: censored)."""
     seeds = np.array([runner.cell_seed("full_rank", "paper", n, d0)
                       for _, n, d0, _ in cells], np.uint32)
-    w_star = np.zeros((len(cells), cfg.trials), np.int32)
-    ok = np.zeros((len(cells), cfg.trials), bool)
+    w_star = np.zeros((len(cells), trials), np.int32)
+    ok = np.zeros((len(cells), trials), bool)
     timings = []
     for sizes, idx in _buckets(cells):
         sub = {"n": np.array([cells[i][1] for i in idx], np.int32),
                "d0": np.array([cells[i][2] for i in idx], np.int32),
                "cap": np.array([cells[i][3] for i in idx], np.int32)}
         t0 = time.perf_counter()
-        res = ctx.device(trial_fn(sizes), sub, seeds[idx], cfg.trials, chunk=cfg.chunk,
-                         tag="N{}-D0{}-D{}".format(*sizes),
+        res = ctx.device(trial_fn(sizes), sub, seeds[idx], trials, chunk=chunk,
+                         tag="w-star-N{}-D0{}-D{}".format(*sizes),
                          identity={"sizes": list(sizes)},
                          desc=f"w* N={sizes[0]} d0={sizes[1]}")
         timings.append({"sizes": list(sizes), "cells": len(idx),
                         "seconds": time.perf_counter() - t0})
         w_star[idx], ok[idx] = res["w_star"], res["ok"]
+    return w_star, ok, timings
+
+
+def compute(cfg: Config, ctx: runner.Context):
+    cells = cfg.cells()
+    w_star, ok, timings = run_w_star(ctx, cells, cfg.trials, chunk=cfg.chunk)
     rng = np.random.default_rng(cfg.seed)
-    out_cells = []
+    out_cells, boot_medians = [], []
     for i, (panel, n, d0, cap) in enumerate(cells):
         w = w_star[i]
         censored = int((w > cap).sum())
@@ -267,16 +311,19 @@ def compute(cfg: Config, ctx: runner.Context):
         out_cells.append({
             "panel": panel, "n": n, "d0": d0, "cap": cap, "trials": cfg.trials,
             "censored": censored, "unverified_cuts": int((~ok[i]).sum()),
-            **quantile_summary(w, cap, rng, cfg.bootstrap),
+            **quantile_summary(w, cap, rng, cfg.bootstrap, boot_medians),
             "grid": [{"d1": d, "full_rank": f, "p": f / cfg.trials,
                       "p_ci95": [float(a), float(b)]}
                      for d, f, a, b in zip(d1s, full, lo, hi, strict=True)],
         })
     panels = {}
     for panel in dict.fromkeys(c["panel"] for c in out_cells):
-        sub = [c for c in out_cells if c["panel"] == panel and c["q50"]["value"]]
-        if len(sub) >= 3:
-            panels[panel] = fit_law([c["n"] for c in sub], [c["q50"]["value"] for c in sub])
+        idx = [i for i, c in enumerate(out_cells) if c["panel"] == panel
+               and c["q50"]["value"] and c["n"] >= 3]
+        if len(idx) >= 3:
+            panels[panel] = fit_law([out_cells[i]["n"] for i in idx],
+                                    [out_cells[i]["q50"]["value"] for i in idx],
+                                    np.stack([boot_medians[i] for i in idx], axis=1))
     body = {
         "rank": "exact: combinatorial for d0 = 1, Gauss-Jordan mod p = "
                 f"{th.PRIME} of the generic rank (integer data) for d0 >= 2",
