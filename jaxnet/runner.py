@@ -124,16 +124,18 @@ def _check_positive(**kwargs):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
-def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
+def make_block_fn(unit_fn: Callable, *, mesh, sequential: bool = False) -> Callable:
     """Compile-once evaluator of a block of units, sharded over ``mesh``.
 
     The returned function takes ``(key_data, cells, seeds, cell_idx, trial_idx)`` with
     ``key_data`` the base key's ``jax.random.key_data``, ``cell_idx, trial_idx:
     (n_dev, chunk)`` int32 and ``cells`` a dict of ``(C, ...)`` arrays, and returns the
     outputs with the same leading ``(n_dev, chunk)`` axes.
-    Each device vmaps ``unit_fn`` over its ``chunk`` units. (The chunk loop runs on the
-    host: ``lax.map`` around a LAPACK call deadlocks XLA:CPU with several devices,
-    seen with jax 0.10.2.)
+    Each device vmaps ``unit_fn`` over its ``chunk`` units, or with ``sequential``
+    runs them one after another (``lax.map``): for a ``unit_fn`` whose cost varies a lot
+    from trial to trial (a ``while_loop`` to a random stopping time), where a vmapped
+    chunk would run every lane as long as its slowest. (``lax.map`` around a LAPACK call
+    deadlocks XLA:CPU with several devices, seen with jax 0.10.2: not for those.)
     """
 
     def per_device(key_data, cells, seeds, cell_idx, trial_idx):
@@ -143,7 +145,10 @@ def make_block_fn(unit_fn: Callable, *, mesh) -> Callable:
             key = trial_key(base_key, seeds[c], t)
             return unit_fn(key, {k: v[c] for k, v in cells.items()})
 
-        out = jax.vmap(one)(cell_idx[0], trial_idx[0])
+        if sequential:
+            out = jax.lax.map(lambda ct: one(*ct), (cell_idx[0], trial_idx[0]))
+        else:
+            out = jax.vmap(one)(cell_idx[0], trial_idx[0])
         return jax.tree.map(lambda a: a[None], out)
 
     rep, shard = PartitionSpec(), PartitionSpec(_DEVICE_AXIS)
@@ -199,6 +204,7 @@ def run_device(
     desc: str = "trials",
     block_fn: Callable | None = None,
     stall_timeout: float = 0.0,
+    sequential: bool = False,
 ) -> dict[str, np.ndarray]:
     """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
 
@@ -221,6 +227,7 @@ def run_device(
         ``unit_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
       stall_timeout: abort (``Watchdog``) when no block finishes for this many seconds
         (0: never); the first block's allowance includes its compilation.
+      sequential: evaluate a device's chunk one unit after another (``make_block_fn``).
 
     Returns:
       dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)``.
@@ -237,7 +244,7 @@ def run_device(
     n_units = n_cells * n_trials
     key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
     if block_fn is None:
-        block_fn = make_block_fn(unit_fn, mesh=mesh)
+        block_fn = make_block_fn(unit_fn, mesh=mesh, sequential=sequential)
     shard = PartitionSpec(_DEVICE_AXIS)
     main = is_main_process()
 

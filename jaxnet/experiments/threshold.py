@@ -287,7 +287,10 @@ def run_w_star(ctx: runner.Context, cells, trials: int, *, chunk: int):
                "d0": np.array([cells[i][2] for i in idx], np.int32),
                "cap": np.array([cells[i][3] for i in idx], np.int32)}
         t0 = time.perf_counter()
+        # One trial after another per device: a trial's cost is its random w*, whose
+        # upper tail is heavy; vmapped lanes would all wait for the slowest.
         res = ctx.device(trial_fn(sizes), sub, seeds[idx], trials, chunk=chunk,
+                         sequential=True,
                          tag="w-star-N{}-D0{}-D{}".format(*sizes),
                          identity={"sizes": list(sizes)},
                          desc=f"w* N={sizes[0]} d0={sizes[1]}")
