@@ -95,6 +95,18 @@ def block_1d(big_n: int) -> int:
     return int(2 ** np.clip(round(math.log2(max(big_n, 2) ** 1.5 / 8)), 6, 13))
 
 
+def law(*, out=None, progress: bool = False, **config) -> runner.Result:
+    """The threshold law in one call. Keyword arguments are ``Config``'s fields.
+
+    Example:
+      >>> from jaxnet.experiments import threshold
+      >>> res = threshold.law(d0=[1], n=range(50, 1001, 50), trials=1000)
+      >>> res.results["fits"]["d0=1"]["best"], res.plot()
+    """
+    return runner.run(sys.modules[__name__], Config(**config),
+                      runner.Options(out=out, progress=progress))
+
+
 def paper_units_1d(key, start, size: int):
     """Units [start, start + size) of the paper convention's d0 = 1 network as the
     rank needs them: ``(w, b, v != 0)``. w and b are ``full_rank.sample_units``'s
@@ -420,15 +432,3 @@ def report(results: dict) -> str:
         lines.append(f"float SVD rule on {fc['decisions']} decisions: {fc['disagree']} "
                      f"disagreements, {fc['borderline']} borderline")
     return "\n".join(lines)
-
-
-def law(*, out=None, progress: bool = False, **config) -> runner.Result:
-    """The threshold law in one call. Keyword arguments are ``Config``'s fields.
-
-    Example:
-      >>> from jaxnet.experiments import threshold
-      >>> res = threshold.law(d0=[1], n=range(50, 1001, 50), trials=1000)
-      >>> res.results["fits"]["d0=1"]["best"], res.plot()
-    """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, progress=progress))
