@@ -262,26 +262,33 @@ def _float_check(cfg: Config, ctx: runner.Context, cells, w_star) -> dict:
     k = min(cfg.check_float, cfg.trials)
     out = {"trials_per_cell": k, "cells": 0, "decisions": 0, "disagree": 0,
            "borderline": 0, "disagreements": []}
+    groups: dict[tuple, list[int]] = {}  # one float sweep per (d0, widths), not per cell
     for i in rows:
-        panel, n, d0, cap = cells[i]
-        widths = [w for w in cfg.widths if w <= cap]
-        grid = fr.make_grid("paper", d0_values=(d0,), n_values=(n,), d1_values=widths,
-                            rank_dtype="float64")
+        _, _, d0, cap = cells[i]
+        groups.setdefault((d0, tuple(w for w in cfg.widths if w <= cap)), []).append(i)
+    for (d0, widths), idx in groups.items():
+        grid = fr.make_grid("paper", d0_values=(d0,), n_values=[cells[i][1] for i in idx],
+                            d1_values=widths, rank_dtype="float64")
         res = fr.run_grid("paper", grid, k, base_key=ctx.base_key, chunk=cfg.chunk,
                           rank_dtype="float64", progress=False)
-        full = np.isin(res["code"], jacobian.FULL_CODES)
+        full_all = np.isin(res["code"], jacobian.FULL_CODES)
         ratio = res["s_ratio"] / grid.rtol[:, None]  # NaN where a certificate decided
-        border = np.isfinite(ratio) & (np.abs(np.log(np.maximum(ratio, 1e-300)))
-                                       < np.log(2.0))  # s_n/s_1 within 2x of rtol
-        exact = w_star[i, None, :k] <= np.asarray(widths)[:, None]
-        bad = (full != exact) & ~border
-        out["cells"] += 1
-        out["decisions"] += int(full.size)
-        out["borderline"] += int(border.sum())
-        out["disagree"] += int(bad.sum())
-        for j, t in zip(*np.nonzero(bad), strict=True):
-            out["disagreements"].append({"panel": panel, "n": n, "d1": widths[j],
-                                         "trial": int(t), "float_full": bool(full[j, t])})
+        border_all = np.isfinite(ratio) & (np.abs(np.log(np.maximum(ratio, 1e-300)))
+                                           < np.log(2.0))  # s_n/s_1 within 2x of rtol
+        for g, i in enumerate(idx):  # grid rows: n-major, then the widths
+            panel, n = cells[i][0], cells[i][1]
+            rows_g = slice(g * len(widths), (g + 1) * len(widths))
+            full, border = full_all[rows_g], border_all[rows_g]
+            exact = w_star[i, None, :k] <= np.asarray(widths)[:, None]
+            bad = (full != exact) & ~border
+            out["cells"] += 1
+            out["decisions"] += int(full.size)
+            out["borderline"] += int(border.sum())
+            out["disagree"] += int(bad.sum())
+            for j, t in zip(*np.nonzero(bad), strict=True):
+                out["disagreements"].append({"panel": panel, "n": n, "d1": widths[j],
+                                             "trial": int(t),
+                                             "float_full": bool(full[j, t])})
     return out
 
 
