@@ -199,6 +199,20 @@ def init_params(
     return params_from_bits(bits, convention=convention, d_true=d_true, dtype=dtype)
 
 
+def init_units(key, convention: str, start, size: int, d0, *, big_d0: int, dtype) -> Params:
+    """Units [start, start + size) of the network ``init_params(key, big_d0, m)`` would
+    draw for any m ≥ start + size (the same counters, so the same numbers), without
+    drawing the units before: ``{'w': (size, big_d0), 'b', 'v': (size,)}``, coordinates
+    ≥ ``d0`` zero. ``start`` and ``d0`` may be traced."""
+    units = start + jnp.arange(size, dtype=jnp.uint32)
+    bits = {"w": prng.block_bits(key, 0, units, jnp.arange(big_d0)),
+            "b": prng.block_bits(key, 1, jnp.zeros(1), units),
+            "v": prng.block_bits(key, 2, jnp.zeros(1), units)}
+    params = get_convention(convention).init(bits, d0, dtype)
+    feat = (jnp.arange(big_d0) < d0).astype(dtype)
+    return {**params, "w": params["w"] * feat[None, :]}
+
+
 def params_from_bits(bits, *, convention: str, d_true=None, dtype=None) -> Params:
     """``init_params`` from words already drawn for ``param_shapes`` (and maybe more).
 

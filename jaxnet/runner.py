@@ -118,6 +118,18 @@ def device_mesh(devices=None) -> jax.sharding.Mesh:
     return jax.sharding.Mesh(np.asarray(devices), (_DEVICE_AXIS,))
 
 
+def lapack_mesh(devices=None) -> jax.sharding.Mesh:
+    """The mesh for a trial function with batched LAPACK calls (SVD, QR) that cannot
+    avoid them: all devices, except one device where a process holds several XLA:CPU
+    devices (batched LAPACK kernels under ``shard_map`` deadlock there with jax 0.10.2;
+    ``scripts/repro_xla_cpu_deadlock.py``). Same numbers either way: trials do not
+    depend on the device count."""
+    mesh = device_mesh(devices)
+    if mesh.devices.flat[0].platform == "cpu" and len(mesh.local_devices) > 1:
+        return device_mesh(list(mesh.devices.flat)[:1])
+    return mesh
+
+
 def _check_positive(**kwargs):
     for name, value in kwargs.items():
         if not isinstance(value, int | np.integer) or value <= 0:

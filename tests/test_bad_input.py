@@ -72,6 +72,29 @@ BAD = {
         "--cap-factor": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
     },
+    "deep_rank": {
+        "--depth": st.integers(min_value=-10, max_value=1), "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT, "--width": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT, "--chunk": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
+        "--beta": st.one_of(st.floats(max_value=1.41), NON_FINITE),
+    },
+    "gradient_descent": {
+        "--depth": st.integers(min_value=-10, max_value=1), "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT, "--d1": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
+        "--steps": NON_POSITIVE_INT, "--gm-regions": NEGATIVE_INT,
+        "--lr": st.one_of(st.floats(max_value=0), NON_FINITE),
+        "--momentum": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1),
+                                NON_FINITE),
+        "--loss-tol": st.one_of(st.floats(max_value=0), st.floats(min_value=1),
+                                NON_FINITE),
+    },
+    "init_regions": {
+        "--d0": st.integers(min_value=3, max_value=50), "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
+        "--check-mc": NEGATIVE_INT, "--mc-samples": NON_POSITIVE_INT,
+        "--seed": NEGATIVE_INT,
+    },
 }
 CASES = [(script, flag) for script, flags in BAD.items() for flag in flags]
 

@@ -19,7 +19,7 @@ from types import ModuleType
 
 MODULES = ("full_rank", "global_minima", "binary_singularity", "region_rank",
            "region_figures", "condensation", "condensation_sweep", "minnorm_phase",
-           "threshold")
+           "threshold", "deep_rank", "gradient_descent", "init_regions")
 
 
 def module(name: str) -> ModuleType:
@@ -84,6 +84,21 @@ REGISTRY: dict[str, Entry] = {
                            {"quick": {"trials": 100}, "full": {"trials": 1000}}),
     "threshold_d0": Entry("threshold", {"d0": (2, 3, 5), "n": tuple(range(20, 301, 20))},
                           {"quick": {"trials": 40}, "full": {"trials": 500}}),
+    "deep_rank": Entry("deep_rank", {},
+                       {"quick": {"depth": (2, 3), "d0": (2,), "n": (10, 20, 30, 40),
+                                  "width": (5, 10, 20, 40), "trials": 50},
+                        "full": {"trials": 100}}),
+    "deep_rank_ratio": Entry("deep_rank", {"d0": (), "ratio": (0.25, 0.5)},
+                             {"full": {"trials": 100}}),
+    "gradient_descent": Entry("gradient_descent", {},
+                              {"quick": {"d0": (2,), "n": (10, 20, 30), "d1": (10, 40),
+                                         "trials": 20, "steps": 1000, "gm_regions": 5},
+                               "full": {}}),
+    "gradient_descent_L3": Entry("gradient_descent", {"depth": (3,), "d0": (2,)},
+                                 {"full": {}}),
+    "init_regions": Entry("init_regions", {},
+                          {"quick": {"n": (10, 20), "d1": (50,), "trials": 20},
+                           "full": {}}),
     "phase_d3": Entry("minnorm_phase", {"teachers": ("random",), "d": (3,),
                                         "N": tuple(range(6, 37, 3))},
                       {"full": {"instances": 60}}),

@@ -136,16 +136,8 @@ def sample_trial(key, convention: str, n, d0, d1, *, sizes, dtype):
 
 
 def sample_units(key, convention: str, start, size: int, d0, *, big_d0: int, dtype):
-    """Units [start, start + size) of ``sample_trial``'s network (the same counters,
-    so the same numbers) without drawing the units before: ``{'w': (size, D0), 'b',
-    'v': (size,)}``, coordinates ≥ ``d0`` zero."""
-    units = start + jnp.arange(size, dtype=jnp.uint32)
-    bits = {"w": prng.block_bits(key, 0, units, jnp.arange(big_d0)),
-            "b": prng.block_bits(key, 1, jnp.zeros(1), units),
-            "v": prng.block_bits(key, 2, jnp.zeros(1), units)}
-    params = nets.get_convention(convention).init(bits, d0, dtype)
-    feat = (jnp.arange(big_d0) < d0).astype(dtype)
-    return {**params, "w": params["w"] * feat[None, :]}
+    """Units [start, start + size) of ``sample_trial``'s network: ``nets.init_units``."""
+    return nets.init_units(key, convention, start, size, d0, big_d0=big_d0, dtype=dtype)
 
 
 class Setup(NamedTuple):

@@ -1,0 +1,122 @@
+"""Benchmark of the slides' further topics: depth-L heatmaps and the GD grid.
+
+Runs, in one process and in this order:
+
+1. ``deep_rank`` on its default grid (depth 2, 3, 4; d0 = 1, 2; n = 10..100; 8-10
+   widths per depth) at ``--trials`` per cell, wall time with compilation (target
+   <= 300 s on a 2-core CPU);
+2. the baseline for it: a plain per-trial loop (one trial at a time: draw, the same
+   jitted vmap(jacrev) Jacobian at the trial's exact shape, ``numpy.linalg.svd`` and
+   the same rule) over ``--baseline-trials`` trials of every ``--baseline-every``-th
+   cell, extrapolated by trial counts; decisions compared with the engine's;
+3. ``gradient_descent`` on one 10 x 10 grid (d0 = ``--gd-d0``) at ``--gd-trials``
+   initializations per cell, with the Figure 5/6 boundary off (target <= 600 s).
+
+Prints a table and writes ``OUT/bench.json``.
+
+Example:
+  python scripts/bench_further.py --out runs/bench_further
+"""
+
+from __future__ import annotations
+
+import _runtime  # noqa: E402  (scripts/ is on sys.path when a script runs)
+
+_runtime.configure()
+
+import argparse  # noqa: E402
+import time
+
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=DESCRIPTION)
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--baseline-trials", type=int, default=10)
+    p.add_argument("--baseline-every", type=int, default=20)
+    p.add_argument("--gd-trials", type=int, default=100)
+    p.add_argument("--gd-d0", type=int, default=2)
+    p.add_argument("--skip-gd", action="store_true")
+    p.add_argument("--out", default="runs/bench_further")
+    return _runtime.bench_args(p, argv, positive=("trials", "baseline_trials",
+                                                  "baseline_every", "gd_trials", "gd_d0"))
+
+
+def _baseline(res, trials: int, every: int):
+    """Plain loop over trials of a subset of cells: seconds per trial, agreement."""
+    import jax
+    import numpy as np
+
+    from jaxnet import jacobian, models, runner
+    from jaxnet.experiments import deep_rank
+
+    key = jax.random.key(res.results["config"]["seed"])
+    jitted, seconds, agree, total = {}, {}, 0, 0
+    codes = res.arrays["code"]
+    for c, cell in enumerate(res.cells):
+        if c % every:
+            continue
+        shape = (cell["depth"], cell["d1"], cell["n"], cell["d0"])
+        if shape not in jitted:  # compile outside the timing
+            net = models.mlp(cell["d0"], cell["d1"], cell["depth"])
+            fn = jax.jit(deep_rank.jacobian_fn(net, (cell["n"], cell["d0"])),
+                         static_argnums=(1, 2))
+            fn(key, cell["n"], cell["d0"]).block_until_ready()
+            jitted[shape] = fn
+        seed = runner.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
+        t0 = time.perf_counter()
+        for t in range(trials):
+            j = np.asarray(jitted[shape](runner.trial_key(key, seed, t), cell["n"],
+                                         cell["d0"]))
+            s = np.linalg.svd(j, compute_uv=False)
+            full = j.shape[1] >= cell["n"] and s[cell["n"] - 1] > cell["rtol"] * s[0]
+            agree += int(full == (codes[c, t] in jacobian.FULL_CODES))
+            total += 1
+        seconds[c] = (time.perf_counter() - t0) / trials
+    # extrapolate: each cell's per-trial time stands for the cells up to the next one
+    est = sum(seconds[c - c % every] * cell["trials"] for c, cell in enumerate(res.cells)
+              if c - c % every in seconds)
+    return est, agree, total, len(seconds)
+
+
+def main(argv=None) -> int:
+    a, out_dir = parse_args(argv)
+    from jaxnet import io
+    from jaxnet.experiments import deep_rank, gradient_descent
+
+    rows = {}
+    t0 = time.perf_counter()
+    res = deep_rank.probability(trials=a.trials, check_fig4=False)
+    rows["deep_rank default grid"] = time.perf_counter() - t0
+    print(f"deep_rank default grid ({len(res.cells)} cells x {a.trials} trials): "
+          f"{rows['deep_rank default grid']:.1f} s with compilation (target <= 300 s)",
+          flush=True)
+    print(f"  {res}", flush=True)
+    est, agree, total, cells = _baseline(res, a.baseline_trials, a.baseline_every)
+    rows["baseline loop (extrapolated)"] = est
+    print(f"  plain per-trial loop: {est:.1f} s extrapolated from {total} trials of "
+          f"{cells} cells ({est / rows['deep_rank default grid']:.1f}x slower); "
+          f"decisions equal on {agree}/{total}", flush=True)
+    bench = {"deep_rank": {"seconds": rows["deep_rank default grid"],
+                           "cells": len(res.cells), "trials": a.trials,
+                           "baseline_seconds_extrapolated": est,
+                           "baseline_agree": agree, "baseline_checked": total,
+                           "sweep_seconds": res.results["metadata"]["sweep_seconds"]}}
+    if not a.skip_gd:
+        t0 = time.perf_counter()
+        g = gradient_descent.train(d0=[a.gd_d0], trials=a.gd_trials, gm_regions=0)
+        sec = time.perf_counter() - t0
+        print(f"gradient_descent d0={a.gd_d0} 10x10 grid x {a.gd_trials} inits, "
+              f"{g.results['config']['steps']} steps: {sec:.1f} s with compilation "
+              f"(target <= 600 s)\n  {g}", flush=True)
+        bench["gradient_descent"] = {"seconds": sec, "d0": a.gd_d0,
+                                     "trials": a.gd_trials, "cells": len(g.cells)}
+    bench["metadata"] = io.run_metadata(0.0)
+    io.write_json(out_dir / "bench.json", bench)
+    print(f"wrote {out_dir / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

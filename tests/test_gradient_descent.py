@@ -1,0 +1,58 @@
+"""Gradient descent (jaxnet.experiments.gradient_descent): from a full-rank,
+well-conditioned start GD reaches zero loss; the Lemma-1 bookkeeping; Gaussian-init
+regions (init_regions) as one call."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import models
+from jaxnet.experiments import gradient_descent as gd
+from jaxnet.experiments import init_regions
+
+
+def test_gd_from_a_full_rank_start_reaches_zero_loss():
+    # d0 = 5, n = 8, d1 = 40: P = 240 >> n; every start has a full-rank Jacobian
+    cfg = gd.Config(d0=(5,), n=(8,), d1=(40,), trials=8, steps=20000, loss_tol=1e-10,
+                    gm_regions=0)
+    one = gd.unit_fn(models.mlp(5, 40, 2), (8, 5), cfg)
+    cell = {"n": jnp.int32(8), "d0": jnp.int32(5), "n_params": jnp.int32(240)}
+    keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.key(3), t))(jnp.arange(8))
+    out = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda k: one(k, cell)))(keys))
+    start = out["full0"] & (out["s_ratio0"] > 1e-3)
+    assert start.sum() >= 6
+    assert np.all(out["loss"][start] <= 1e-10)  # relative to the zero function's loss
+    assert np.all(out["loss0"] > 1e-3)
+    np.testing.assert_array_less(out["grad_err"], 1e-12)  # autodiff grad = J^T r / n
+
+
+def test_outcomes_and_lemma1_bookkeeping():
+    res = gd.train(d0=[1, 5], n=[6, 20], d1=[8, 60], trials=12, steps=2000,
+                   gm_regions=4)
+    for c in res.cells:
+        assert sum(c["outcomes"].values()) == c["trials"] == 12
+        assert c["gradient_bound_violations"] == 0
+        assert c["max_grad_err"] < 1e-8
+        assert c["outcomes"]["diverged"] == 0
+    out = res.arrays
+    code = out["outcome"]
+    # Lemma 1: a full-rank end point that is critical has s_n/s_1 <= g_rel <= grad_tol
+    crit_full = code == gd.OUTCOMES.index("critical_full")
+    assert np.all(out["s_ratio"][crit_full] <= 1e-6)
+    reached = code == 0
+    assert reached.any() and (~reached).any()
+    assert len(res.results["global_minima_cells"]) == len(res.cells)
+    assert set(res.plot()) == {"gd_boundaries.png", "gd_losses.png"}
+
+
+def test_init_regions_one_call():
+    res = init_regions.probability(d0=[1, 2], n=[6, 12], d1=[20], trials=10,
+                                   check_mc=5, mc_samples=50_000)
+    for c in res.cells:
+        for pop in ("gauss", "uniform"):
+            b = c[pop]
+            assert b["yes"] + b["no"] + b["failed"] == 10
+        assert c["mc_missed"] == 0 and c["mc_checked"] == 2
+        # a Gaussian unit favours large cones: sum mu^2 >= 1/K (Cauchy-Schwarz)
+        assert c["gauss_over_uniform_cone_measure"] >= 1 - 1e-12
+    assert set(res.plot()) == {"init_regions.png"}
