@@ -425,5 +425,98 @@ def claims_threshold(r):
     return rows
 
 
+def _deep_rows(res):
+    """Depth-L Figure 4: the largest n each (depth, panel) reaches p >= 1/2 on the grid,
+    its total width and P/n; the two-layer case against the Figure-4 engine."""
+    parts = []
+    by = {}
+    for t in res["thresholds"]:
+        by.setdefault((t["depth"], t["panel"]), []).append(t)
+    for (depth, panel), rows in sorted(by.items()):
+        hit = [t for t in rows if t["width"] is not None]
+        if not hit:
+            parts.append(f"L={depth} {panel}: p >= 1/2 nowhere on the grid")
+            continue
+        top = max(hit, key=lambda t: t["n"])
+        parts.append(f"L={depth} {panel}: to n = {top['n']}, at n = {top['n']} "
+                     f"{top['total_width']} hidden units, P/n = "
+                     f"{top['params_per_point']:.1f}")
+    trials = res["cells"][0]["trials"]
+    rows = [("Beyond: full-rank Jacobian at depth L = 2, 3, 4 (smallest grid width with "
+             "p >= 1/2)", "— (slides: further topic 'deep networks')", "; ".join(parts),
+             f"{trials} trials/cell", "beyond the documents",
+             "deep_rank/deep_rank_thresholds.png")]
+    chk = res.get("fig4_check")
+    if chk:
+        dis = sum(v["disagree"] for v in chk.values())
+        dec = sum(v["decisions"] for v in chk.values())
+        rows.append(("Beyond: depth-2 flax MLP by vmap(jacrev) against the Figure-4 "
+                     "engine, trial by trial", "—", f"{dis} disagreements in {dec} "
+                     "decisions", f"{trials} trials/cell",
+                     "beyond the documents" if dis == 0 else "not reproduced",
+                     "deep_rank/deep_rank_L2.png"))
+    return rows
+
+
+def _gd_rows(res):
+    cells = res["cells"]
+    parts, bound = [], sum(c["gradient_bound_violations"] for c in cells)
+    for panel in dict.fromkeys(f"L={c['depth']} {c['panel']}" for c in cells):
+        sub = [c for c in cells if f"L={c['depth']} {c['panel']}" == panel]
+        o = {k: sum(c["outcomes"][k] for c in sub) for k in sub[0]["outcomes"]}
+        t = sum(c["trials"] for c in sub)
+        parts.append(f"{panel}: reached {_fmt_p(o['reached'], t)}, rank-deficient "
+                     f"critical {o['critical_deficient']}, full-rank critical "
+                     f"(borderline, s_n/s_1 <= grad_tol) {o['critical_full']}, still "
+                     f"descending at the budget {o['budget']}, diverged {o['diverged']}")
+    cfg = res["config"]
+    scale = (f"{cells[0]['trials']} initializations/cell, {cfg['steps']} steps, "
+             f"loss_tol {cfg['loss_tol']:g}, grad_tol {cfg['grad_tol']:g}")
+    return [("Beyond: gradient descent from random initializations (where it ends)",
+             "— (slides: further topic 'gradient descent')", "; ".join(parts), scale,
+             "beyond the documents", "gradient_descent/gd_boundaries.png"),
+            ("Slides, Lemma 1 in motion: a GD end point with full-rank J and loss > 0 "
+             "has ||J^T r|| >= s_n ||r|| > 0 (not critical)",
+             "full-rank Jacobian at a critical point => global minimum",
+             f"{bound} end points violate ||J^T r|| >= s_n ||r|| (of "
+             f"{sum(c['trials'] for c in cells)})", scale,
+             "reproduced" if bound == 0 else "not reproduced",
+             "gradient_descent/gd_losses.png")]
+
+
+def _init_rows(res):
+    cells = res["cells"]
+    parts = []
+    for panel in dict.fromkeys(c["panel"] for c in cells):
+        sub = [c for c in cells if c["panel"] == panel]
+        g = [c for c in sub if c["gauss"]["p"] < c["uniform"]["p"]]
+        big = max(sub, key=lambda c: (c["n"], c["d1"]))
+        parts.append(f"{panel}: Gaussian-init region below the uniform-region fraction "
+                     f"in {len(g)}/{len(sub)} cells; at n = {big['n']}, d1 = {big['d1']}: "
+                     f"{_fmt_p(big['gauss']['yes'], big['gauss']['yes'] + big['gauss']['no'])}"
+                     f" vs {_fmt_p(big['uniform']['yes'], big['uniform']['yes'] + big['uniform']['no'])}"
+                     f"; a Gaussian unit's mean cone measure is "
+                     f"{np.mean([c['gauss_over_uniform_cone_measure'] for c in sub]):.1f}x "
+                     "a uniform one's")
+    mc = (f"cone tables vs Monte Carlo: {sum(c['mc_outside_999'] for c in cells)} of "
+          f"{sum(c['mc_cones_checked'] for c in cells)} cones outside 99.9% intervals")
+    return [("Beyond: P(the region of a Gaussian initialization holds a global min) vs "
+             "Figure 5's uniform regions", "— (slides: volume of normal cones and "
+             "initialization)", "; ".join(parts) + "; " + mc,
+             f"{cells[0]['trials']} trials/cell", "beyond the documents",
+             "init_regions/init_regions.png")]
+
+
+def claims_further(r):
+    """The slides' further topics (beyond the documents): depth, GD, initialization."""
+    rows = []
+    for name, fn in (("deep_rank", _deep_rows), ("gradient_descent", _gd_rows),
+                     ("init_regions", _init_rows)):
+        res = r.get(name)
+        rows += fn(res) if res is not None else [(f"Beyond: {name}", "—", "not run", "",
+                                                  "not tested", "")]
+    return rows
+
+
 ALL = (claims_fig4, claims_exact, claims_peer, claims_regions, claims_report,
-       claims_threshold)
+       claims_threshold, claims_further)

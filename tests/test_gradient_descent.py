@@ -56,3 +56,22 @@ def test_init_regions_one_call():
         # a Gaussian unit favours large cones: sum mu^2 >= 1/K (Cauchy-Schwarz)
         assert c["gauss_over_uniform_cone_measure"] >= 1 - 1e-12
     assert set(res.plot()) == {"init_regions.png"}
+
+
+def test_further_claims_from_small_runs():
+    from jaxnet import claims
+    from jaxnet.experiments import deep_rank
+
+    none = claims.claims_further({})
+    assert [row[4] for row in none] == ["not tested"] * 3
+    runs = {"deep_rank": deep_rank.probability(depth=[2, 3], d0=[2], n=[6, 12],
+                                               width=[3, 8], trials=10).results,
+            "gradient_descent": gd.train(d0=[2], n=[6], d1=[10], trials=6, steps=500,
+                                         gm_regions=0).results,
+            "init_regions": init_regions.probability(d0=[1], n=[6], d1=[10],
+                                                     trials=6).results}
+    rows = claims.claims_further(runs)
+    verdicts = [row[4] for row in rows]
+    assert verdicts == ["beyond the documents", "beyond the documents",
+                        "beyond the documents", "reproduced", "beyond the documents"]
+    assert "0 disagreements" in rows[1][2]

@@ -40,6 +40,8 @@ DEFAULT_WIDTHS = {2: tuple(range(30, 301, 30)), 3: tuple(range(6, 49, 6)),
 D0_N = tuple(range(10, 101, 10))
 RATIO_N = tuple(range(10, 101, 10))
 REFINE_BATCH = 32
+CODE_NAMES = jacobian.CODE_NAMES
+CHUNK_BYTES = 64 << 20  # Jacobians of one compiled call (with its Gram/transposes: x3)
 
 
 def default_widths(depth: int) -> tuple[int, ...]:
@@ -81,8 +83,9 @@ class Config:
                                           "per depth)", check=config.ints(allow_empty=True))
     trials: int = config.field(100, help="trials per cell", check=config.count())
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(16, help="trials evaluated at once per device (bounds "
-                              "memory)", affects_results=False, check=config.count())
+    chunk: int = config.field(256, help="at most this many trials evaluated at once per "
+                              "device (fewer where their Jacobians would exceed 64 MiB; "
+                              "recorded)", affects_results=False, check=config.count())
     beta: float = config.field(2.0, help="certification margin (Figure 4's)",
                                check=config.real(low=math.sqrt(2)))
     check_fig4: bool = config.field(True, help="at depth 2 (mlp model), decide the same "
@@ -218,8 +221,7 @@ def summarize(cells, codes, s_ratio, beta: float) -> list[dict]:
             "total_width": (cell["depth"] - 1) * cell["d1"],
             "trials": t, "full_rank": k, "p": k / t, "p_ci95": [float(lo), float(hi)],
             "decided_by": {name: int((codes[c] == i).sum())
-                           for i, name in enumerate(jacobian.CODE_NAMES)
-                           if name != "ambiguous"},
+                           for i, name in enumerate(CODE_NAMES) if name != "ambiguous"},
             "svd_refined": int(refined.sum()), "near_threshold": int(near.sum()),
         })
     return out
@@ -277,21 +279,24 @@ def compute(cfg: Config, ctx: runner.Context):
                           for c in cells], np.uint32)
     codes = np.zeros((len(cells), cfg.trials), np.int8)
     s_ratio = np.full((len(cells), cfg.trials), np.nan)
-    seconds = {}
-    mesh = runner.device_mesh()
-    cholesky = jacobian.default_cholesky(len(mesh.local_devices),
-                                         mesh.devices.flat[0].platform)
+    seconds, chunks = {}, {}
+    # batched LAPACK (potrf) in the trial: one device where a process has several CPU
+    # devices (runner.lapack_mesh)
+    mesh = runner.lapack_mesh()
     for (depth, m, family), idx in _groups(cells).items():
         t0 = time.perf_counter()
         sub = [cells[i] for i in idx]
         sizes = (max(c["n"] for c in sub), max(c["d0"] for c in sub))
         net = build(sizes[1], m, depth)
+        p_pad = models.n_params(build, sizes[1], m, depth)
+        chunk = max(1, min(cfg.chunk, CHUNK_BYTES // (3 * 8 * sizes[0] * p_pad)))
+        chunks[f"L{depth}_m{m}_{family}"] = chunk
         cols = {"n": np.array([c["n"] for c in sub], np.int32),
                 "d0": np.array([c["d0"] for c in sub], np.int32),
                 "n_params": np.array([c["n_params"] for c in sub], np.int32),
                 "rtol": np.array([c["rtol"] for c in sub], np.float64)}
-        out = ctx.device(unit_fn(net, sizes, cfg.beta, cholesky), cols, seeds_all[idx], cfg.trials,
-                         chunk=cfg.chunk, tag=f"L{depth}_m{m}_{family}",
+        out = ctx.device(unit_fn(net, sizes, cfg.beta), cols, seeds_all[idx], cfg.trials,
+                         chunk=chunk, tag=f"L{depth}_m{m}_{family}", mesh=mesh,
                          desc=f"L={depth} m={m} {family}",
                          refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
                                                ctx.base_key))
@@ -309,7 +314,7 @@ def compute(cfg: Config, ctx: runner.Context):
                      "eps(float64); Gram/Cholesky certificates with margin beta, the "
                      "rest by the singular values of J (QR of J^T, SVD of R)",
         "thresholds": thresholds(summary),
-        "metadata": {"sweep_seconds": seconds},
+        "metadata": {"sweep_seconds": seconds, "chunks": chunks},
         "cells": summary,
     }
     if cfg.check_fig4 and cfg.model == "mlp" and 2 in cfg.depth:

@@ -95,7 +95,7 @@ class Config:
                                    "global-minimum boundary (0: none)",
                                    check=config.count(0))
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(25, help="initializations trained at once per device",
+    chunk: int = config.field(100, help="initializations trained at once per device",
                               affects_results=False, check=config.count())
 
     def __post_init__(self):
