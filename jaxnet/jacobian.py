@@ -30,6 +30,12 @@ otherwise, so the caller re-decides that trial by the SVD of J:
 Both Cholesky tests allow for the backward error of forming and factoring G (taken as
 16·n·eps·u). A certified trial keeps its decision for every tolerance in
 [rtol/β, rtol·β]; the rest are the ones a tolerance can flip, and they are counted.
+
+In float64 the Gram deficiency test cannot fire (rtol² ≪ n·eps), so every rank-deficient
+trial would go to the SVD. ``pattern_deficiency`` certifies most of them from J itself:
+for a piecewise-linear network, x ↦ ∇_θ F(θ, x) is affine on a set of inputs sharing an
+activation pattern, so d0 + 2 such points give an explicit u with Jᵀu ≈ 0, and
+s_n(J) ≤ ‖Jᵀu‖/‖u‖ is checked with rounding bounds (module ``pattern_deficiency``).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from jaxnet.types import Array, Params
 
 # Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.
 (P_LT_N, ZERO_ROW, GRAM_DEFICIENT, GRAM_FULL, AMBIGUOUS, SVD_DEFICIENT, SVD_FULL,
- EIG_DEFICIENT, EIG_FULL) = range(9)
+ EIG_DEFICIENT, EIG_FULL, PATTERN_DEFICIENT) = range(10)
 CODE_NAMES = (
     "p_lt_n",
     "zero_row",
@@ -58,6 +64,7 @@ CODE_NAMES = (
     "svd_full",
     "eig_deficient",
     "eig_full",
+    "pattern_deficient",
 )
 FULL_CODES = (GRAM_FULL, SVD_FULL, EIG_FULL)
 
@@ -415,6 +422,92 @@ def full_rank_certificate(
         AMBIGUOUS,
     ).astype(jnp.int8)
     return Certificate(code, lam_lo, u)
+
+
+def _gamma(k, eps):
+    """Higham's γ_k = k·eps/(1 − k·eps): the relative error bound of a k-term sum."""
+    return k * eps / (1 - k * eps)
+
+
+def pattern_deficiency(j: Array, xs: Array, bits: Array, n, d0, rtol, *,
+                       row_mask=None, beta: float = 2.0) -> tuple[Array, Array]:
+    """Certify s_n(J) < (rtol/β)·s_1(J) from an affine dependency among rows of J.
+
+    For a network that is piecewise linear in its input (ReLU MLPs), the rows
+    J_j = ∇_θ F(θ, x_j) of points sharing one activation pattern are an affine function
+    of x_j, so any d0 + 2 of them are linearly dependent: Σ_k u_k (x_k, 1) = 0 gives
+    Σ_k u_k J_k = 0 in exact arithmetic. The test takes the largest pattern class; if it
+    has ≥ d0 + 2 points, solves for u on its first d0 + 2, and checks, with rounding
+    bounds (Higham's γ_k on every sum, 2γ on every norm; classes are found by a random
+    linear hash of the bits),
+
+        ‖Jᵀu‖ / ‖u‖  <  (rtol/β) · s_lo,     s_lo ≤ s_1(J),
+
+    where s_lo = max(largest row norm, ‖Jᵀw‖/‖w‖ for w one power-iteration vector).
+    Since s_n(J) = min_u ‖Jᵀu‖/‖u‖ (P ≥ n), a pass proves rank J < n under every
+    tolerance ≥ rtol/β, whatever the patterns: wrong or tied patterns only make the test
+    fail, and a failed test decides nothing.
+
+    Args:
+      j: ``(N, P)`` Jacobian, rows beyond ``n`` zero; P ≥ n assumed (the caller
+        handles P < n).
+      xs: ``(N, D)`` inputs, coordinates beyond ``d0`` zero.
+      bits: ``(N, H)`` bool activation pattern of each input (every hidden unit).
+      n, d0: true numbers of points and input coordinates (may be traced).
+      rtol: the rank rule's relative tolerance; beta: the certification margin.
+      row_mask: ``(N,)`` bool, True on the ``n`` real rows; default all rows.
+
+    Returns:
+      ``(certified, ratio_hi)``: bool, and an upper bound on s_n/s_1 (+inf where the
+      test did not apply).
+    """
+    size, d_max = xs.shape
+    dtype = j.dtype
+    eps = jnp.finfo(dtype).eps
+    n_cols = j.shape[1]
+    k_slots = min(d_max + 2, size)
+    if row_mask is None:
+        row_mask = jnp.ones((size,), bool)
+    # classes by a random linear hash of the bits (a collision can only fail the test)
+    weights = jax.random.uniform(jax.random.key(0), (bits.shape[1],), dtype, 1.0, 2.0)
+    tag = bits.astype(dtype) @ weights
+    same = (tag[:, None] == tag[None, :]) & row_mask[:, None] & row_mask[None, :]
+    count = same.sum(axis=1)
+    big = jnp.argmax(count)
+    applies = count[big] >= d0 + 2
+    idx = jnp.nonzero(same[big], size=k_slots, fill_value=0)[0]
+    slots = jnp.arange(k_slots)
+    xt = jnp.concatenate([jnp.ones((k_slots, 1), dtype), xs[idx].astype(dtype)], axis=1)
+    # rows i ≤ d0: Σ_s u_s x̃_s[i] = 0 over slots s ≤ d0 + 1; row d0 + 1: u_{d0+1} = 1;
+    # the other rows pin u_s = 0 for the unused slots.
+    constraint = (slots[:, None] <= d0) & (slots[None, :] <= d0 + 1)
+    xt_rows = jnp.zeros((k_slots, k_slots), dtype).at[:d_max + 1].set(xt.T[:k_slots])
+    mat = jnp.where(constraint, xt_rows, jnp.where(slots[:, None] > d0,
+                                                   jnp.eye(k_slots, dtype=dtype), 0.0))
+    u = jnp.linalg.solve(mat, (slots == d0 + 1).astype(dtype))
+    u = jnp.where(slots <= d0 + 1, u, 0.0)
+    rows = j[idx]
+    r = u @ rows
+    a = jnp.abs(u) @ jnp.abs(rows)
+    norm_fac = 1 + 2 * _gamma(n_cols + 1, eps)
+    resid_hi = (jnp.linalg.norm(r) + 2 * _gamma(k_slots, eps) * jnp.linalg.norm(a)) * norm_fac
+    u_lo = jnp.linalg.norm(u) * (1 - 2 * _gamma(k_slots + 1, eps))
+    # s_1 from below: the largest row norm, and ‖Jᵀw‖/‖w‖ after one power iteration
+    mask = row_mask.astype(dtype)
+    row_sq = jnp.sum(j * j, axis=1)
+    row_lo = jnp.sqrt(jnp.max(row_sq) * (1 - 2 * _gamma(n_cols, eps)))
+    w = j @ (j.T @ mask)
+    q = j.T @ w
+    # |fl(Jᵀw) − Jᵀw| ≤ γ_N |J|ᵀ|w|, and ‖|J|ᵀ|w|‖ ≤ ‖J‖_F ‖w‖
+    q_err = (2 * _gamma(size, eps) * jnp.sqrt(jnp.sum(row_sq)) * jnp.linalg.norm(w)
+             * norm_fac**2)
+    power_lo = ((jnp.linalg.norm(q) / norm_fac - q_err)
+                / (jnp.linalg.norm(w) * norm_fac))
+    s_lo = jnp.maximum(row_lo, jnp.where(jnp.isfinite(power_lo), power_lo, 0.0))
+    ratio_hi = resid_hi / (u_lo * s_lo)
+    ok = applies & jnp.isfinite(ratio_hi) & (u_lo > 0) & (s_lo > 0)
+    certified = ok & (ratio_hi < jnp.asarray(rtol, dtype) / beta)
+    return certified, jnp.where(ok, ratio_hi, jnp.inf)
 
 
 # ---------------------------------------------------------------------------

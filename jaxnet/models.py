@@ -5,6 +5,8 @@ A ``Network`` is what the depth-L experiments need of a model::
     apply(params, fixed, x) -> scalar        one example x: (d,)
     init(key, d0) -> (params, fixed)         the trial's key; d0 the true input dim
 
+    pattern(params, fixed, x) -> (H,) bool   optional: x's activation pattern
+
 ``params`` is the pytree the Jacobian is taken with respect to (and that training
 updates); ``fixed`` is the rest (the slides' output weights v). Both are plain nested
 dicts (flax's ``State.to_pure_dict``), so jit, vmap, jacrev and optax see ordinary
@@ -15,7 +17,10 @@ shape; ``MODELS`` names the builders an experiment's ``--model`` accepts.
 ``factory(d_in, width, depth, *, rngs)`` whose call maps ``x: (d_in,)`` to a scalar into
 a builder: its ``nnx.Param`` variables are ``params``, every other variable (``Fixed``)
 is ``fixed``, and ``init`` runs the module's own initializers from the trial key. So a
-user's model is one ``register_model(name, from_flax(MyModule))`` call.
+user's model is one ``register_model(name, from_flax(MyModule))`` call. A module with a
+``pattern(x)`` method (the on/off state of every ReLU; inputs sharing it must lie in
+one piece where the network is affine in x) also gets ``Network.pattern``, which lets
+``jacobian.pattern_deficiency`` certify rank-deficient Jacobians without an SVD.
 
 ``MLP`` (depth L counts weight layers; L = 2 is the slides' F(W, x) = vᵀσ(W x̃))::
 
@@ -60,6 +65,7 @@ class Network(NamedTuple):
 
     apply: Callable  # (params, fixed, x: (d,)) -> scalar
     init: Callable  # (key, d0) -> (params, fixed)
+    pattern: Callable | None = None  # (params, fixed, x) -> (H,) bool, or None
 
 
 class MLP(nnx.Module):
@@ -82,6 +88,16 @@ class MLP(nnx.Module):
             x = jax.nn.relu(layer(x))
         return self.out[...] @ x
 
+    def pattern(self, x):
+        """The activation pattern of x: every hidden unit's pre-activation > 0 (the
+        units where relu's derivative, as JAX takes it, is 1)."""
+        bits = []
+        for layer in self.hidden:
+            z = layer(x)
+            bits.append(z > 0)
+            x = jax.nn.relu(z)
+        return jnp.concatenate(bits)
+
 
 def from_flax(factory: Callable) -> Callable:
     """A builder ``(d_in, width, depth) -> Network`` from an nnx module factory
@@ -92,12 +108,18 @@ def from_flax(factory: Callable) -> Callable:
         abstract = nnx.eval_shape(lambda: factory(d_in, width, depth, rngs=nnx.Rngs(0)))
         graphdef, p_template, f_template = nnx.split(abstract, nnx.Param, ...)
 
-        def apply(params, fixed, x):
+        def module(params, fixed):
             p_state = jax.tree.map(lambda a: a, p_template)
             f_state = jax.tree.map(lambda a: a, f_template)
             nnx.replace_by_pure_dict(p_state, params)
             nnx.replace_by_pure_dict(f_state, fixed)
-            return nnx.merge(graphdef, p_state, f_state)(x)
+            return nnx.merge(graphdef, p_state, f_state)
+
+        def apply(params, fixed, x):
+            return module(params, fixed)(x)
+
+        def pattern(params, fixed, x):
+            return module(params, fixed).pattern(x)
 
         def init(key, d0):
             del d0  # the module's initializers do not see padding
@@ -105,7 +127,7 @@ def from_flax(factory: Callable) -> Callable:
             _, p_state, f_state = nnx.split(module, nnx.Param, ...)
             return nnx.to_pure_dict(p_state), nnx.to_pure_dict(f_state)
 
-        return Network(apply, init)
+        return Network(apply, init, pattern if hasattr(abstract, "pattern") else None)
 
     return build
 
@@ -127,7 +149,7 @@ def mlp(d_in: int, width: int, depth: int) -> Network:
             hidden[layer] = {"kernel": wb[:, :width].T, "bias": wb[:, width]}
         return {"hidden": hidden}, {"out": first["v"]}
 
-    return Network(net.apply, init)
+    return net._replace(init=init)
 
 
 MODELS: dict[str, Callable] = {}

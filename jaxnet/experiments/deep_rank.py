@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, models, runner, stats
+from jaxnet import config, jacobian, models, runner
 from jaxnet.experiments import full_rank as fr
 
 DEFAULT_WIDTHS = {2: tuple(range(30, 301, 30)), 3: tuple(range(6, 49, 6)),
@@ -132,29 +132,47 @@ def trial_data(key, n, d0, sizes):
     return xs, row_mask
 
 
-def jacobian_fn(net: models.Network, sizes):
-    """``(key, n, d0) -> (N, P)`` masked Jacobian of a trial."""
+def trial_fn(net: models.Network, sizes):
+    """``(key, n, d0) -> (xs, row_mask, params, fixed, J)``: a trial's data, network and
+    ``(N, P)`` masked Jacobian."""
 
-    def jac(key, n, d0):
+    def trial(key, n, d0):
         xs, row_mask = trial_data(key, n, d0, sizes)
         params, fixed = net.init(key, d0)
-        return models.flat_jacobian(net, params, fixed, xs) * row_mask[:, None]
+        j = models.flat_jacobian(net, params, fixed, xs) * row_mask[:, None]
+        return xs, row_mask, params, fixed, j
 
-    return jac
+    return trial
+
+
+def jacobian_fn(net: models.Network, sizes):
+    """``(key, n, d0) -> (N, P)`` masked Jacobian of a trial."""
+    trial = trial_fn(net, sizes)
+    return lambda key, n, d0: trial(key, n, d0)[-1]
 
 
 def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack"):
-    """``(key, cell) -> {'code'}``: the Gram certificate of one trial (``cholesky``:
-    ``jacobian.default_cholesky``)."""
-    jac = jacobian_fn(net, sizes)
+    """``(key, cell) -> {'code', 's_upper'}``: the Gram certificate of one trial
+    (``cholesky``: ``jacobian.default_cholesky``), then, where it is ambiguous and the
+    network has activation patterns, ``jacobian.pattern_deficiency`` (``s_upper``: its
+    bound on s_n/s_1 where it certified, NaN elsewhere)."""
+    trial = trial_fn(net, sizes)
 
     def one(key, cell):
-        j = jac(key, cell["n"], cell["d0"])
-        row_mask = jnp.arange(sizes[0]) < cell["n"]
+        xs, row_mask, params, fixed, j = trial(key, cell["n"], cell["d0"])
         cert = jacobian.full_rank_certificate(j @ j.T, cell["n"], cell["n_params"],
                                               cell["rtol"], row_mask=row_mask, beta=beta,
                                               cholesky=cholesky)
-        return {"code": cert.code}
+        code, s_upper = cert.code, jnp.full((), jnp.nan, j.dtype)
+        if net.pattern is not None:
+            bits = jax.vmap(net.pattern, in_axes=(None, None, 0))(params, fixed, xs)
+            hit, bound = jacobian.pattern_deficiency(
+                j, xs, bits, cell["n"], cell["d0"], cell["rtol"], row_mask=row_mask,
+                beta=beta)
+            hit = hit & (code == jacobian.AMBIGUOUS)
+            code = jnp.where(hit, jnp.int8(jacobian.PATTERN_DEFICIENT), code)
+            s_upper = jnp.where(hit, bound, s_upper)
+        return {"code": code, "s_upper": s_upper}
 
     return one
 
@@ -191,7 +209,7 @@ def make_refine(net, sizes, cols, seeds, base_key):
                 rank = int(np.sum(sv > rtol * sv[0])) if sv[0] > 0 else 0
                 s_ratio[u] = sv[n - 1] / sv[0] if sv[0] > 0 else 0.0
                 code[u] = jacobian.SVD_FULL if rank == n else jacobian.SVD_DEFICIENT
-        return {"code": code, "s_ratio": s_ratio}
+        return {"code": code, "s_ratio": s_ratio, "s_upper": out["s_upper"]}
 
     return refine
 
@@ -205,26 +223,12 @@ def _groups(cells):
 
 
 def summarize(cells, codes, s_ratio, beta: float) -> list[dict]:
-    """Per-cell counts (Figure 4's fields) plus depth, total width and P/n."""
-    out = []
-    full = np.isin(codes, jacobian.FULL_CODES)
-    for c, cell in enumerate(cells):
-        t = codes.shape[1]
-        k = int(full[c].sum())
-        lo, hi = stats.wilson_interval(k, t)
-        refined = np.isfinite(s_ratio[c])
-        near = refined & (np.abs(np.log(np.maximum(s_ratio[c], 1e-300) / cell["rtol"]))
-                          < np.log(beta))
-        out.append({
-            **{k2: cell[k2] for k2 in ("depth", "panel", "n", "d0", "d1", "n_params",
-                                       "rtol")},
-            "total_width": (cell["depth"] - 1) * cell["d1"],
-            "trials": t, "full_rank": k, "p": k / t, "p_ci95": [float(lo), float(hi)],
-            "decided_by": {name: int((codes[c] == i).sum())
-                           for i, name in enumerate(CODE_NAMES) if name != "ambiguous"},
-            "svd_refined": int(refined.sum()), "near_threshold": int(near.sum()),
-        })
-    return out
+    """Per-cell counts (Figure 4's ``cell_counts``) plus depth, total width and P/n."""
+    return [{**{k: cell[k] for k in ("depth", "panel", "n", "d0", "d1", "n_params",
+                                     "rtol")},
+             "total_width": (cell["depth"] - 1) * cell["d1"],
+             **fr.cell_counts(codes[c], s_ratio[c], cell["rtol"], beta)}
+            for c, cell in enumerate(cells)]
 
 
 def thresholds(cells: list[dict]) -> list[dict]:
@@ -279,6 +283,7 @@ def compute(cfg: Config, ctx: runner.Context):
                           for c in cells], np.uint32)
     codes = np.zeros((len(cells), cfg.trials), np.int8)
     s_ratio = np.full((len(cells), cfg.trials), np.nan)
+    s_upper = np.full((len(cells), cfg.trials), np.nan)
     seconds, chunks = {}, {}
     # batched LAPACK (potrf) in the trial: one device where a process has several CPU
     # devices (runner.lapack_mesh)
@@ -300,7 +305,7 @@ def compute(cfg: Config, ctx: runner.Context):
                          desc=f"L={depth} m={m} {family}",
                          refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
                                                ctx.base_key))
-        codes[idx], s_ratio[idx] = out["code"], out["s_ratio"]
+        codes[idx], s_ratio[idx], s_upper[idx] = out["code"], out["s_ratio"], out["s_upper"]
         key = f"L{depth}"
         seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
     summary = summarize(cells, codes, s_ratio, cfg.beta)
@@ -321,7 +326,7 @@ def compute(cfg: Config, ctx: runner.Context):
         t0 = time.perf_counter()
         body["fig4_check"] = _fig4_check(cfg, ctx, cells, codes)
         body["metadata"]["fig4_check_seconds"] = time.perf_counter() - t0
-    return body, {"code": codes, "s_ratio": s_ratio}
+    return body, {"code": codes, "s_ratio": s_ratio, "s_upper": s_upper}
 
 
 def plot(results: dict, arrays: dict) -> dict:

@@ -358,34 +358,38 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
     return refine
 
 
+def cell_counts(codes: np.ndarray, s_ratio: np.ndarray, rtol: float, beta: float) -> dict:
+    """One cell's counts from its trials' codes and refined s_n/s_1 (NaN where not
+    refined): full_rank, p, Wilson 95% interval, how each trial was decided, how many
+    were re-decided on the host (by SVD) and how many of those lie within a factor β of
+    the tolerance (near threshold)."""
+    t = codes.shape[0]
+    k = int(np.isin(codes, jacobian.FULL_CODES).sum())
+    lo, hi = stats.wilson_interval(k, t)
+    refined = np.isfinite(s_ratio)
+    near = refined & (np.abs(np.log(np.maximum(s_ratio, 1e-300) / rtol)) < np.log(beta))
+    return {
+        "trials": t, "full_rank": k, "p": k / t, "p_ci95": [float(lo), float(hi)],
+        "decided_by": {name: int((codes == i).sum())
+                       for i, name in enumerate(jacobian.CODE_NAMES) if name != "ambiguous"},
+        "host_refined": int(refined.sum()),
+        "svd_refined": int(np.isin(codes, (jacobian.SVD_FULL,
+                                           jacobian.SVD_DEFICIENT)).sum()),
+        "near_threshold": int(near.sum()),
+    }
+
+
 def summarize(grid: Grid, codes: np.ndarray, s_ratio: np.ndarray, beta: float,
               exact_rank: np.ndarray | None = None) -> list:
-    """Per-cell counts: full_rank, p, Wilson 95% interval, how each trial was decided."""
+    """Per-cell counts (``cell_counts``) with the cell's coordinates."""
     cells = []
     full = np.isin(codes, jacobian.FULL_CODES)
     for c in range(len(grid.n)):
-        t = codes.shape[1]
-        k = int(full[c].sum())
-        lo, hi = stats.wilson_interval(k, t)
-        by_code = {
-            name: int((codes[c] == i).sum())
-            for i, name in enumerate(jacobian.CODE_NAMES)
-            if name != "ambiguous"
-        }
-        refined = np.isfinite(s_ratio[c])
-        near = refined & (np.abs(np.log(np.maximum(s_ratio[c], 1e-300) / grid.rtol[c]))
-                          < np.log(beta))
         cells.append({
             "panel": str(grid.panel[c]),
             "n": int(grid.n[c]), "d0": int(grid.d0[c]), "d1": int(grid.d1[c]),
             "n_params": int(grid.n_cols[c]), "rtol": float(grid.rtol[c]),
-            "trials": t, "full_rank": k, "p": k / t,
-            "p_ci95": [float(lo), float(hi)],
-            "decided_by": by_code,
-            "host_refined": int(refined.sum()),
-            "svd_refined": int(np.isin(codes[c], (jacobian.SVD_FULL,
-                                                  jacobian.SVD_DEFICIENT)).sum()),
-            "near_threshold": int(near.sum()),
+            **cell_counts(codes[c], s_ratio[c], float(grid.rtol[c]), beta),
         })
         if exact_rank is not None:
             checked = exact_rank[c] >= 0
