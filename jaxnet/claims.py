@@ -425,7 +425,7 @@ def claims_threshold(r):
     return rows
 
 
-def _deep_rows(res):
+def _deep_rows(res, name="deep_rank"):
     """Depth-L Figure 4: the largest n each (depth, panel) reaches p >= 1/2 on the grid,
     its total width and P/n; the two-layer case against the Figure-4 engine."""
     parts = []
@@ -445,7 +445,7 @@ def _deep_rows(res):
     rows = [("Beyond: full-rank Jacobian at depth L = 2, 3, 4 (smallest grid width with "
              "p >= 1/2)", "— (slides: further topic 'deep networks')", "; ".join(parts),
              f"{trials} trials/cell", "beyond the documents",
-             "deep_rank/deep_rank_thresholds.png")]
+             f"{name}/deep_rank_thresholds.png")]
     chk = res.get("fig4_check")
     if chk:
         dis = sum(v["disagree"] for v in chk.values())
@@ -454,11 +454,11 @@ def _deep_rows(res):
                      "engine, trial by trial", "—", f"{dis} disagreements in {dec} "
                      "decisions", f"{trials} trials/cell",
                      "beyond the documents" if dis == 0 else "not reproduced",
-                     "deep_rank/deep_rank_L2.png"))
+                     f"{name}/deep_rank_L2.png"))
     return rows
 
 
-def _gd_rows(res):
+def _gd_rows(res, name="gradient_descent"):
     cells = res["cells"]
     parts, bound = [], sum(c["gradient_bound_violations"] for c in cells)
     for panel in dict.fromkeys(f"L={c['depth']} {c['panel']}" for c in cells):
@@ -474,17 +474,17 @@ def _gd_rows(res):
              f"loss_tol {cfg['loss_tol']:g}, grad_tol {cfg['grad_tol']:g}")
     return [("Beyond: gradient descent from random initializations (where it ends)",
              "— (slides: further topic 'gradient descent')", "; ".join(parts), scale,
-             "beyond the documents", "gradient_descent/gd_boundaries.png"),
+             "beyond the documents", f"{name}/gd_boundaries.png"),
             ("Slides, Lemma 1 in motion: a GD end point with full-rank J and loss > 0 "
              "has ||J^T r|| >= s_n ||r|| > 0 (not critical)",
              "full-rank Jacobian at a critical point => global minimum",
              f"{bound} end points violate ||J^T r|| >= s_n ||r|| (of "
              f"{sum(c['trials'] for c in cells)})", scale,
              "reproduced" if bound == 0 else "not reproduced",
-             "gradient_descent/gd_losses.png")]
+             f"{name}/gd_losses.png")]
 
 
-def _init_rows(res):
+def _init_rows(res, name="init_regions"):
     cells = res["cells"]
     parts = []
     for panel in dict.fromkeys(c["panel"] for c in cells):
@@ -499,22 +499,29 @@ def _init_rows(res):
                      f"{np.mean([c['gauss_over_uniform_cone_measure'] for c in sub]):.1f}x "
                      "a uniform one's")
     mc = (f"cone tables vs Monte Carlo: {sum(c['mc_outside_999'] for c in cells)} of "
-          f"{sum(c['mc_cones_checked'] for c in cells)} cones outside 99.9% intervals")
+          f"{sum(c['mc_cones_checked'] for c in cells)} cones outside 99.9% exact "
+          "(Clopper-Pearson) intervals")
     return [("Beyond: P(the region of a Gaussian initialization holds a global min) vs "
              "Figure 5's uniform regions", "— (slides: volume of normal cones and "
              "initialization)", "; ".join(parts) + "; " + mc,
              f"{cells[0]['trials']} trials/cell", "beyond the documents",
-             "init_regions/init_regions.png")]
+             f"{name}/init_regions.png")]
 
 
 def claims_further(r):
     """The slides' further topics (beyond the documents): depth, GD, initialization."""
     rows = []
-    for name, fn in (("deep_rank", _deep_rows), ("gradient_descent", _gd_rows),
-                     ("init_regions", _init_rows)):
+    # (entry, rows, required): the full-scale-only variants add rows where they ran
+    for name, fn, required in (("deep_rank", _deep_rows, True),
+                               ("deep_rank_ratio", _deep_rows, False),
+                               ("gradient_descent", _gd_rows, True),
+                               ("gradient_descent_L3", _gd_rows, False),
+                               ("init_regions", _init_rows, True)):
         res = r.get(name)
-        rows += fn(res) if res is not None else [(f"Beyond: {name}", "—", "not run", "",
-                                                  "not tested", "")]
+        if res is not None:
+            rows += fn(res, name)
+        elif required:
+            rows.append((f"Beyond: {name}", "—", "not run", "", "not tested", ""))
     return rows
 
 

@@ -118,7 +118,9 @@ def write_report(out: Path, scale: str, status: dict) -> Path:
         cells = [claim, doc, measured, trials, f"**{verdict}**", link]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     lines += ["", "## Experiments", ""]
-    lines += [f"- `{name}`: {status.get(name, 'not run')}" for name in REGISTRY]
+    lines += [f"- `{name}`: "
+              + status.get(name, "cached" if loaded[name] is not None else "not run")
+              for name in REGISTRY]
     path = out / "REPORT.md"
     io.write_text(path, "\n".join(lines) + "\n")
     return path

@@ -151,9 +151,12 @@ def jacobian_fn(net: models.Network, sizes):
     return lambda key, n, d0: trial(key, n, d0)[-1]
 
 
-def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack"):
+def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack",
+            deficient_test: bool = True):
     """``(key, cell) -> {'code', 's_upper'}``: the Gram certificate of one trial
-    (``cholesky``: ``jacobian.default_cholesky``), then, where it is ambiguous and the
+    (``cholesky``: ``jacobian.default_cholesky``; ``deficient_test``: its Gram
+    deficiency test, which cannot fire in float64 at these sizes:
+    ``jacobian.deficient_test_can_fire``), then, where it is ambiguous and the
     network has activation patterns, ``jacobian.pattern_deficiency`` (``s_upper``: its
     bound on s_n/s_1 where it certified, NaN elsewhere)."""
     trial = trial_fn(net, sizes)
@@ -162,7 +165,8 @@ def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack"):
         xs, row_mask, params, fixed, j = trial(key, cell["n"], cell["d0"])
         cert = jacobian.full_rank_certificate(j @ j.T, cell["n"], cell["n_params"],
                                               cell["rtol"], row_mask=row_mask, beta=beta,
-                                              cholesky=cholesky)
+                                              cholesky=cholesky,
+                                              deficient_test=deficient_test)
         code, s_upper = cert.code, jnp.full((), jnp.nan, j.dtype)
         if net.pattern is not None:
             bits = jax.vmap(net.pattern, in_axes=(None, None, 0))(params, fixed, xs)
@@ -257,10 +261,9 @@ def _fig4_check(cfg: Config, ctx: runner.Context, cells, codes):
         if not idx:
             continue
         sub = [cells[i] for i in idx]
-        panels = list(dict.fromkeys(c["panel"] for c in sub))
         grid = fr.make_grid(
-            "paper", d0_values=[int(p[3:]) for p in panels if family == "d0"],
-            ratios=[float(p[6:]) for p in panels if family == "ratio"],
+            "paper", d0_values=sorted({c["d0"] for c in sub}) if family == "d0" else [],
+            ratios=list(cfg.ratio) if family == "ratio" else [],
             n_values=sorted({c["n"] for c in sub}), d1_values=sorted({c["d1"] for c in
                                                                        sub}),
             rank_dtype="float64")
@@ -300,12 +303,16 @@ def compute(cfg: Config, ctx: runner.Context):
                 "d0": np.array([c["d0"] for c in sub], np.int32),
                 "n_params": np.array([c["n_params"] for c in sub], np.int32),
                 "rtol": np.array([c["rtol"] for c in sub], np.float64)}
-        out = ctx.device(unit_fn(net, sizes, cfg.beta), cols, seeds_all[idx], cfg.trials,
+        gram_deficient = jacobian.deficient_test_can_fire(
+            float(cols["rtol"].max()), int(cols["n"].min()), cfg.beta)
+        out = ctx.device(unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
+                         cols, seeds_all[idx], cfg.trials,
                          chunk=chunk, tag=f"L{depth}_m{m}_{family}", mesh=mesh,
                          desc=f"L={depth} m={m} {family}",
                          refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
                                                ctx.base_key))
-        codes[idx], s_ratio[idx], s_upper[idx] = out["code"], out["s_ratio"], out["s_upper"]
+        codes[idx], s_ratio[idx] = out["code"], out["s_ratio"]
+        s_upper[idx] = out["s_upper"]
         key = f"L{depth}"
         seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
     summary = summarize(cells, codes, s_ratio, cfg.beta)
