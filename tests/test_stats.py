@@ -31,3 +31,19 @@ def test_wilson_interval_closed_form_elementwise():
     h = z * np.sqrt(p * (1 - p) / t + z * z / (4 * t * t)) / (1 + z * z / t)
     np.testing.assert_allclose(lo, c - h, rtol=1e-9)
     np.testing.assert_allclose(hi, c + h, rtol=1e-9)
+
+
+def test_closed_forms_equal_scipy_binomtest():
+    # the vectorized Wilson and Clopper–Pearson intervals against SciPy's, rtol 1e-9
+    from scipy.stats import binomtest
+
+    for k, t in ((0, 1), (1, 1), (0, 50), (3, 50), (25, 50), (50, 50), (7, 100_000),
+                 (99_999, 100_000)):
+        lo, hi = stats.wilson_interval(k, t)
+        ref = binomtest(k, t).proportion_ci(0.95, method="wilson")
+        np.testing.assert_allclose([lo, hi], [ref.low, ref.high], rtol=1e-9, atol=1e-15)
+        lo, hi = stats.exact_interval(k, t, 0.999)
+        ref = binomtest(k, t).proportion_ci(0.999, method="exact")
+        np.testing.assert_allclose([lo, hi], [ref.low, ref.high], rtol=1e-9, atol=1e-15)
+    lo, hi = stats.wilson_interval(np.arange(11), 10)  # arrays, elementwise
+    assert lo.shape == (11,) and np.all(np.diff(lo) > 0) and np.all(np.diff(hi) > 0)
