@@ -40,7 +40,6 @@ DEFAULT_WIDTHS = {2: tuple(range(30, 301, 30)), 3: tuple(range(6, 49, 6)),
 D0_N = tuple(range(10, 101, 10))
 RATIO_N = tuple(range(10, 101, 10))
 REFINE_BATCH = 32
-CODE_NAMES = jacobian.CODE_NAMES
 CHUNK_BYTES = 64 << 20  # Jacobians of one compiled call (with its Gram/transposes: x3)
 
 
