@@ -200,6 +200,10 @@ def _replicated_inputs(base_key, cells, seeds, mesh):
     return key_data, cells_dev, seeds_dev
 
 
+def _next_pow2(k: int) -> int:
+    return 1 << max(int(k) - 1, 0).bit_length()
+
+
 def run_device(
     unit_fn: Callable,
     cells: dict[str, np.ndarray],
@@ -226,8 +230,9 @@ def run_device(
       seeds: ``(C,)`` cell seeds (``cell_seed``).
       n_trials: trials per cell.
       base_key: the sweep's PRNG key (from ``--seed``).
-      chunk: units evaluated at once per device (bounds memory); one compiled call
-        evaluates ``chunk × device_count`` units.
+      chunk: units evaluated at once per device, at most (bounds memory); one compiled
+        call evaluates ``chunk × device_count`` units (fewer, rounded up to a power of
+        two, when the whole run is smaller and ``block_fn`` is not given).
       refine_fn: optional host function ``(cell_idx, trial_idx, out) -> out`` applied to
         each block's valid units (NumPy dicts).
       checkpoint: where to save finished units and resume from.
@@ -249,13 +254,13 @@ def run_device(
     mesh = device_mesh() if mesh is None else mesh
     n_dev = mesh.size
     _check_positive(n_trials=n_trials, chunk=chunk)
-    block = chunk * n_dev
     n_cells = len(seeds)
     if n_cells == 0:
         raise ValueError("cells must hold at least one cell")
     n_units = n_cells * n_trials
     key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
-    if block_fn is None:
+    precompiled = block_fn is not None
+    if not precompiled:
         block_fn = make_block_fn(unit_fn, mesh=mesh, sequential=sequential)
     shard = PartitionSpec(_DEVICE_AXIS)
     main = is_main_process()
@@ -269,6 +274,12 @@ def run_device(
     results: dict[str, np.ndarray] = state or {}
 
     todo = np.flatnonzero(~done)
+    if not precompiled:
+        # A run smaller than one block is not padded up to ``chunk``: the block shrinks
+        # to the next power of two that holds it (few distinct shapes, at most 2x the
+        # units; the numbers do not depend on the block size).
+        chunk = min(chunk, _next_pow2(-(-max(len(todo), 1) // n_dev)))
+    block = chunk * n_dev
     bar = tqdm(
         total=n_units, initial=n_units - len(todo), disable=not (progress and main),
         desc=desc, file=sys.stderr, dynamic_ncols=True,

@@ -4,6 +4,7 @@ notebook path (``runner.run`` without files)."""
 import threading
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -146,3 +147,42 @@ def test_run_without_out_writes_nothing_and_plots(tmp_path, monkeypatch):
     figs = res.plot()
     assert list(figs) == ["full_rank_d0.png"]
     assert "4 cells" in repr(res)
+
+
+def _halve_until_small(key, cell):
+    """A unit whose loop length depends on its draw (a vmapped ``while_loop``)."""
+    x0 = 1.0 + 100.0 * jax.random.uniform(key) + cell["a"]
+
+    def body(state):
+        x, k = state
+        return x * 0.5 + 0.01 * jnp.sin(x), k + 1
+
+    x, k = jax.lax.while_loop(lambda s: s[0] > 1e-3, body, (x0, 0))
+    return {"x": x, "steps": k}
+
+
+def test_small_run_shrinks_its_block_and_keeps_the_numbers(monkeypatch):
+    """A run smaller than ``chunk`` units per device is evaluated in a block of the
+    next power of two (not padded to ``chunk``), with the numbers of ``chunk = 1``."""
+    shapes = []
+    make = runner.make_block_fn
+
+    def recording(*args, **kw):
+        fn = make(*args, **kw)
+
+        def call(key_data, cells, seeds, cell_idx, trial_idx):
+            shapes.append(cell_idx.shape)
+            return fn(key_data, cells, seeds, cell_idx, trial_idx)
+        return call
+
+    monkeypatch.setattr(runner, "make_block_fn", recording)
+    mesh = runner.device_mesh(jax.devices()[:2])
+    cells, seeds = {"a": np.array([0.0, 3.0, 7.0])}, np.array([4, 5, 6], np.uint32)
+    kw = dict(base_key=jax.random.key(9), mesh=mesh, progress=False)
+    big = runner.run_device(_halve_until_small, cells, seeds, 3, chunk=64, **kw)
+    assert shapes == [(2, 8)]  # 9 units on 2 devices: 5 each -> blocks of 8, not 64
+    one = runner.run_device(_halve_until_small, cells, seeds, 3, chunk=1, **kw)
+    assert shapes[1:] == [(2, 1)] * 5
+    assert len(set(big["steps"].ravel().tolist())) > 1  # the loop lengths differ
+    for name in ("x", "steps"):  # bit for bit: the block size changes no number
+        np.testing.assert_array_equal(big[name], one[name])
