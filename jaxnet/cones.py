@@ -17,7 +17,8 @@ Exact tables (every cone and its measure), for data in general position:
   triangulation from the face's centre, Van Oosterom–Strackee triangle areas).
 
 ``mc_measures`` is the independent Monte-Carlo estimator (fraction of M Gaussian
-draws that land in each cone, with a Wilson interval), used to check the tables.
+draws that land in each cone, with a Clopper–Pearson interval), used to check the
+tables.
 """
 
 from __future__ import annotations
@@ -116,13 +117,16 @@ def lookup(patterns: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.array([index.get(k.tobytes(), -1) for k in _pack(rows)])
 
 
-def mc_measures(rng: np.random.Generator, xt, patterns, samples: int):
+def mc_measures(rng: np.random.Generator, xt, patterns, samples: int, *,
+                level: float = 0.95):
     """Monte-Carlo estimates of the cones' measures: ``(estimate (K,), lo, hi, missed)``
-    from ``samples`` draws w ~ N(0, I), Wilson 95% intervals; ``missed``: draws whose
-    pattern is not in ``patterns`` (0 when the table is complete)."""
+    from ``samples`` draws w ~ N(0, I), with Clopper–Pearson intervals at ``level``
+    (``stats.exact_interval``: they keep their coverage at the small counts of small
+    cones); ``missed``: draws whose pattern is not in ``patterns`` (0 when the table
+    is complete)."""
     xt = _check_xt(xt)
     w = rng.standard_normal((samples, xt.shape[1]))
     idx = lookup(patterns, (w @ xt.T) > 0)
     counts = np.bincount(idx[idx >= 0], minlength=len(patterns))
-    lo, hi = stats.wilson_interval(counts, samples)
+    lo, hi = stats.exact_interval(counts, samples, level)
     return counts / samples, np.asarray(lo), np.asarray(hi), int((idx < 0).sum())

@@ -529,6 +529,17 @@ def _inv_mod(a, p):
     return result
 
 
+def _mod_product(x: Array, p: int) -> Array:
+    """``x mod p`` for int64 ``0 ≤ x < 2^62`` (a product of two residues), without an
+    integer division: the quotient x/p < 2^31 is estimated in float64 with an error
+    below 2^−20, so its floor is off by at most one, and one correction each way makes
+    the remainder exact."""
+    q = jnp.floor(x.astype(jnp.float64) * (1.0 / p)).astype(jnp.int64)
+    r = x - q * p
+    r = jnp.where(r < 0, r + p, r)
+    return jnp.where(r >= p, r - p, r)
+
+
 def rank_mod_p(mat: Array, p: int = PRIMES[0]) -> Array:
     """Rank over the field Z/p of an integer matrix ``(n, m)`` (Gauss–Jordan, int64).
 
@@ -547,10 +558,10 @@ def rank_mod_p(mat: Array, p: int = PRIMES[0]) -> Array:
         cand = (col != 0) & ~used
         has = jnp.any(cand)
         piv = jnp.argmax(cand)
-        prow = (a[piv] * _inv_mod(a[piv, k], p)) % p
+        prow = _mod_product(a[piv] * _inv_mod(a[piv, k], p), p)
         factor = jnp.where(rows == piv, 0, col)
-        reduced = (a - (factor[:, None] * prow[None, :]) % p) % p
-        reduced = reduced.at[piv].set(prow)
+        reduced = a - _mod_product(factor[:, None] * prow[None, :], p)
+        reduced = jnp.where(reduced < 0, reduced + p, reduced).at[piv].set(prow)
         a = jnp.where(has, reduced, a)
         return a, used | (has & (rows == piv)), rank + has.astype(jnp.int32)
 

@@ -192,6 +192,40 @@ def compile_block_fn(unit_fn: Callable, cells, seeds, *, base_key, chunk: int, m
         key_data, cells_dev, seeds_dev, idx, idx).compile()
 
 
+def merge_programs(groups: list, cost: Callable, *, compile_seconds: float,
+                   max_programs: int | None = None,
+                   compatible: Callable | None = None) -> list[np.ndarray]:
+    """Group work into few compiled programs, greedily, by a cost model.
+
+    Starting from ``groups`` (index arrays, one program each), merge the compatible
+    pair whose merge adds the least estimated running time (``cost(indices) ->
+    seconds`` of one program running those items padded to their largest), while
+    there are more than ``max_programs`` or a merge adds less than ``compile_seconds``
+    (what one program fewer saves). ``compatible(a, b)``: whether two groups may share
+    a program (default: always). The plan depends on its inputs only, so callers whose
+    trials do not depend on their padding get the same numbers from any plan.
+    """
+    groups = [np.asarray(g) for g in groups]
+    costs = [cost(g) for g in groups]
+    limit = len(groups) if max_programs is None else max_programs
+    while len(groups) > 1:
+        best = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if compatible is not None and not compatible(groups[i], groups[j]):
+                    continue
+                merged = np.concatenate([groups[i], groups[j]])
+                extra = cost(merged) - costs[i] - costs[j]
+                if best is None or extra < best[0]:
+                    best = (extra, i, j, merged)
+        if best is None or (len(groups) <= limit and best[0] >= compile_seconds):
+            break
+        _, i, j, merged = best
+        groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [np.sort(merged)]
+        costs = [c for k, c in enumerate(costs) if k not in (i, j)] + [cost(merged)]
+    return groups
+
+
 def _replicated_inputs(base_key, cells, seeds, mesh):
     """The block function's replicated inputs, as global arrays on ``mesh``."""
     key_data = global_array(jax.random.key_data(base_key), mesh)

@@ -43,11 +43,12 @@ def test_monte_carlo_estimator_matches_the_exact_table(dim):
     n = 6
     xt = np.c_[rng.standard_normal((n, dim - 1)), np.ones(n)]
     pats, mu = cones.cell_table(xt)
-    est, _, _, missed = cones.mc_measures(rng, xt, pats, 400_000)
+    est, lo, hi, missed = cones.mc_measures(rng, xt, pats, 400_000, level=0.9999)
     assert missed == 0
-    lo, hi = stats.wilson_interval(np.rint(est * 400_000), 400_000, z=4.0)
-    # every cone inside its 4-sigma Wilson interval (false alarm < 1e-4 per cone)
+    # every cone inside its 99.99% Clopper-Pearson interval (false alarm < 1e-4 per
+    # cone), which contains the estimate
     assert np.all((lo <= mu) & (mu <= hi)), np.c_[mu, est]
+    assert np.all((lo <= est) & (est <= hi))
 
 
 def test_bad_data_is_rejected():

@@ -242,3 +242,29 @@ def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
         assert (f[g == n] == n).all()  # a full-rank Gram certifies K
         outcomes |= set((f == n).tolist())
     assert outcomes == {True, False}
+
+
+def test_exact_check_eliminates_small_cells_at_their_own_size():
+    """Cells padded into a larger program (n = 6 beside n = 40) are eliminated at their
+    own size (``_rank_size``), with the ranks of the whole padded Gram."""
+    grid = fr.make_grid("paper", rank_dtype="float64", d0_values=(2,), n_values=(6, 40),
+                        d1_values=(3, 30))
+    key = jax.random.key(8)
+    out = fr.run_grid("paper", grid, 5, base_key=key, chunk=4, rank_dtype="float64",
+                      max_buckets=1, exact_trials=5)
+    (bucket,) = out["buckets"]
+    assert bucket["sizes"][0] == 40 and fr._rank_size(6) < 40
+    setup = fr.Setup("paper", tuple(bucket["sizes"]), "float64", 2.0,
+                     tuple(bucket["widths"]))
+    gram_fn, full_fn = (jax.jit(f) for f in fr.exact_rank_fns(setup))
+    seeds = fr.grid_seeds("paper", grid)
+    live = grid.n_cols >= grid.n
+    assert live.sum() >= 3
+    for c in np.flatnonzero(live):
+        n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
+        for t in range(5):
+            k = runner.trial_key(key, seeds[c], t)
+            whole = int(gram_fn(k, n, d0, d1))  # the unsliced N x N Gram
+            if whole < n and out["code"][c, t] in jacobian.FULL_CODES:
+                whole = int(full_fn(k, n, d0, d1))  # re-decided on K itself
+            assert out["exact_rank"][c, t] == whole, (c, t)

@@ -160,3 +160,32 @@ def test_eigenvalue_decision_agrees_with_svd_or_abstains():
     jac[-1] = jac[0]
     full, _ = jacobian.decide_by_eigenvalues(jac @ jac.T, n, 40 * 2.2e-16)
     assert full is None
+
+
+def test_mod_product_is_exact_at_the_quotient_boundaries():
+    """``x mod p`` without integer division equals Python's ``%`` on products of
+    residues, including exact multiples of p and their neighbours."""
+    rng = np.random.default_rng(3)
+    for p in jacobian.PRIMES[:3]:
+        a = rng.integers(0, p, 20000, dtype=np.int64)
+        b = rng.integers(0, p, 20000, dtype=np.int64)
+        k = rng.integers(0, p - 1, 2000, dtype=np.int64)
+        edges = np.concatenate([k * p + d for d in (-1, 0, 1)])
+        x = np.concatenate([a * b, edges[edges >= 0], [0, (p - 1) ** 2, p * (p - 2)]])
+        got = np.asarray(jax.jit(lambda v, p=p: jacobian._mod_product(v, p))(x))
+        want = np.array([int(v) % p for v in x.tolist()])
+        np.testing.assert_array_equal(got, want)  # exact: integers
+
+
+def test_rank_mod_p_equals_exact_integer_rank():
+    """Gauss–Jordan over Z/p against fraction-free elimination over Q, on integer
+    matrices of known rank (products of random factors) with entries up to 2^30."""
+    rng = np.random.default_rng(4)
+    for n, m, r in [(12, 12, 12), (12, 12, 7), (9, 15, 5), (15, 9, 9), (10, 10, 0)]:
+        f = rng.integers(-(1 << 14), 1 << 14, (n, r), dtype=np.int64)
+        g = rng.integers(-(1 << 14), 1 << 14, (r, m), dtype=np.int64)
+        mat = f @ g if r else np.zeros((n, m), np.int64)
+        want = jacobian.integer_rank(mat)
+        assert want == r
+        for p in jacobian.PRIMES[:2]:
+            assert int(jacobian.rank_mod_p(jnp.asarray(mat), p)) == want

@@ -166,3 +166,33 @@ def test_full_rank_exact_rule_equals_float_rule_on_the_same_trials():
         assert e["full_rank"] == f["full_rank"], (e, f)
     with pytest.raises(ValueError, match="^rank_rule exact needs convention paper"):
         fr.Config(convention="peer", rank_rule="exact")
+
+
+def test_w_star_does_not_depend_on_the_program_plan(monkeypatch):
+    """d0 >= 2 cells merged into one padded program (n = 6 and 12 padded to 20) give
+    the w* of one program per cell, trial by trial."""
+    kw = dict(d0=[2], n=[6, 12, 20], trials=12, min_cap=40, bootstrap=10)
+    monkeypatch.setattr(exp, "COMPILE_SECONDS", 0.0)  # no merge pays: 3 programs
+    alone = exp.law(**kw)
+    monkeypatch.setattr(exp, "COMPILE_SECONDS", 1e9)  # every merge pays: 1 program
+    merged = exp.law(**kw)
+    assert [len(r.results["metadata"]["programs"]) for r in (alone, merged)] == [3, 1]
+    assert merged.results["metadata"]["programs"][0]["sizes"][0] == 20
+    np.testing.assert_array_equal(alone.arrays["w_star"], merged.arrays["w_star"])
+    assert len(np.unique(alone.arrays["w_star"])) > 3
+
+
+def test_merge_programs_pays_for_padding_only_below_a_compilation():
+    costs = {0: 1.0, 1: 1.1, 2: 10.0}  # cost of a program: items x the largest's cost
+
+    def cost(idx):
+        return len(idx) * max(costs[int(i)] for i in idx)
+
+    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=0.5)
+    assert sorted(map(list, plan)) == [[0, 1], [2]]  # 0 with 1 adds 0.1 s; with 2, 9 s
+    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=0.5,
+                                 max_programs=1)
+    assert [list(p) for p in plan] == [[0, 1, 2]]
+    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=100.0,
+                                 compatible=lambda a, b: 2 not in a and 2 not in b)
+    assert sorted(map(list, plan)) == [[0, 1], [2]]

@@ -31,6 +31,7 @@ same in any sweep, bucket, chunk size or device count (tests check this).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -224,34 +225,71 @@ def exact_rank_fns(setup: Setup):
     equality except with probability ≤ n/2^20 (Schwartz–Zippel).
 
     ``gram_rank`` is the larger of the ranks of K·Kᵀ = (A·Aᵀ) ∘ (X'·X'ᵀ) (the Khatri–Rao
-    Gram, n × n, formed exactly in int64) modulo two primes p₁, p₂ ≈ 2^31, at O(n³)
-    cost. Each is ≤ rank K, so a value n proves rank K = n; a smaller value means K is
-    deficient unless p₁·p₂ divides the nonzero integer det K·Kᵀ. ``full_rank`` is the
-    rank of K itself modulo p₁, O(n²·d1·d0): ``_exact_ranks`` re-decides with it every
-    trial whose Gram is deficient but whose float decision was "full", the only trials
-    where a Gram misjudgement could hide (or fake) a disagreement. Neither uses a
-    tolerance.
+    Gram, n × n, formed exactly in int64: ``gram_residues``) modulo two primes p₁, p₂ ≈
+    2^31, at O(n³) cost. Each is ≤ rank K, so a value n proves rank K = n; a smaller
+    value means K is deficient unless p₁·p₂ divides the nonzero integer det K·Kᵀ.
+    ``full_rank`` is the rank of K itself modulo p₁, O(n²·d1·d0): ``_exact_ranks``
+    re-decides with it every trial whose Gram is deficient but whose float decision
+    was "full", the only trials where a Gram misjudgement could hide (or fake) a
+    disagreement. Neither uses a tolerance.
     """
-    big_n, big_d0, big_d1 = setup.sizes
-
-    def factors(key, n, d0, d1):
-        params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
-        act = ((nets.preactivations(params, xs) > 0) & row_mask[:, None]).astype(jnp.int64)
-        return act, integer_data(key, big_n, big_d0, d0)
+    big_n = setup.sizes[0]
+    residues = gram_residues(setup)
 
     def gram_rank(key, n, d0, d1):
-        act, xt = factors(key, n, d0, d1)
-        # |x'·x'| ≤ (D0 + 1)·2^40 < 2^63 and residues < 2^31: every product is exact.
-        aa, xx = act @ act.T, xt @ xt.T
-        return jnp.maximum(*(jacobian.rank_mod_p((aa % p) * (xx % p) % p, p)
-                             for p in jacobian.PRIMES[:2]))
+        res = residues(key, n, d0, d1)
+        return jnp.maximum(*(jacobian.rank_mod_p(res[i], p)
+                             for i, p in enumerate(GRAM_PRIMES)))
 
     def full_rank(key, n, d0, d1):
-        act, xt = factors(key, n, d0, d1)
+        act, xt = _integer_factors(setup, key, n, d0, d1)
         kr = (act[:, :, None] * xt[:, None, :]).reshape(big_n, -1)
         return jacobian.rank_mod_p(kr.T)  # Gauss–Jordan over the N ≤ P columns of Kᵀ
 
     return gram_rank, full_rank
+
+
+GRAM_PRIMES = jacobian.PRIMES[:2]
+
+
+def _integer_factors(setup: Setup, key, n, d0, d1):
+    """The trial's real activation pattern ``(N, D1)`` (rows ≥ n zero) and its integer
+    data ``(N, D0 + 1)`` (``integer_data``), both int64."""
+    big_n, big_d0, _ = setup.sizes
+    params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
+    act = ((nets.preactivations(params, xs) > 0) & row_mask[:, None]).astype(jnp.int64)
+    return act, integer_data(key, big_n, big_d0, d0)
+
+
+def gram_residues(setup: Setup):
+    """``(key, n, d0, d1) -> (2, N, N)`` int64: the Khatri–Rao Gram K·Kᵀ = (A·Aᵀ) ∘
+    (X'·X'ᵀ) of the trial (``exact_rank_fns``) modulo each of ``GRAM_PRIMES``. Rows and
+    columns ≥ n are zero, so its leading m × m block (any m ≥ n) has the same rank."""
+
+    def residues(key, n, d0, d1):
+        act, xt = _integer_factors(setup, key, n, d0, d1)
+        # |x'·x'| ≤ (D0 + 1)·2^40 < 2^63 and residues < 2^31: every product is exact.
+        aa, xx = act @ act.T, xt @ xt.T
+        return jnp.stack([(aa % p) * (xx % p) % p for p in GRAM_PRIMES])
+
+    return residues
+
+
+def _rank_size(n: int) -> int:
+    """The leading block a Gram of n real rows is eliminated at: n rounded up to a
+    multiple of max(16, 2^⌊log₂ n⌋/4) (few compiled shapes, under 25% extra rows
+    beyond 64)."""
+    step = max(16, 1 << max(int(n).bit_length() - 3, 0))
+    return -(-int(n) // step) * step
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _gram_ranks(residues, m: int):
+    """``(B, 2, N, N)`` Gram residues -> ``(B,)``: the larger rank modulo the two
+    primes of each leading ``m × m`` block."""
+    block = residues[:, :, :m, :m]
+    return jnp.maximum(*(jax.vmap(lambda a, p=p: jacobian.rank_mod_p(a, p))(block[:, i])
+                         for i, p in enumerate(GRAM_PRIMES)))
 
 
 def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
@@ -460,22 +498,11 @@ def plan_buckets(grid: Grid, columns: Columns, *, max_buckets: int = 8,
         sizes, widths = describe(cols)
         return len(cols) * n_trials * _column_seconds(sizes, len(widths), factorizations)
 
-    costs = [cost(b) for b in buckets]
-    while len(buckets) > 1:
-        best = None
-        for i in range(len(buckets)):
-            for j in range(i + 1, len(buckets)):
-                if (columns.d0[buckets[i]].max() == 1) != (columns.d0[buckets[j]].max() == 1):
-                    continue
-                merged = np.concatenate([buckets[i], buckets[j]])
-                extra = cost(merged) - costs[i] - costs[j]
-                if best is None or extra < best[0]:
-                    best = (extra, i, j, merged)
-        if best is None or (len(buckets) <= max_buckets and best[0] >= compile_seconds):
-            break
-        extra, i, j, merged = best
-        buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [np.sort(merged)]
-        costs = [c for k, c in enumerate(costs) if k not in (i, j)] + [cost(merged)]
+    def compatible(a, b):
+        return (columns.d0[a].max() == 1) == (columns.d0[b].max() == 1)
+
+    buckets = runner.merge_programs(buckets, cost, compile_seconds=compile_seconds,
+                                    max_programs=max_buckets, compatible=compatible)
     return sorted((Bucket(b, *describe(b)) for b in buckets), key=lambda b: b.sizes)
 
 
@@ -483,29 +510,36 @@ def _exact_ranks(setup, cols, seeds, cells_of, grid, base_key, k, exact_rank,
                  float_full, batch=16):
     """Fill ``exact_rank[c, :k]`` for the bucket's cells (host loop over batches): the
     Gram's rank for every trial, K's own rank where the Gram is deficient and the
-    float decision (``float_full[c, t]``) was full rank (``exact_rank_fns``)."""
+    float decision (``float_full[c, t]``) was full rank (``exact_rank_fns``).
+
+    The Grams are formed at the bucket's padded N and eliminated at their cell's n
+    rounded up (``_rank_size``): O(n³), not O(N³), per trial; rows ≥ n are zero, so
+    the rank is the same."""
 
     def batched(one):
         return jax.jit(jax.vmap(lambda t, c, d1: one(
             runner.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
             jnp.asarray(cols["d0"])[c], d1)))
 
-    def run(fn, jobs):
+    def run(fn, jobs, reduce=lambda out, sel: np.asarray(out)):
         ranks = []
         for start in range(0, len(jobs), batch):
             sel = jobs[start : start + batch]
             sel = sel + [sel[0]] * (batch - len(sel))
-            out = np.asarray(fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
-                                jnp.asarray([r for r, _, _ in sel], jnp.int32),
-                                jnp.asarray([int(grid.d1[c]) for _, c, _ in sel],
-                                            jnp.int32)))
-            ranks.extend(out[: min(batch, len(jobs) - start)])
+            out = fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
+                     jnp.asarray([r for r, _, _ in sel], jnp.int32),
+                     jnp.asarray([int(grid.d1[c]) for _, c, _ in sel], jnp.int32))
+            ranks.extend(reduce(out, sel)[: min(batch, len(jobs) - start)])
         return ranks
 
-    gram_fn, full_fn = exact_rank_fns(setup)
+    _, full_fn = exact_rank_fns(setup)
     jobs = [(r, int(c), t) for r, cells in enumerate(cells_of) for c in cells
             for t in range(k)]
-    for (_, c, t), rank in zip(jobs, run(batched(gram_fn), jobs), strict=True):
+    # Jobs of one elimination size together, so each batch is one (B, m, m) call.
+    jobs.sort(key=lambda job: _rank_size(int(grid.n[job[1]])))
+    ranks = run(batched(gram_residues(setup)), jobs, lambda out, sel: np.asarray(
+        _gram_ranks(out, _rank_size(max(int(grid.n[c]) for _, c, _ in sel)))))
+    for (_, c, t), rank in zip(jobs, ranks, strict=True):
         exact_rank[c, t] = rank
     rest = [job for job in jobs if exact_rank[job[1], job[2]] < grid.n[job[1]]
             and float_full[job[1], job[2]]]

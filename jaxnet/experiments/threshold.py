@@ -157,20 +157,41 @@ def trial_fn(sizes):
     return one
 
 
-def _buckets(cells):
+# The cost model of a d0 ≥ 2 program (``_buckets``): a trial reduces about c·n columns
+# of N rows against an N × N basis, so a program of cells padded to N runs for about
+# MOD_P_SECONDS · trials · Σ n·N² seconds and compiles in about COMPILE_SECONDS
+# (both measured on the 2-core CPU, threshold_d0 --quick: 3e-9 s and ~1 s).
+MOD_P_SECONDS = 3e-9
+COMPILE_SECONDS = 1.0
+
+
+def _buckets(cells, trials: int):
     """Cells grouped into compiled programs: d0 = 1 cells padded to powers of two (its
-    cost is O((N + D) log N)); d0 ≥ 2 cells one program per (n, d0) (O(N²) a column)."""
+    cost is O((N + D) log N)); d0 ≥ 2 cells one program per (n, d0), then merged
+    (``runner.merge_programs``, same d0 only: a padded coordinate costs a column) while
+    the padding costs less than a compilation. A trial's w* does not depend on its
+    padding (counter-based draws; padded rows are zero), so neither do the results."""
     groups: dict[tuple, list[int]] = {}
     for i, (_, n, d0, _cap) in enumerate(cells):
         key = ("1d", 1 << math.ceil(math.log2(n))) if d0 == 1 else ("p", n, d0)
         groups.setdefault(key, []).append(i)
+    ns = np.array([c[1] for c in cells])
+    d0s = np.array([c[2] for c in cells])
+
+    def cost(idx):
+        return MOD_P_SECONDS * trials * float((ns[idx] * ns[idx].max() ** 2).sum())
+
+    def compatible(a, b):
+        return d0s[a[0]] != 1 and d0s[a[0]] == d0s[b[0]]
+
+    plan = runner.merge_programs(list(groups.values()), cost,
+                                 compile_seconds=COMPILE_SECONDS, compatible=compatible)
     out = []
-    for idx in groups.values():
-        big_n = max(cells[i][1] for i in idx)
-        big_d0 = max(cells[i][2] for i in idx)
-        big_d = max(cells[i][3] for i in idx)
-        out.append(((big_n, big_d0, big_d), idx))
-    return out
+    for idx in plan:
+        sizes = (int(ns[idx].max()), int(d0s[idx].max()),
+                 int(max(cells[i][3] for i in idx)))
+        out.append((sizes, [int(i) for i in idx]))
+    return sorted(out)
 
 
 def quantile_summary(w_star: np.ndarray, cap: int, rng: np.random.Generator,
@@ -301,7 +322,7 @@ def run_w_star(ctx: runner.Context, cells, trials: int, *, chunk: int):
     w_star = np.zeros((len(cells), trials), np.int32)
     ok = np.zeros((len(cells), trials), bool)
     timings = []
-    for sizes, idx in _buckets(cells):
+    for sizes, idx in _buckets(cells, trials):
         sub = {"n": np.array([cells[i][1] for i in idx], np.int32),
                "d0": np.array([cells[i][2] for i in idx], np.int32),
                "cap": np.array([cells[i][3] for i in idx], np.int32)}
