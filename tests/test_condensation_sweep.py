@@ -108,6 +108,24 @@ def test_batched_sweep_equals_single_runs():
     assert res.arrays["N12_x"].shape == (2, 12, 2)
 
 
+def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
+    """Bit for bit: runs go one after another on a device (``lax.map``), so neither the
+    chunk nor the number of devices changes a rounding."""
+    cfg = dict(N=[12], lam=[1e-2, 1e-3], seeds=3, width=8, warmup=500, check_every=100,
+               max_steps=3000, exact=False, check_seeds=1, gd_steps=400, gd_log=100,
+               sgd_steps=1000)
+    four = cs.sweep(**cfg, chunk=4)  # 4 CPU devices (conftest)
+    one = cs.sweep(**cfg, chunk=1)
+    monkeypatch.setattr(runner, "device_mesh",
+                        lambda devices=None: jax.sharding.Mesh(
+                            np.asarray(jax.devices()[:1]), ("dev",)))
+    single = cs.sweep(**cfg, chunk=3)  # one device, all 6 runs in two calls
+    assert len(set(four.arrays["N12_steps"].ravel().tolist())) > 1
+    for other in (one, single):
+        for name, arr in four.arrays.items():
+            np.testing.assert_array_equal(arr, other.arrays[name], err_msg=name)
+
+
 def test_converged_student_is_near_the_exact_interpolant_at_small_lambda():
     # The stated distance (README): at λ = 1e-4, N = 40, the converged student's RMS
     # distance on S¹ to the exact minimum-norm interpolant of the same data is below
