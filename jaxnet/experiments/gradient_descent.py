@@ -345,7 +345,7 @@ def plot(results: dict, arrays: dict) -> dict:
         fig.colorbar(im, ax=axes[0].tolist(), label="P(GD reaches a global min)")
         cfg = results["config"]
         fig.suptitle(f"gradient descent, {cfg['trials']} initializations/cell, "
-                     f"{cfg['steps']} steps; lines: p = 1/2")
+                     f"{cfg['steps']} steps;\nlines: p = 1/2", fontsize=9)
         figs["gd_boundaries.png"] = fig
 
         fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.0),
