@@ -88,7 +88,10 @@ REGISTRY: dict[str, Entry] = {
                        {"quick": {"depth": (2, 3), "d0": (2,), "n": (10, 20, 30, 40),
                                   "width": (5, 10, 20, 40), "trials": 50},
                         "full": {"trials": 100}}),
-    "deep_rank_ratio": Entry("deep_rank", {"d0": (), "ratio": (0.25, 0.5)},
+    # d0 = ⌈ratio·n⌉ needs few units (P ≥ n at d1 ≈ 1/ratio for L = 2): Figure 4's
+    # ratio widths 1..15 at every depth (the d0 panels' 30..300 saturate at once).
+    "deep_rank_ratio": Entry("deep_rank", {"d0": (), "ratio": (0.25, 0.5),
+                                           "width": tuple(range(1, 16))},
                              {"full": {"trials": 100}}),
     "gradient_descent": Entry("gradient_descent", {},
                               {"quick": {"d0": (2,), "n": (10, 20, 30), "d1": (10, 40),

@@ -5,7 +5,12 @@ panel, n, d0, m): n data points x iid N(0, I_{d0}) (the ``paper`` convention's l
 a network of ``--model`` (``jaxnet.models``; default the ReLU MLP with L − 1 hidden
 layers of width m) drawn from the trial's key, and its Jacobian J = ∂F(θ, x_j)/∂θ
 (n × P, θ: every ``nnx.Param``, i.e. all hidden layers [W_l | b_l]; v fixed) by
-``vmap(jacrev)`` in one jitted program per (L, m, panel family).
+``vmap(jacrev)`` (over the n points) in one jitted program per (L, m, panel family),
+whose trials run one after another on their device (``lax.map``): with the trials
+vmapped too, XLA:CPU (jax 0.10.2) intermittently never finished a block of the
+d0 = ⌈ratio·n⌉ panels (every thread idle, the host waiting on a result; with Eigen
+single- or multi-threaded; J of 100 × 1530 and larger), and a trial's numbers then
+also depend on its chunk's size.
 
 Trials. The key of trial t of a cell is the Figure-4 key of (n, d0)
 (``full_rank.grid_seeds`` of the paper convention): every depth and width of a column
@@ -307,7 +312,7 @@ def compute(cfg: Config, ctx: runner.Context):
         out = ctx.device(unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
                          cols, seeds_all[idx], cfg.trials,
                          chunk=chunk, tag=f"L{depth}_m{m}_{family}", mesh=mesh,
-                         desc=f"L={depth} m={m} {family}",
+                         desc=f"L={depth} m={m} {family}", sequential=True,
                          refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
                                                ctx.base_key))
         codes[idx], s_ratio[idx] = out["code"], out["s_ratio"]
