@@ -237,9 +237,7 @@ def exact_rank_fns(setup: Setup):
     residues = gram_residues(setup)
 
     def gram_rank(key, n, d0, d1):
-        res = residues(key, n, d0, d1)
-        return jnp.maximum(*(jacobian.rank_mod_p(res[i], p)
-                             for i, p in enumerate(GRAM_PRIMES)))
+        return _gram_ranks(residues(key, n, d0, d1)[None], big_n)[0]
 
     def full_rank(key, n, d0, d1):
         act, xt = _integer_factors(setup, key, n, d0, d1)
