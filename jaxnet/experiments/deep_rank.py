@@ -45,7 +45,8 @@ DEFAULT_WIDTHS = {2: tuple(range(30, 301, 30)), 3: tuple(range(6, 49, 6)),
 D0_N = tuple(range(10, 101, 10))
 RATIO_N = tuple(range(10, 101, 10))
 REFINE_BATCH = 32
-CHUNK_BYTES = 64 << 20  # Jacobians of one compiled call (with its Gram/transposes: x3)
+CHUNK_BYTES = 64 << 20  # trials per compiled call: their Jacobians (x3) within this (trials
+# run one after another, so it bounds the work between checkpoints and watchdog beats)
 
 
 def default_widths(depth: int) -> tuple[int, ...]:
