@@ -23,15 +23,16 @@ from typing import Any
 import numpy as np
 
 
-def _to_jsonable(obj):
+def to_jsonable(obj):
+    """``obj`` as JSON types (what ``write_json`` writes)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _to_jsonable(dataclasses.asdict(obj))
+        return to_jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_to_jsonable(v) for v in obj]
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _to_jsonable(obj.tolist())
+        return to_jsonable(obj.tolist())
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -61,7 +62,7 @@ def _atomic_write(path: Path, write_fn, suffix: str) -> None:
 
 def write_json(path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(_to_jsonable(obj), indent=1, allow_nan=False)
+    text = json.dumps(to_jsonable(obj), indent=1, allow_nan=False)
     _atomic_write(Path(path), lambda f: f.write(text.encode()), ".tmp")
 
 
@@ -70,9 +71,11 @@ def write_text(path, text: str) -> None:
     _atomic_write(Path(path), lambda f: f.write(text.encode()), ".tmp")
 
 
-def write_npz(path, **arrays) -> None:
-    """``np.savez`` to ``path``, atomically."""
-    _atomic_write(Path(path), lambda f: np.savez(f, **arrays), ".tmp")
+def write_npz(path, *, compressed: bool = False, **arrays) -> None:
+    """``np.savez`` (``np.savez_compressed`` with ``compressed``) to ``path``,
+    atomically."""
+    save = np.savez_compressed if compressed else np.savez
+    _atomic_write(Path(path), lambda f: save(f, **arrays), ".tmp")
 
 
 def write_figure(path, fig) -> None:
@@ -88,7 +91,7 @@ def read_json(path) -> Any:
 
 def fingerprint(obj: Any) -> str:
     """A stable hash of a JSON-able config (key order does not matter)."""
-    text = json.dumps(_to_jsonable(obj), sort_keys=True)
+    text = json.dumps(to_jsonable(obj), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -99,18 +102,52 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+# The report layer: reads results files, never changes them (left out of the code
+# fingerprint, so rewording a verdict does not invalidate computed results).
+_NOT_RESULTS_CODE = ("claims.py",)
+_PROVENANCE: dict | None = None
+
+
+def source_fingerprint() -> str:
+    """SHA-256 (16 hex digits) of the jaxnet package's Python sources: every ``.py``
+    file under ``jaxnet/`` (path and bytes), except the report layer (``claims.py``).
+    This is what "the code" means for the results cache and ``provenance``."""
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in _NOT_RESULTS_CODE or "__pycache__" in rel:
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _git(*args) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).parent)
     except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def provenance() -> dict:
+    """The code a run used: ``commit`` (git HEAD, or None outside a checkout),
+    ``dirty`` (uncommitted changes to ``jaxnet/``, ``scripts/`` or ``pyproject.toml``;
+    None outside a checkout) and ``source_fingerprint`` (``source_fingerprint``).
+
+    Read once per process, the first time it is asked for (``scripts/reproduce.py``
+    asks before its first experiment), so every result of one process names the code
+    that process loaded."""
+    global _PROVENANCE
+    if _PROVENANCE is None:
+        head = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "--untracked-files=no", "--",
+                      "jaxnet", "scripts", "pyproject.toml")
+        _PROVENANCE = {"commit": head.strip() if head else None,
+                       "dirty": None if status is None else bool(status.strip()),
+                       "source_fingerprint": source_fingerprint()}
+    return dict(_PROVENANCE)
 
 
 def run_metadata(wall_time_s: float | None = None) -> dict:
@@ -129,7 +166,7 @@ def run_metadata(wall_time_s: float | None = None) -> dict:
         "devices": sorted({d.device_kind for d in devices}),
         "process_count": jax.process_count(),
         "x64": bool(jax.config.jax_enable_x64),
-        "git_commit": _git_commit(),
+        "git_commit": provenance()["commit"],
         "host": platform.node(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
@@ -201,18 +238,30 @@ def file_sha256(path) -> str:
 class ResultsCache:
     """A finished run's files, reused only for the same config and only if intact.
 
-    ``DIR/cache.json`` records the config's fingerprint and the SHA-256 of every file
-    the run wrote. ``valid()`` is true only if the record reads, its fingerprint is the
-    config's and every file hashes to its record: a changed config never reuses stale
-    numbers, and a truncated or corrupted file is detected, so the run is redone.
+    ``DIR/cache.json`` records the config's fingerprint, the code fingerprint
+    (``source_fingerprint``) the files were made or last audited with, and the SHA-256
+    of every file the run wrote. ``valid()`` is true only if the record reads, its
+    fingerprint is the config's and every file hashes to its record: a changed config
+    never reuses stale numbers, and a truncated or corrupted file is detected, so the
+    run is redone. ``same_code()`` says whether the code is still the record's; where
+    it is not, ``scripts/reproduce.py`` reuses the files only if the audit passes.
     """
 
-    def __init__(self, directory, config: Any, files=("results.json",)):
+    def __init__(self, directory, config: Any, files=("results.json",),
+                 code: str | None = None):
         self.dir = Path(directory)
         self.key = fingerprint(config)
         self.config = config
         self.files = tuple(files)
+        self.code = code
         self.note = ""
+
+    def same_code(self) -> bool:
+        """Whether the record was made (or last audited) with the code ``code``."""
+        try:
+            return read_json(self.record).get("code") == self.code
+        except (OSError, ValueError, AttributeError):
+            return False
 
     @property
     def record(self) -> Path:
@@ -247,7 +296,7 @@ class ResultsCache:
     def commit(self) -> None:
         """Record the finished run (after every file was written)."""
         write_json(self.record, {
-            "key": self.key, "config": self.config,
+            "key": self.key, "config": self.config, "code": self.code,
             "sha256": {name: file_sha256(self.dir / name) for name in self.files},
         })
 

@@ -73,6 +73,81 @@ def trial_key(base_key, seed, trial):
     return prng.derive_key(base_key, seed, trial)
 
 
+def describe(obj, _depth: int = 0):
+    """A JSON-able description of ``obj`` that changes whenever what it computes can.
+
+    Part identities (``Context.device``, ``Context.host``) hash it: a function is named
+    by its module and qualified name *and* the values its closure captured (so the
+    static arguments of a trial-function factory count), partials by their function and
+    arguments, dataclasses and named tuples by their fields, arrays by shape, dtype and
+    a hash of their bytes. Objects with none of these shapes are named by their type
+    and ``repr`` (memory addresses removed).
+    """
+    import functools
+    import hashlib
+    import re
+    import types
+
+    if _depth > 8:
+        return "..."
+    d = lambda o: describe(o, _depth + 1)  # noqa: E731
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, jax.sharding.Mesh):
+        return "mesh"  # where trials run never changes what they compute
+    if isinstance(obj, jax.Array) and jax.dtypes.issubdtype(obj.dtype,
+                                                            jax.dtypes.prng_key):
+        obj = jax.random.key_data(obj)
+    if isinstance(obj, np.ndarray | jax.Array):
+        a = np.ascontiguousarray(np.asarray(obj))
+        return {"array": list(a.shape), "dtype": str(a.dtype),
+                "sha256": hashlib.sha256(a.tobytes()).hexdigest()[:16]}
+    if isinstance(obj, dict):
+        return {str(k): d(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, frozenset | set):
+        return sorted((d(v) for v in obj), key=repr)
+    if hasattr(obj, "_fields") and isinstance(obj, tuple):  # NamedTuple
+        return {"type": type(obj).__qualname__,
+                **{f: d(getattr(obj, f)) for f in obj._fields}}
+    if isinstance(obj, list | tuple | range):
+        return [d(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # Fields marked ``affects_results=False`` (a chunk size) are left out.
+        return {"type": type(obj).__qualname__,
+                **{f.name: d(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                   if f.metadata.get("affects_results", True)}}
+    if isinstance(obj, functools.partial):
+        return {"partial": d(obj.func), "args": d(obj.args), "kwargs": d(obj.keywords)}
+    if isinstance(obj, types.ModuleType):
+        return {"module": obj.__name__}
+    wrapped = getattr(obj, "__wrapped__", None)  # jax.jit, functools.wraps
+    if wrapped is not None and callable(obj):
+        return d(wrapped)
+    if isinstance(obj, types.FunctionType | types.MethodType):
+        fn = obj.__func__ if isinstance(obj, types.MethodType) else obj
+        closure = [c.cell_contents for c in (fn.__closure__ or ())
+                   if _cell_filled(c)]
+        return {"fn": f"{fn.__module__}.{fn.__qualname__}",
+                "closure": d(closure), "defaults": d(fn.__defaults__ or ()),
+                "kwdefaults": d(fn.__kwdefaults__ or {})}
+    if isinstance(obj, type):
+        return {"class": f"{obj.__module__}.{obj.__qualname__}"}
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return {"callable": f"{getattr(obj, '__module__', '')}.{obj.__qualname__}"}
+    return {"type": type(obj).__qualname__,
+            "repr": re.sub(r" at 0x[0-9a-f]+", "", repr(obj))[:500]}
+
+
+def _cell_filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # an empty cell (a name bound after the closure)
+        return False
+    return True
+
+
 def init_distributed(coordinator: str | None = None, num_processes: int | None = None,
                      process_id: int | None = None) -> None:
     """Join a multi-process run (JAX's distributed runtime), before any computation.
@@ -255,6 +330,8 @@ def run_device(
     block_fn: Callable | None = None,
     stall_timeout: float = 0.0,
     sequential: bool = False,
+    units: np.ndarray | None = None,
+    info: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
 
@@ -279,9 +356,15 @@ def run_device(
       stall_timeout: abort (``Watchdog``) when no block finishes for this many seconds
         (0: never); the first block's allowance includes its compilation.
       sequential: evaluate a device's chunk one unit after another (``make_block_fn``).
+      units: evaluate only these units (flat indices ``cell * n_trials + t``), in
+        blocks of exactly ``chunk`` per device (no shrinking, no checkpoint), and
+        return their outputs ``(len(units), ...)``: how the audit recomputes stored
+        trials in the very program shape they were computed in.
+      info: if given, filled with ``{"chunk": units per device per block}``.
 
     Returns:
-      dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)``.
+      dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)`` (or
+      ``(len(units), ...)`` with ``units``).
     """
     from tqdm.auto import tqdm
 
@@ -299,6 +382,13 @@ def run_device(
     shard = PartitionSpec(_DEVICE_AXIS)
     main = is_main_process()
 
+    subset = units is not None
+    if subset:
+        checkpoint = None
+        units = np.asarray(units, np.int64)
+        if units.size == 0 or units.min() < 0 or units.max() >= n_units:
+            raise ValueError(f"units must be non-empty indices in [0, {n_units}); "
+                             f"got {units!r}")
     state = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.note:
         print(checkpoint.note, file=sys.stderr)
@@ -307,13 +397,18 @@ def run_device(
     done = np.zeros(n_units, bool) if state is None else state.pop("done")
     results: dict[str, np.ndarray] = state or {}
 
-    todo = np.flatnonzero(~done)
-    if not precompiled:
+    todo = units if subset else np.flatnonzero(~done)
+    if not (precompiled or subset):
         # A run smaller than one block is not padded up to ``chunk``: the block shrinks
         # to the next power of two that holds it (few distinct shapes, at most 2x the
         # units; the numbers do not depend on the block size).
         chunk = min(chunk, _next_pow2(-(-max(len(todo), 1) // n_dev)))
     block = chunk * n_dev
+    if info is not None:
+        info["chunk"] = int(chunk)
+    if subset:
+        n_units = len(units)
+        done = np.zeros(n_units, bool)
     bar = tqdm(
         total=n_units, initial=n_units - len(todo), disable=not (progress and main),
         desc=desc, file=sys.stderr, dynamic_ncols=True,
@@ -334,24 +429,28 @@ def run_device(
     watchdog = Watchdog(stall_timeout, desc, on_stall=save)
     # One block at a time: running a second XLA:CPU computation (such as refine_fn's)
     # while a block is in flight deadlocks jax 0.10.2's CPU runtime.
-    for units in (todo[i : i + block] for i in range(0, len(todo), block)):
-        out = gather(launch(units))
-        out = {k: np.asarray(v).reshape((block,) + np.shape(v)[2:])[: len(units)]
+    for start in range(0, len(todo), block):
+        batch = todo[start : start + block]
+        out = gather(launch(batch))
+        out = {k: np.asarray(v).reshape((block,) + np.shape(v)[2:])[: len(batch)]
                for k, v in out.items()}
         if refine_fn is not None:
-            out = refine_fn(units // n_trials, units % n_trials, out)
+            out = refine_fn(batch // n_trials, batch % n_trials, out)
+        where = np.arange(start, start + len(batch)) if subset else batch
         for k, v in out.items():
             if k not in results:
                 results[k] = np.zeros((n_units,) + v.shape[1:], v.dtype)
-            results[k][units] = v
-        done[units] = True
-        bar.update(len(units))
+            results[k][where] = v
+        done[where] = True
+        bar.update(len(batch))
         watchdog.beat()
         if time.monotonic() - last_save > checkpoint_every or done.all():
             save()
             last_save = time.monotonic()
     watchdog.stop()
     bar.close()
+    if subset:
+        return results
     return {k: v.reshape((n_cells, n_trials) + v.shape[1:]) for k, v in results.items()}
 
 
@@ -442,6 +541,48 @@ def _host_call(task):
     return c, t, fn(host_rng(key_data), cell, t, **static)
 
 
+class HostPoolError(RuntimeError):
+    """The host pool's worker processes died (a crash, or a script without a
+    ``__main__`` guard: spawned workers re-run it while importing it)."""
+
+
+def _pool_results(tasks, workers: int):
+    """``(c, t, out)`` of every task, as they finish, from ``workers`` spawned
+    processes (``concurrent.futures``: a worker that dies breaks the pool, which raises
+    ``HostPoolError`` at once instead of being replaced for ever)."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    pending, queue = set(), iter(tasks)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    try:
+        def fill():
+            for task in queue:
+                pending.add(pool.submit(_host_call, task))
+                if len(pending) >= 4 * workers:
+                    return
+
+        fill()
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                pending.discard(fut)
+                yield fut.result()
+            fill()
+    except BrokenProcessPool:
+        raise HostPoolError(
+            "the host pool's worker processes died before finishing; if this call is "
+            "in a script, put it under `if __name__ == \"__main__\":` (spawned workers "
+            "import the script), or pass workers=1 to run in this process") from None
+    finally:
+        # An interrupted run must not wait for the queued trials: stop the workers.
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_host(
     trial_fn: Callable,
     cells: list,
@@ -456,6 +597,8 @@ def run_host(
     progress: bool = True,
     desc: str = "instances",
     cost: Callable | None = None,
+    stall_timeout: float = 0.0,
+    units: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``n_trials`` host-side trials of every cell on a pool of worker processes.
 
@@ -471,23 +614,39 @@ def run_host(
       base_key: the run's PRNG key.
       static: keyword arguments shared by every trial.
       workers: worker processes (0: one per CPU; 1: in this process). Workers are
-        *spawned* (a fork would copy JAX's threads).
+        *spawned* (a fork would copy JAX's threads); if they die (for example in a
+        script without a ``__main__`` guard) ``HostPoolError`` says so at once.
       checkpoint, checkpoint_every: where and how often to save finished trials.
       progress, desc: the progress bar.
       cost: optional ``cost(cell) -> float``; expensive cells are started first so
         the workers finish together.
+      stall_timeout: abort (``Watchdog``) when no trial finishes for this many seconds
+        (0: never).
+      units: run only these trials (flat ``cell * n_trials + t``), no checkpoint, and
+        return their outputs ``(len(units), ...)`` (the audit).
 
     Returns:
-      dict of ``(C, n_trials)`` NumPy arrays, one per output field, and ``done``.
+      dict of ``(C, n_trials)`` NumPy arrays, one per output field, and ``done`` (or
+      ``(len(units),)`` arrays with ``units``).
     """
-    import multiprocessing
-
     from tqdm.auto import tqdm
 
     _check_positive(n_trials=n_trials)
     if not len(cells):
         raise ValueError("cells must hold at least one cell")
-    shape = (len(cells), n_trials)
+    keys = trial_key_data(base_key, seeds, n_trials)
+    static = static or {}
+    if units is not None:
+        units = np.asarray(units, np.int64)
+        pairs = [(int(u) // n_trials, int(u) % n_trials) for u in units]
+        shape, checkpoint = (len(units),), None
+        index = {p: i for i, p in enumerate(pairs)}
+    else:
+        order = np.argsort([-cost(c) for c in cells], kind="stable") if cost else range(
+            len(cells))
+        pairs = [(int(c), t) for c in order for t in range(n_trials)]
+        shape = (len(cells), n_trials)
+        index = None
     state = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.note:
         print(checkpoint.note, file=sys.stderr)
@@ -495,38 +654,44 @@ def run_host(
         state = None
     state = state or {"done": np.zeros(shape, bool)}
     done = state["done"]
-    keys = trial_key_data(base_key, seeds, n_trials)
-    order = np.argsort([-cost(c) for c in cells], kind="stable") if cost else range(
-        len(cells))
-    static = static or {}
-    tasks = [(trial_fn, int(c), int(t), cells[c], keys[c, t], static)
-             for c in order for t in range(n_trials) if not done[c, t]]
+
+    def slot(c, t):
+        return (index[(c, t)],) if index is not None else (c, t)
+
+    tasks = [(trial_fn, c, t, cells[c], keys[c, t], static)
+             for c, t in pairs if not done[slot(c, t)]]
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=done.size, initial=int(done.sum()), disable=not progress, desc=desc,
                file=sys.stderr, dynamic_ncols=True)
-    pool = (multiprocessing.get_context("spawn").Pool(workers)
-            if workers > 1 and len(tasks) > 1 else None)
     last = time.monotonic()
+
+    def save():
+        if checkpoint is not None:
+            checkpoint.save(state)
+
+    watchdog = Watchdog(stall_timeout, desc, on_stall=save)
     try:
-        results = pool.imap_unordered(_host_call, tasks, chunksize=4) if pool else map(
-            _host_call, tasks)
+        results = (_pool_results(tasks, workers) if workers > 1 and len(tasks) > 1
+                   else map(_host_call, tasks))
         for c, t, out in results:
             for name, value in out.items():
                 if name not in state:
                     value = np.asarray(value)
                     state[name] = np.zeros(shape + value.shape, value.dtype)
-                state[name][c, t] = value
-            done[c, t] = True
+                state[name][slot(c, t)] = value
+            done[slot(c, t)] = True
             bar.update(1)
+            watchdog.beat()
             if checkpoint is not None and time.monotonic() - last > checkpoint_every:
-                checkpoint.save(state)
+                save()
                 last = time.monotonic()
     finally:
-        if pool is not None:
-            pool.terminate()
+        watchdog.stop()
         bar.close()
-        if checkpoint is not None and not done.all():  # interrupted: keep what finished
-            checkpoint.save(state)
+        if not done.all():  # interrupted: keep what finished
+            save()
+    if checkpoint is not None:
+        save()  # the finished part, complete under its identity
     return state
 
 
@@ -545,6 +710,8 @@ class Spec:
       arrays: the file the per-trial arrays go to, next to ``results.json``.
       options: the runner ``Options`` its command line exposes.
       x64: whether it needs 64-bit floats (switched on by ``run``).
+      audit_rtol: per output field, the relative tolerance within which the audit
+        (``jaxnet.audit``) accepts a recomputed float (default ``DEFAULT_RTOL``).
     """
 
     name: str
@@ -552,6 +719,7 @@ class Spec:
     arrays: str = "arrays.npz"
     options: tuple[str, ...] = ("out",)
     x64: bool = True
+    audit_rtol: dict | None = None
 
 
 # The options of an experiment whose trials run on the host pool (``Context.host``).
@@ -592,12 +760,29 @@ class Options:
                              f"got {self.coordinator!r}")
 
 
+PARTS_FILE = "parts.npz"
+
+
 class Context:
     """What an experiment's ``compute`` gets from the runner: its key, its options and
-    the two ways to run trials (``device``, ``host``) with checkpoints that are tied to
-    the config's fingerprint and live in ``out`` (none without ``out``)."""
+    the two ways to run trials (``device``, ``host``).
 
-    def __init__(self, name: str, config, options: Options, out: Path | None):
+    Every call of ``device`` or ``host`` is a *part* of the run, named by an identity
+    the runner derives from everything that defines its trials (``part_id``): the
+    experiment, the config's identity, the trial function with the values its closure
+    captured and its static arguments, the refine function, the cells, the seeds and
+    the trial count. A part's checkpoint (``out/checkpoint-ID.npz``) carries that
+    identity, so two parts can never read each other's state; a finished part stays
+    complete under it until the run ends (a rerun after a later crash reuses it). The
+    finished parts' outputs are kept (``parts``) and written to ``parts.npz`` beside
+    ``results.json`` by ``run``: ``jaxnet.audit`` recomputes a sample of them.
+
+    A sub-computation (another experiment's engine run on its own config) runs in a
+    ``child`` context: its own name, config and folder.
+    """
+
+    def __init__(self, name: str, config, options: Options, out: Path | None, *,
+                 audit=None, parts: list | None = None):
         self.name = name
         self.config = config
         self.options = options
@@ -605,42 +790,115 @@ class Context:
         self.base_key = jax.random.key(getattr(config, "seed", 0))
         from jaxnet import config as config_lib
 
-        self.fingerprint = io.fingerprint({"experiment": name,
-                                           **config_lib.identity(config)})
+        self.fingerprint = io.fingerprint({"experiment": name, **(
+            config_lib.identity(config) if config is not None else {})})
         self.progress = options.progress and is_main_process()
+        self.audit = audit  # a jaxnet.audit.Replay: parts come from the stored run
+        self.parts = [] if parts is None else parts  # shared with child contexts
         self._checkpoints: list[Checkpoint] = []
+        self._children: list[Context] = []
 
-    def checkpoint(self, tag: str = "", **identity) -> Checkpoint | None:
-        """A checkpoint file for one part of the run (``tag``), tied to the config and
-        to ``identity`` (whatever else defines that part's trials)."""
+    @classmethod
+    def detached(cls, name: str, config, *, base_key=None, **options) -> Context:
+        """A context that writes nothing (library calls outside an experiment run),
+        with ``base_key`` instead of the config's seed if given."""
+        ctx = cls(name, config, Options(**{"progress": False, "stall_timeout": 0.0,
+                                           **options}), None)
+        if base_key is not None:
+            ctx.base_key = base_key
+        return ctx
+
+    def child(self, folder: str, name: str, config) -> Context:
+        """The context of a sub-computation: experiment ``name`` with ``config``, its
+        checkpoints in ``out/folder``; its parts are stored with this run's."""
+        out = None if self.out is None else io.check_writable_dir(self.out / folder)
+        sub = Context(name, config, self.options, out, audit=self.audit, parts=self.parts)
+        self._children.append(sub)
+        return sub
+
+    def part_id(self, kind: str, trial_fn, cells, seeds, n_trials: int, *,
+                static=None, refine_fn=None) -> str:
+        """The identity of a part (class docstring)."""
+        return io.fingerprint({
+            "data": self.data_id(kind, cells, seeds, n_trials, static=static),
+            "trial_fn": describe(trial_fn), "refine_fn": describe(refine_fn)})
+
+    def data_id(self, kind: str, cells, seeds, n_trials: int, *, static=None) -> str:
+        """What a part's trials are drawn for, without the code that computes them
+        (experiment, config, cells, seeds, trial count, static arguments): how the
+        audit finds a stored part again after its trial function moved or was renamed
+        (the recomputed trials then show whether the numbers moved too)."""
+        return io.fingerprint({
+            "experiment": self.name, "config": self.fingerprint, "kind": kind,
+            "static": describe(static), "cells": describe(cells),
+            "seeds": describe(np.asarray(seeds, np.uint32)), "n_trials": int(n_trials)})
+
+    def _checkpoint(self, pid: str) -> Checkpoint | None:
         if self.out is None:
             return None
-        name = f"checkpoint{'-' + tag if tag else ''}.npz"
-        ckpt = Checkpoint(self.out / name, io.fingerprint(
-            {"config": self.fingerprint, "tag": tag, **identity}))
+        ckpt = Checkpoint(self.out / f"checkpoint-{pid}.npz", pid)
         self._checkpoints.append(ckpt)
         return ckpt
 
-    def device(self, trial_fn, cells, seeds, n_trials, *, chunk, tag="", identity=None,
-               desc=None, **kwargs):
-        """``run_device`` with this run's key, checkpoints, progress and watchdog."""
-        return run_device(
-            trial_fn, cells, seeds, n_trials, base_key=self.base_key, chunk=chunk,
-            checkpoint=self.checkpoint(tag, **(identity or {})),
-            checkpoint_every=self.options.checkpoint_every, progress=self.progress,
-            desc=desc or self.name, stall_timeout=self.options.stall_timeout, **kwargs)
+    def _record(self, pid, kind, trial_fn, desc, n_cells, n_trials, outputs, **extra):
+        if any(p["id"] == pid for p in self.parts):
+            return
+        name = describe(trial_fn)
+        self.parts.append({
+            "id": pid, "kind": kind, "experiment": self.name, "desc": desc,
+            "trial_fn": name.get("fn", str(name)) if isinstance(name, dict) else name,
+            "cells": int(n_cells), "trials": int(n_trials), **extra,
+            "outputs": {k: v for k, v in outputs.items() if k != "done"}})
 
-    def host(self, trial_fn, cells, seeds, n_trials, *, tag="", desc=None, **kwargs):
-        """``run_host`` with this run's key, workers, checkpoints and progress."""
-        return run_host(
-            trial_fn, cells, seeds, n_trials, base_key=self.base_key,
-            workers=self.options.workers, checkpoint=self.checkpoint(tag),
+    def device(self, trial_fn, cells, seeds, n_trials, *, chunk, desc=None,
+               refine_fn=None, **kwargs):
+        """``run_device`` with this run's key, checkpoints, progress and watchdog."""
+        pid = self.part_id("device", trial_fn, cells, seeds, n_trials,
+                           refine_fn=refine_fn)
+        desc = desc or self.name
+        data = self.data_id("device", cells, seeds, n_trials)
+        if self.audit is not None:
+            return self.audit.device(self, (pid, data), trial_fn, cells, seeds, n_trials,
+                                     refine_fn=refine_fn, desc=desc, chunk=chunk,
+                                     **kwargs)
+        info = {}
+        out = run_device(
+            trial_fn, cells, seeds, n_trials, base_key=self.base_key, chunk=chunk,
+            refine_fn=refine_fn, checkpoint=self._checkpoint(pid),
             checkpoint_every=self.options.checkpoint_every, progress=self.progress,
-            desc=desc or self.name, **kwargs)
+            desc=desc, stall_timeout=self.options.stall_timeout, info=info, **kwargs)
+        self._record(pid, "device", trial_fn, desc, len(seeds), n_trials, out,
+                     data_id=data, chunk=info["chunk"], devices=int((kwargs.get("mesh") or
+                                                       device_mesh()).size),
+                     sequential=bool(kwargs.get("sequential", False)))
+        return out
+
+    def host(self, trial_fn, cells, seeds, n_trials, *, static=None, desc=None,
+             **kwargs):
+        """``run_host`` with this run's key, workers, checkpoints, progress and
+        watchdog."""
+        pid = self.part_id("host", trial_fn, cells, seeds, n_trials, static=static)
+        desc = desc or self.name
+        data = self.data_id("host", cells, seeds, n_trials, static=static)
+        if self.audit is not None:
+            return self.audit.host(self, (pid, data), trial_fn, cells, seeds, n_trials,
+                                   static=static, desc=desc)
+        out = run_host(
+            trial_fn, cells, seeds, n_trials, base_key=self.base_key, static=static,
+            workers=self.options.workers, checkpoint=self._checkpoint(pid),
+            checkpoint_every=self.options.checkpoint_every, progress=self.progress,
+            desc=desc, stall_timeout=self.options.stall_timeout, **kwargs)
+        self._record(pid, "host", trial_fn, desc, len(cells), n_trials, out,
+                     data_id=data)
+        return out
 
     def remove_checkpoints(self) -> None:
         for ckpt in self._checkpoints:
             ckpt.remove()
+        for sub in self._children:
+            sub.remove_checkpoints()
+            if sub.out is not None and sub.out.is_dir() and not any(sub.out.iterdir()):
+                sub.out.rmdir()
 
 
 @dataclasses.dataclass
@@ -703,10 +961,15 @@ def run(experiment, config, options: Options | None = None) -> Result:
     results = {"experiment": spec.name, "document": spec.document,
                "config": config_d, **body,
                "metadata": {**io.run_metadata(wall), **extra_meta}}
+    results["provenance"] = {**io.provenance(), "parts": [
+        {k: v for k, v in p.items() if k != "outputs"} for p in ctx.parts]}
     result = Result(experiment, results, arrays, out)
     if out is not None and is_main_process():
         import matplotlib.pyplot as plt
 
+        if ctx.parts:
+            io.write_npz(out / PARTS_FILE, compressed=True, **{
+                f"{p['id']}.{k}": v for p in ctx.parts for k, v in p["outputs"].items()})
         if arrays:
             io.write_npz(out / spec.arrays, **arrays)
         io.write_json(out / "results.json", results)

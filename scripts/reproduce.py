@@ -8,13 +8,22 @@ with the documents' statement, the measured value with its uncertainty and trial
 count, the scale, a computed verdict and the figure.
 
 Finished experiments are reused: ``OUT/<experiment>/cache.json`` holds the fingerprint
-of the experiment's config (scale included) and the SHA-256 of its results; a changed
-config, a missing record or a file that no longer matches its hash reruns the
-experiment, which itself resumes from its checkpoints. ``--force`` reruns everything.
-A failing experiment is reported with its traceback and the others still run.
+of the experiment's config (scale included), the fingerprint of the jaxnet sources it
+was computed (or last audited) with (``jaxnet.io.source_fingerprint``) and the SHA-256
+of its results. A changed config, a missing record or a file that no longer matches
+its hash reruns the experiment, which itself resumes from its checkpoints; changed code
+reruns it unless its audit passes. ``--force`` reruns everything. A failing experiment
+is reported with its traceback and the others still run.
+
+``--audit`` computes nothing new: for every experiment of OUT (default figures/) it
+recomputes ``--audit-trials`` random stored trials of every cell of every part and
+re-derives its results and arrays (``jaxnet.audit``), then re-derives REPORT.md from the
+results files and compares it with the file. One line per experiment; exit status 0
+only if everything matches.
 
 Example:
   python scripts/reproduce.py --quick
+  python scripts/reproduce.py --audit
 """
 
 from __future__ import annotations
@@ -45,10 +54,38 @@ def parse_args(argv):
     p.add_argument("--only", nargs="+", default=None, choices=sorted(REGISTRY),
                    help="run only these experiments (the report covers what exists)")
     p.add_argument("--force", action="store_true", help="ignore cached results")
+    p.add_argument("--report", action="store_true",
+                   help="only rewrite OUT/REPORT.md from the results files there")
+    p.add_argument("--audit", action="store_true",
+                   help="recompute a sample of every stored experiment's trials and "
+                        "re-derive its results and REPORT.md (default OUT: figures/)")
+    p.add_argument("--audit-trials", type=int, default=1, metavar="K",
+                   help="--audit: trials recomputed per cell of every part (default 1)")
+    p.add_argument("--audit-seed", type=int, default=0,
+                   help="--audit: seed of the trial sample (default 0)")
     a = p.parse_args(argv)
-    a.scale = a.scale or "quick"
+    if a.audit_trials < 1:
+        p.error(f"--audit-trials must be a positive integer; got {a.audit_trials}")
+    if a.audit_seed < 0:
+        p.error(f"--audit-seed must be a non-negative integer; got {a.audit_seed}")
+    a.scale = a.scale or ("full" if a.audit or a.report else "quick")
     a.out = a.out or ("figures" if a.scale == "full" else "figures/quick")
     return a
+
+
+def _load_code() -> None:
+    """Import every jaxnet module and fingerprint the sources now, before anything
+    runs: a long run computes with, and records (``io.provenance``), the code it
+    started with. (Spawned host-pool workers import from disk: run long jobs from a
+    checkout that does not change under them, such as a ``git worktree``.)"""
+    import importlib
+    import pkgutil
+
+    import jaxnet
+
+    for info in pkgutil.walk_packages(jaxnet.__path__, "jaxnet."):
+        importlib.import_module(info.name)
+    io.provenance()
 
 
 def _options(name: str, out: Path) -> runner.Options:
@@ -62,7 +99,21 @@ def _cache(name: str, scale: str, out: Path) -> io.ResultsCache | None:
         return None
     record = runner.config_dict(module(entry.module), config, _options(name, out))
     return io.ResultsCache(out / name, {"config": {**record, "out": None},
-                                        "experiment": entry.module, "scale": scale})
+                                        "experiment": entry.module, "scale": scale},
+                           code=io.provenance()["source_fingerprint"])
+
+
+def _audit_one(name: str, out: Path, a) -> bool:
+    """Audit ``out/name``; print its line; True if it matches."""
+    from jaxnet import audit
+
+    try:
+        res = audit.audit_run(out / name, per_cell=a.audit_trials, seed=a.audit_seed)
+    except audit.AuditError as err:
+        print(f"[audit] {name}: CANNOT AUDIT: {err}", flush=True)
+        return False
+    print(res.line(), flush=True)
+    return res.ok
 
 
 def run_experiments(a, out: Path) -> dict:
@@ -76,9 +127,16 @@ def run_experiments(a, out: Path) -> dict:
             status[name] = "not run at this scale"
             continue
         if not a.force and cache.valid():
-            status[name] = "cached"
-            print(f"[reproduce] {name}: reusing finished results", flush=True)
-            continue
+            if cache.same_code():
+                status[name] = "cached"
+                print(f"[reproduce] {name}: reusing finished results", flush=True)
+                continue
+            print(f"[reproduce] {name}: the code changed since it was computed; "
+                  "auditing it", flush=True)
+            if _audit_one(name, out, a):
+                cache.commit()  # audited at today's code
+                status[name] = "cached (audit passed)"
+                continue
         config = entry.config(a.scale)
         print(f"[reproduce] {name}: {entry.module} {config}", flush=True)
         cache.invalidate()
@@ -96,7 +154,24 @@ def run_experiments(a, out: Path) -> dict:
     return status
 
 
-def write_report(out: Path, scale: str, status: dict) -> Path:
+def _computed_at(res: dict) -> str:
+    """Where a result comes from: commit, tree state, date and wall time."""
+    prov, meta = res.get("provenance") or {}, res.get("metadata") or {}
+    commit = prov.get("commit") or meta.get("git_commit")
+    text = f"commit {commit[:10]}" if commit else "no commit recorded"
+    if prov.get("dirty"):
+        text += " (uncommitted changes)"
+    if not prov:
+        text += " (before provenance was recorded: not auditable)"
+    if meta.get("finished_at"):
+        text += f", {meta['finished_at'][:10]}"
+    if meta.get("wall_time_s") is not None:
+        text += f", {meta['wall_time_s']:.0f} s"
+    return text + f" on {meta.get('device_count', '?')} {meta.get('backend', '?')} device(s)"
+
+
+def report_text(out: Path, scale: str) -> str:
+    """REPORT.md, derived from the results files in ``out`` alone."""
     loaded = {}
     for name in REGISTRY:
         cache = _cache(name, scale, out)
@@ -108,7 +183,8 @@ def write_report(out: Path, scale: str, status: dict) -> Path:
         f"Scale: `--{scale}`. Generated by `python scripts/reproduce.py --{scale}`; every "
         "number below is read from the `results.json` beside its figure (config, seed, "
         "versions and devices are recorded there). Intervals are 95% Wilson intervals "
-        "unless stated.",
+        "unless stated. `python scripts/reproduce.py --audit` recomputes a sample of "
+        "the stored trials and re-derives this file.",
         "",
         "| claim | documents | jaxnet (measured) | trials | verdict | figure |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -117,13 +193,45 @@ def write_report(out: Path, scale: str, status: dict) -> Path:
         link = f"[{Path(fig).name}]({fig})" if fig and (out / fig).exists() else fig
         cells = [claim, doc, measured, trials, f"**{verdict}**", link]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
-    lines += ["", "## Experiments", ""]
-    lines += [f"- `{name}`: "
-              + status.get(name, "cached" if loaded[name] is not None else "not run")
+    lines += ["", "## Experiments: the code each was computed with", ""]
+    lines += [f"- `{name}`: " + (_computed_at(loaded[name]) if loaded[name] is not None
+                                 else "not run")
               for name in REGISTRY]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, scale: str) -> Path:
     path = out / "REPORT.md"
-    io.write_text(path, "\n".join(lines) + "\n")
+    io.write_text(path, report_text(out, scale))
     return path
+
+
+def audit(a, out: Path) -> int:
+    """``--audit``: every stored experiment of ``out`` and REPORT.md; 0 iff all match."""
+    names = [n for n in (a.only or REGISTRY) if REGISTRY[n].config(a.scale) is not None]
+    ok = True
+    for name in names:
+        if not (out / name / "results.json").exists():
+            print(f"[audit] {name}: MISSING: no {out / name / 'results.json'}", flush=True)
+            ok = False
+            continue
+        ok &= _audit_one(name, out, a)
+    report = out / "REPORT.md"
+    want = report_text(out, a.scale)
+    have = report.read_text() if report.exists() else ""
+    if want == have:
+        print(f"[audit] {report}: OK (re-derived from the results files)")
+    else:
+        ok = False
+        import difflib
+
+        diff = [d for d in difflib.unified_diff(have.splitlines(), want.splitlines(),
+                                                 lineterm="", n=0)
+                if d[:1] in "+-" and d[:3] not in ("+++", "---")]
+        print(f"[audit] {report}: MISMATCH: {len(diff)} lines differ from the "
+              f"re-derived report; first: {diff[0][:200] if diff else ''}")
+    print(f"[audit] {'everything matches' if ok else 'FAILED'}")
+    return 0 if ok else 1
 
 
 def main(argv=None) -> int:
@@ -134,9 +242,19 @@ def main(argv=None) -> int:
         print(f"reproduce.py: error: {err}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    _load_code()
+    if a.report:
+        print(f"[reproduce] wrote {write_report(out, a.scale)}")
+        return 0
+    if a.audit:
+        status = audit(a, out)
+        print(f"[audit] {time.perf_counter() - t0:.0f} s")
+        return status
     status = run_experiments(a, out)
-    path = write_report(out, a.scale, status)
+    path = write_report(out, a.scale)
     failed = [n for n, s in status.items() if s.startswith("FAILED")]
+    for name, s in status.items():
+        print(f"[reproduce] {name}: {s}")
     print(f"[reproduce] wrote {path} in {time.perf_counter() - t0:.0f} s"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -72,6 +72,7 @@ def test_further_claims_from_small_runs():
                                                      trials=6).results}
     rows = claims.claims_further(runs)
     verdicts = [row[4] for row in rows]
-    assert verdicts == ["beyond the documents", "beyond the documents",
-                        "beyond the documents", "reproduced", "beyond the documents"]
+    assert verdicts[:3] == ["beyond the documents"] * 3
+    assert verdicts[3] in ("reproduced", "not tested at this scale")  # Lemma 1
+    assert verdicts[4:] == ["consistent", "beyond the documents"]
     assert "0 disagreements" in rows[1][2]

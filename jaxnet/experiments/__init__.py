@@ -106,4 +106,11 @@ REGISTRY: dict[str, Entry] = {
     "phase_d3": Entry("minnorm_phase", {"teachers": ("random",), "d": (3,),
                                         "N": tuple(range(6, 37, 3))},
                       {"full": {"instances": 60}}),
+    # d = 4, 5: the sizes the exact program reaches here (README: teacher-student).
+    "phase_d4": Entry("minnorm_phase", {"teachers": ("random",), "d": (4,),
+                                        "N": tuple(range(6, 19, 3))},
+                      {"full": {"instances": 30}}),
+    "phase_d5": Entry("minnorm_phase", {"teachers": ("random",), "d": (5,),
+                                        "N": (6, 8, 10, 12)},
+                      {"full": {"instances": 30}}),
 }

@@ -80,6 +80,22 @@ def make_data(cfg: Config, n: int, teacher, base_key):
     return keys, x, y
 
 
+def student_fn(n: int, teacher, cfg: Config, tcfg: train.TrainConfig):
+    """``(key, cell) -> one SGD student`` of seed ``t``: its data (``make_data``'s draw
+    from the same key) and ``train.train`` from that key; the final parameters and the
+    trace."""
+    tj = {k: jnp.asarray(v) for k, v in teacher.items()}
+
+    def one(key, cell):
+        del cell
+        x = data.sphere(jax.random.fold_in(key, 1), n, 2)
+        params, trace = train.train(key, x, nets.apply_batch(tj, x), cfg.lr, cfg.lam,
+                                    cfg.lam_final, tcfg)
+        return {**params, **trace._asdict()}
+
+    return one
+
+
 def exact_trial(rng, cell, t):
     """Host side: the exact minimum-norm interpolant of one data set ``cell = {'x', 'y',
     'width'}``, its neurons zero-padded to ``width`` (``neurons`` are real).
@@ -131,25 +147,26 @@ def compute(cfg: Config, ctx: runner.Context):
                                        maxval=2 * np.pi))
     x_test = np.stack([np.cos(th), np.sin(th)], axis=1)
 
-    # All N and all seeds in one compiled program per N (shapes differ with N).
+    # All seeds of one N in one block of one compiled program (shapes differ with N).
     per_n, arrays = [], {}
     s = cfg.seeds
-    fn = jax.jit(lambda k, xx, yy: train.train_batch(
-        k, xx, yy, jnp.full(s, cfg.lr), jnp.full(s, cfg.lam),
-        jnp.full(s, cfg.lam_final), tcfg))
     for n in cfg.N:
-        keys, x, y = make_data(cfg, n, teacher, ctx.base_key)
+        _, x, y = make_data(cfg, n, teacher, ctx.base_key)
         t1 = time.perf_counter()
-        params, trace = jax.block_until_ready(fn(keys, x, y))
+        runs = ctx.device(student_fn(n, teacher, cfg, tcfg), {"n": np.array([n])},
+                          np.array([runner.cell_seed("condensation", n)], np.uint32), s,
+                          chunk=s, desc=f"SGD N={n}")
         train_s = time.perf_counter() - t1
-        params = jax.tree.map(np.asarray, params)
+        params = {"w": runs["w"][0], "v": runs["v"][0]}
+        trace = train.Trace(runs["loss"][0], runs["sq_norm"][0], runs["grad_norm"][0],
+                            runs["lam"][0])
         xs, ys = np.asarray(x), np.asarray(y)
         exact = None
         if cfg.exact:  # on the host pool, checkpointed (4N neurons: never truncated)
             exact = ctx.host(exact_trial, [{"x": xs[r], "y": ys[r], "width": 4 * n}
                                            for r in range(s)],
                              [runner.cell_seed(SPEC.name, "exact", n, r)
-                              for r in range(s)], 1, tag=f"exact-N{n}",
+                              for r in range(s)], 1,
                              desc=f"exact N={n}")
         rows = []
         for r in range(s):

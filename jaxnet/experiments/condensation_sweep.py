@@ -297,7 +297,7 @@ def compute(cfg: Config, ctx: runner.Context):
         seeds = np.full(len(lam), seed_n, np.uint32)
         cells = {"lam": lam}
         out = ctx.device(solve_fn(cfg, n, teacher), cells, seeds, cfg.seeds,
-                         chunk=cfg.chunk, sequential=True, tag=f"N{n}",
+                         chunk=cfg.chunk, sequential=True,
                          desc=f"{SPEC.name} N={n}")
         xs = np.asarray(jax.vmap(lambda t: trial_data(
             runner.trial_key(ctx.base_key, seed_n, t), n, teacher)[0])(
@@ -308,7 +308,7 @@ def compute(cfg: Config, ctx: runner.Context):
             ex_cells = [{"x": xs[s], "y": ys[s], "width": 4 * n} for s in range(cfg.seeds)]
             exact = ctx.host(exact_trial, ex_cells,
                              [runner.cell_seed(SPEC.name, "exact", n, s)
-                              for s in range(cfg.seeds)], 1, tag=f"exact-N{n}",
+                              for s in range(cfg.seeds)], 1,
                              desc=f"exact N={n}")
         cells_out = []
         for i, lam_i in enumerate(cfg.lam):
@@ -362,11 +362,11 @@ def _checks(cfg, ctx, n, teacher, seed_n, out, arrays) -> list[dict]:
     lam = np.asarray(cfg.lam, np.float64)
     seeds = np.full(len(lam), seed_n, np.uint32)
     gd = ctx.device(gd_check_fn(cfg, n, teacher), {"lam": lam}, seeds, cfg.check_seeds,
-                    chunk=cfg.chunk, sequential=True, tag=f"gd-N{n}",
+                    chunk=cfg.chunk, sequential=True,
                     desc=f"plain GD N={n}")
     sgd = ctx.device(sgd_check_fn(cfg, n, teacher), {"lam": lam}, seeds,
                      cfg.check_seeds, chunk=cfg.chunk, sequential=True,
-                     tag=f"sgd-N{n}", desc=f"SGD N={n}")
+                     desc=f"SGD N={n}")
     arrays.update({f"N{n}_gd_aligned": gd["aligned"], f"N{n}_gd_angle": gd["angle"],
                    f"N{n}_gd_grad_rel": gd["grad_rel"]})
     rows = []

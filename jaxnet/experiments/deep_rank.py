@@ -312,7 +312,7 @@ def compute(cfg: Config, ctx: runner.Context):
             float(cols["rtol"].max()), int(cols["n"].min()), cfg.beta)
         out = ctx.device(unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
                          cols, seeds_all[idx], cfg.trials,
-                         chunk=chunk, tag=f"L{depth}_m{m}_{family}", mesh=mesh,
+                         chunk=chunk, mesh=mesh,
                          desc=f"L={depth} m={m} {family}", sequential=True,
                          refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
                                                ctx.base_key))

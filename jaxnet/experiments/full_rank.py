@@ -504,46 +504,66 @@ def plan_buckets(grid: Grid, columns: Columns, *, max_buckets: int = 8,
     return sorted((Bucket(b, *describe(b)) for b in buckets), key=lambda b: b.sizes)
 
 
-def _exact_ranks(setup, cols, seeds, cells_of, grid, base_key, k, exact_rank,
-                 float_full, batch=16):
-    """Fill ``exact_rank[c, :k]`` for the bucket's cells (host loop over batches): the
-    Gram's rank for every trial, K's own rank where the Gram is deficient and the
-    float decision (``float_full[c, t]``) was full rank (``exact_rank_fns``).
+def _gram_rank_unit(setup: Setup, m: int):
+    """``(key, cell) -> {'rank'}``: the rank of the trial's Gram residues
+    (``gram_residues``), eliminated at its leading ``m × m`` block."""
+    residues = gram_residues(setup)
+
+    def one(key, cell):
+        res = residues(key, cell["n"], cell["d0"], cell["d1"])
+        return {"rank": _gram_ranks(res[None], m)[0]}
+
+    return one
+
+
+def _full_k_refine(setup: Setup, cells: dict, seeds, base_key, float_full, batch: int):
+    """Host step of the exact check: where the Gram is deficient but the float decision
+    (``float_full[c, t]``) said full rank, the rank of K itself (``exact_rank_fns``)."""
+    _, full_fn = exact_rank_fns(setup)
+    fn = jax.jit(jax.vmap(lambda t, c: full_fn(
+        runner.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cells["n"])[c],
+        jnp.asarray(cells["d0"])[c], jnp.asarray(cells["d1"])[c])))
+
+    def refine(cell_idx, trial_idx, out):
+        rank = out["rank"].copy()
+        todo = np.flatnonzero((rank < cells["n"][cell_idx])
+                              & float_full[cell_idx, trial_idx])
+        for start in range(0, len(todo), batch):
+            sel = todo[start : start + batch]
+            pad = np.concatenate([sel, np.full(batch - len(sel), sel[0])])
+            got = np.asarray(fn(jnp.asarray(trial_idx[pad], jnp.int32),
+                                jnp.asarray(cell_idx[pad], jnp.int32)))
+            rank[sel] = got[: len(sel)]
+        return {"rank": rank}
+
+    return refine
+
+
+def _exact_ranks(ctx, setup, cols, seeds, cells_of, grid, k, exact_rank, float_full,
+                 batch=16):
+    """Fill ``exact_rank[c, :k]`` for the bucket's cells: the Gram's rank for every
+    trial, K's own rank where the Gram is deficient and the float decision
+    (``float_full[c, t]``) was full rank (``exact_rank_fns``). One part of ``ctx``
+    per elimination size.
 
     The Grams are formed at the bucket's padded N and eliminated at their cell's n
     rounded up (``_rank_size``): O(n³), not O(N³), per trial; rows ≥ n are zero, so
     the rank is the same."""
-
-    def batched(one):
-        return jax.jit(jax.vmap(lambda t, c, d1: one(
-            runner.trial_key(base_key, jnp.asarray(seeds)[c], t), jnp.asarray(cols["n"])[c],
-            jnp.asarray(cols["d0"])[c], d1)))
-
-    def run(fn, jobs, reduce=lambda out, sel: np.asarray(out)):
-        ranks = []
-        for start in range(0, len(jobs), batch):
-            sel = jobs[start : start + batch]
-            sel = sel + [sel[0]] * (batch - len(sel))
-            out = fn(jnp.asarray([t for _, _, t in sel], jnp.int32),
-                     jnp.asarray([r for r, _, _ in sel], jnp.int32),
-                     jnp.asarray([int(grid.d1[c]) for _, c, _ in sel], jnp.int32))
-            ranks.extend(reduce(out, sel)[: min(batch, len(jobs) - start)])
-        return ranks
-
-    _, full_fn = exact_rank_fns(setup)
-    jobs = [(r, int(c), t) for r, cells in enumerate(cells_of) for c in cells
-            for t in range(k)]
-    # Jobs of one elimination size together, so each batch is one (B, m, m) call.
-    jobs.sort(key=lambda job: _rank_size(int(grid.n[job[1]])))
-    ranks = run(batched(gram_residues(setup)), jobs, lambda out, sel: np.asarray(
-        _gram_ranks(out, _rank_size(max(int(grid.n[c]) for _, c, _ in sel)))))
-    for (_, c, t), rank in zip(jobs, ranks, strict=True):
-        exact_rank[c, t] = rank
-    rest = [job for job in jobs if exact_rank[job[1], job[2]] < grid.n[job[1]]
-            and float_full[job[1], job[2]]]
-    if rest:
-        for (_, c, t), rank in zip(rest, run(batched(full_fn), rest), strict=True):
-            exact_rank[c, t] = rank
+    by_size = {}
+    for r, cells in enumerate(cells_of):
+        for c in cells:
+            by_size.setdefault(_rank_size(int(grid.n[c])), []).append((r, int(c)))
+    for m, group in sorted(by_size.items()):
+        rows, cs = [r for r, _ in group], [c for _, c in group]
+        cells = {"n": np.asarray(cols["n"])[rows], "d0": np.asarray(cols["d0"])[rows],
+                 "d1": grid.d1[cs].astype(np.int32)}
+        part_seeds = np.asarray(seeds)[rows]
+        out = ctx.device(
+            _gram_rank_unit(setup, m), cells, part_seeds, k, chunk=batch,
+            refine_fn=_full_k_refine(setup, cells, part_seeds, ctx.base_key,
+                                     float_full[cs, :k], batch),
+            desc=f"exact ranks (m = {m})")
+        exact_rank[cs, :k] = out["rank"]
 
 
 def run_grid(
@@ -578,10 +598,10 @@ def run_grid(
       cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
       exact_trials: also compute the exact generic rank (``exact_rank_fns``) of the
         first ``exact_trials`` trials of every cell (``exact_rank``; −1 elsewhere).
-      base_key: the PRNG key (default: ``ctx``'s).
-      ctx: the runner's context: checkpoints (bucket ``k`` of ``family`` checkpoints
-        to ``checkpoint-{family}-b{k}.npz``, tied to the config and the bucket's
-        columns), progress and the stall watchdog. Without it: none of these.
+      base_key: the PRNG key, without ``ctx`` (with it: ``ctx``'s).
+      ctx: the runner's context: every bucket is one of its parts (checkpoint,
+        progress, stall watchdog, audit). Without it: a detached context (none of
+        these).
 
     Returns:
       dict with ``code`` (int8), ``s_ratio`` (float64, s_n/s_1 where refined on the
@@ -589,8 +609,12 @@ def run_grid(
       list of ``{'columns', 'cells', 'sizes', 'widths', 'factorizations', 'chunk',
       'compile_seconds', 'seconds'}`` (``seconds``: running, after compiling).
     """
-    if base_key is None:
-        base_key = ctx.base_key
+    if ctx is None:
+        ctx = runner.Context.detached("full_rank", None, base_key=base_key,
+                                      progress=progress)
+    elif base_key is not None:
+        raise ValueError("base_key must be None with ctx (the context's key is used)")
+    base_key = ctx.base_key
     n_cells = len(grid.n)
     out = {
         "code": np.full((n_cells, n_trials), jacobian.P_LT_N, np.int8),
@@ -643,18 +667,12 @@ def run_grid(
     def run_job(k, block_fn, compile_s):
         bucket, setup, cdict, cells_of, unit, chunk_k = jobs[k]
         cols = bucket.columns
-        ckpt = ctx.checkpoint(f"{family}-b{k}", columns=cols.tolist(),
-                              sizes=list(bucket.sizes),
-                              widths=list(bucket.widths)) if ctx is not None else None
         t0 = time.perf_counter()
-        res = runner.run_device(
-            unit, cdict, columns.seed[cols], n_trials, base_key=base_key, chunk=chunk_k,
-            refine_fn=make_refine(setup, cdict, columns.seed[cols], base_key),
-            checkpoint=ckpt,
-            checkpoint_every=ctx.options.checkpoint_every if ctx else 10.0,
-            progress=ctx.progress if ctx else progress, mesh=mesh,
+        res = ctx.device(
+            unit, cdict, columns.seed[cols], n_trials, chunk=chunk_k,
+            refine_fn=make_refine(setup, cdict, columns.seed[cols], base_key), mesh=mesh,
             desc=f"full rank ({family}) [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
-            block_fn=block_fn, stall_timeout=ctx.options.stall_timeout if ctx else 0.0,
+            block_fn=block_fn,
         )
         for r, cells in enumerate(cells_of):
             for c in cells:
@@ -662,7 +680,7 @@ def run_grid(
                 for name in out:
                     out[name][c] = res[name][r, :, w]
         if exact_trials:
-            _exact_ranks(setup, cdict, columns.seed[cols], cells_of, grid, base_key,
+            _exact_ranks(ctx, setup, cdict, columns.seed[cols], cells_of, grid,
                          min(exact_trials, n_trials), exact_rank,
                          np.isin(out["code"], jacobian.FULL_CODES))
         return {"columns": len(cols), "cells": int(sum(map(len, cells_of))),

@@ -44,7 +44,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxnet import config, models, prng, runner, stats
+from jaxnet import config, models, prng, region_minima, runner, stats
 from jaxnet.experiments import deep_rank
 
 SEGMENT = 50  # steps per lax.scan between stopping checks
@@ -200,6 +200,24 @@ def bound_violations(out: dict) -> np.ndarray:
     return out["full"] & (out["g_rel"] < (1 - 1e-6) * out["s_ratio"])
 
 
+CERT_MARGIN = 2.0  # full rank certified at an end point iff s_n/s_1 > CERT_MARGIN*rtol
+
+
+def lemma1_test(cell: dict, out_c: dict, code_c: np.ndarray) -> dict:
+    """Lemma 1 at the end points of one cell: among the critical end points that are
+    not global minima (outcomes ``critical_*``), how many have a Jacobian of certified
+    full rank (s_n/s_1 > ``CERT_MARGIN``·rtol, rtol = max(n, P)·eps₆₄: the SVD's
+    rounding cannot make a singular J look that far from singular)? Lemma 1 predicts
+    none. Also how close the critical ones came: max (s_n/s_1)/rtol."""
+    rtol = max(cell["n"], cell["n_params"]) * np.finfo(np.float64).eps
+    critical = (code_c == 1) | (code_c == 2)
+    ratio = out_c["s_ratio"][critical] / rtol
+    return {"critical_tested": int(critical.sum()),
+            "critical_full_certified": int((ratio > CERT_MARGIN).sum()),
+            "critical_max_s_ratio_over_rtol": float(ratio.max()) if ratio.size
+            else None}
+
+
 def summarize(cells, out: dict, cfg) -> list[dict]:
     code = outcome(out, cfg)
     rows = []
@@ -223,23 +241,31 @@ def summarize(cells, out: dict, cfg) -> list[dict]:
             "loss_quantiles": [float(q) for q in np.nanquantile(loss, [0.1, 0.5, 0.9])],
             "median_steps": float(np.median(out["steps"][c])),
             "gradient_bound_violations": int(bound_violations(out)[c].sum()),
+            "lemma1": lemma1_test(cell, {"s_ratio": out["s_ratio"][c]}, code[c]),
             "max_grad_err": float(np.nanmax(out["grad_err"][c])),
         })
     return rows
 
 
 def _gm_boundary(cfg: Config, ctx: runner.Context) -> list[dict]:
-    """Figures 5/6's fraction of regions with a global minimum on the GD grid
-    (``global_minima``; its own cells' keys)."""
+    """Figures 5/6's fraction of regions with a global minimum on the GD grid: per d0,
+    the Figure 5/6 engine (``jaxnet.region_minima``) in a child context of its own
+    (folder ``global_minima_d0=D``), with exactly the cells, keys and numbers of a
+    standalone ``global_minima`` run of that config."""
     from jaxnet.experiments import global_minima
 
     out = []
     for d0 in cfg.d0:
         g = grid(d0)
         gcfg = global_minima.Config(d0=(d0,), n=cfg.n or g["n"], d1=cfg.d1 or g["d1"],
-                                    regions=cfg.gm_regions, check_reference=0)
-        body, _ = global_minima.compute(gcfg, ctx)
-        out += body["cells"]
+                                    regions=cfg.gm_regions, check_reference=0,
+                                    seed=cfg.seed)
+        sub = ctx.child(f"global_minima_d0={d0}", global_minima.SPEC.name, gcfg)
+        found, _ = region_minima.run(
+            sub, gcfg.cells(), gcfg.regions, targets=gcfg.targets,
+            teacher_width=gcfg.teacher_width, tol=gcfg.tol,
+            check_reference=gcfg.check_reference)
+        out += found["cells"]
     return out
 
 
@@ -262,7 +288,7 @@ def compute(cfg: Config, ctx: runner.Context):
                 "n_params": np.array([c["n_params"] for c in sub], np.int32)}
         res = ctx.device(unit_fn(models.mlp(d0, d1, depth), sizes, cfg), cols,
                          seeds[idx], cfg.trials, chunk=cfg.chunk,
-                         tag=f"L{depth}_d0{d0}_m{d1}", desc=f"GD L={depth} d0={d0} m={d1}",
+                         desc=f"GD L={depth} d0={d0} m={d1}",
                          mesh=runner.lapack_mesh())
         for k, v in res.items():
             out.setdefault(k, np.zeros((len(cells), cfg.trials), v.dtype))[idx] = v

@@ -7,7 +7,7 @@ vectors, Lemma 8), the same once d1 ≥ 2n·log(n/ε).
 
 Ranks are exact generic ranks, no tolerance: X has iid integer entries uniform in
 [−2^20, 2^20) (sorted and distinct for Theorem 9), so J = [a⁽ʲ⁾ ⊗ x̃⁽ʲ⁾]ⱼ is an integer
-matrix; its rank modulo p = 2^31 − 1 (vmapped on the device) is ≤ its rank over Q ≤
+matrix; its rank modulo p = 2^31 − 1 (one trial per host-pool task) is ≤ its rank over Q ≤
 the generic rank, with equality except with probability ≤ 2n/2^21 per trial
 (Schwartz–Zippel). Lemma 4 (the rank does not depend on v) lets v be left out.
 Instances are drawn on the host from each trial's key (``runner.host_rng``).
@@ -16,6 +16,7 @@ Instances are drawn on the host from each trial's key (``runner.host_rng``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 
 import jax
@@ -24,7 +25,8 @@ import numpy as np
 
 from jaxnet import config, jacobian, regions, runner, stats, theory
 
-SPEC = runner.Spec("region_rank", "slides, Theorems 2 and 9", arrays="ranks.npz")
+SPEC = runner.Spec("region_rank", "slides, Theorems 2 and 9", arrays="ranks.npz",
+                   options=runner.HOST_OPTIONS)
 GRIDS = {2: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(4, 41, 4)), "d0": 2},
          9: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(10, 201, 19)), "d0": 1}}
 # Theorem 2's C1: the smallest with P(n x n 0/1 singular) <= C1 * 0.72^n over the table
@@ -76,26 +78,38 @@ def instance(rng: np.random.Generator, theorem: int, d0: int, n: int, d1: int):
     return (pattern.T[:, :, None].astype(np.int64) * xt[:, None, :]).reshape(n, -1)
 
 
+@functools.cache
+def _rank_fn():
+    # Rank of J^T (P x N): the elimination loops over the N <= P columns. int64
+    # arithmetic: x64 on (a spawned worker starts without the parent's setting).
+    jax.config.update("jax_enable_x64", True)
+    return jax.jit(lambda j: jacobian.rank_mod_p(j.T))
+
+
+def trial(rng, cell, t, *, theorem: int, d0: int, sizes: tuple):
+    """One region of cell ``(n, d1)`` (host side): the rank modulo 2^31 − 1 of its
+    integer Jacobian (``instance``), zero-padded to ``sizes`` (one compiled shape)."""
+    del t
+    n, d1 = cell
+    jac = np.zeros(sizes, np.int64)
+    jac[:n, : d1 * (d0 + 1)] = instance(rng, theorem, d0, n, d1)
+    return {"rank": np.int32(_rank_fn()(jnp.asarray(jac)))}
+
+
 def compute(cfg: Config, ctx: runner.Context):
     sizes = (max(cfg.n), max(cfg.d1) * (cfg.d0 + 1))
-    # Rank of J^T (P x N): the elimination loops over the N <= P columns.
-    rank_fn = jax.jit(jax.vmap(lambda j: jacobian.rank_mod_p(j.T)))
+    grid = [(n, d1) for n in cfg.n for d1 in cfg.d1]
+    seeds = [runner.cell_seed("region_rank", cfg.theorem, cfg.d0, n, d1) for n, d1 in grid]
+    out = ctx.host(trial, grid, seeds, cfg.trials, desc=f"Theorem {cfg.theorem}",
+                   static={"theorem": cfg.theorem, "d0": cfg.d0, "sizes": sizes})
     cells, ranks = [], {}
-    for n in cfg.n:
-        for d1 in cfg.d1:
-            seed = runner.cell_seed("region_rank", cfg.theorem, cfg.d0, n, d1)
-            keys = runner.trial_key_data(ctx.base_key, [seed], cfg.trials)[0]
-            jac = np.zeros((cfg.trials, *sizes), np.int64)
-            for t in range(cfg.trials):
-                jac[t, :n, : d1 * (cfg.d0 + 1)] = instance(
-                    runner.host_rng(keys[t]), cfg.theorem, cfg.d0, n, d1)
-            rank = np.asarray(rank_fn(jnp.asarray(jac)))
-            k = int((rank == n).sum())
-            lo, hi = stats.wilson_interval(k, cfg.trials)
-            cells.append({"panel": f"d0={cfg.d0}", "d0": cfg.d0, "n": n, "d1": d1,
-                          "trials": cfg.trials, "full_rank": k, "p": k / cfg.trials,
-                          "p_ci95": [float(lo), float(hi)]})
-            ranks[f"n{n}_d1{d1}"] = rank
+    for (n, d1), rank in zip(grid, out["rank"], strict=True):
+        k = int((rank == n).sum())
+        lo, hi = stats.wilson_interval(k, cfg.trials)
+        cells.append({"panel": f"d0={cfg.d0}", "d0": cfg.d0, "n": n, "d1": d1,
+                      "trials": cfg.trials, "full_rank": k, "p": k / cfg.trials,
+                      "p_ci95": [float(lo), float(hi)]})
+        ranks[f"n{n}_d1{d1}"] = rank
     body = {
         "population": "all 2^(d1 n) patterns (uniform)" if cfg.theorem == 2 else
                       "non-empty regions of sorted 1-D data (rows uniform step vectors)",
@@ -135,11 +149,12 @@ def report(results: dict) -> str:
             f"{results['metadata']['wall_time_s']:.1f} s")
 
 
-def probability(*, out=None, **config) -> runner.Result:
+def probability(*, out=None, workers: int = 0, **config) -> runner.Result:
     """Theorem 2 or 9 in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
       >>> from jaxnet.experiments import region_rank
       >>> res = region_rank.probability(theorem=9, n=[5, 10], d1=[10, 29], trials=40)
     """
-    return runner.run(sys.modules[__name__], Config(**config), runner.Options(out=out))
+    return runner.run(sys.modules[__name__], Config(**config),
+                      runner.Options(out=out, workers=workers))

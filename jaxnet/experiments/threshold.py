@@ -37,7 +37,7 @@ SPEC = runner.Spec("threshold", "slides, Figure 4 as a threshold law: minimal fu
 QUANTILES = (0.1, 0.5, 0.9)
 LAW_N = tuple(range(50, 1001, 50))
 FIG4_WIDTHS = tuple(range(30, 301, 30))
-MODELS = ("c*n", "c*n*log(n)", "c*n^a")
+MODELS = ("c*n", "c*n*log(n)", "c*n^a", "c0+c1*n")
 
 
 def cap_width(n: int, d0: int, factor: float, minimum: int) -> int:
@@ -222,7 +222,19 @@ def _fit_models(n, y):
     """Least-squares fits of ``y = log m`` for each model: ``{name: (params, pred)}``."""
     out = {}
     for name in MODELS:
-        if name == "c*n^a":
+        if name == "c0+c1*n":  # affine: least squares on log m, from the linear fit
+            from scipy.optimize import least_squares
+
+            m = np.exp(y)
+            init = np.polyfit(n, m, 1)[::-1]
+            if init[0] + init[1] * n.min() <= 0:
+                init = np.array([0.0, float(np.mean(m / n))])
+            fit = least_squares(lambda c: np.log(np.maximum(c[0] + c[1] * n, 1e-300)) - y,
+                                init, method="lm")
+            c0, c1 = (float(v) for v in fit.x)
+            pred = np.log(np.maximum(c0 + c1 * n, 1e-300))
+            params = {"c0": c0, "c1": c1}
+        elif name == "c*n^a":
             a_mat = np.stack([np.ones_like(n), np.log(n)], axis=1)
             coef, *_ = np.linalg.lstsq(a_mat, y, rcond=None)
             pred, params = a_mat @ coef, {"c": float(np.exp(coef[0])), "a": float(coef[1])}
@@ -290,8 +302,8 @@ def _float_check(cfg: Config, ctx: runner.Context, cells, w_star) -> dict:
     for (d0, widths), idx in groups.items():
         grid = fr.make_grid("paper", d0_values=(d0,), n_values=[cells[i][1] for i in idx],
                             d1_values=widths, rank_dtype="float64")
-        res = fr.run_grid("paper", grid, k, base_key=ctx.base_key, chunk=cfg.chunk,
-                          rank_dtype="float64", progress=False)
+        res = fr.run_grid("paper", grid, k, ctx=ctx, chunk=cfg.chunk,
+                          rank_dtype="float64")
         full_all = np.isin(res["code"], jacobian.FULL_CODES)
         ratio = res["s_ratio"] / grid.rtol[:, None]  # NaN where a certificate decided
         border_all = np.isfinite(ratio) & (np.abs(np.log(np.maximum(ratio, 1e-300)))
@@ -331,8 +343,6 @@ def run_w_star(ctx: runner.Context, cells, trials: int, *, chunk: int):
         # upper tail is heavy; vmapped lanes would all wait for the slowest.
         res = ctx.device(trial_fn(sizes), sub, seeds[idx], trials, chunk=chunk,
                          sequential=True,
-                         tag="w-star-N{}-D0{}-D{}".format(*sizes),
-                         identity={"sizes": list(sizes)},
                          desc=f"w* N={sizes[0]} d0={sizes[1]}")
         timings.append({"sizes": list(sizes), "cells": len(idx),
                         "seconds": time.perf_counter() - t0})
@@ -411,10 +421,13 @@ def plot(results: dict, arrays: dict) -> dict:
                 ax.plot(n, val / n, style, color="C0", label=f"w* {q}")
             fit = results["fits"].get(panel)
             if fit:
-                for name, color in zip(MODELS, ("C1", "C2", "C3"), strict=True):
-                    f = fit["models"][name]
-                    pred = f["c"] * (n if name == "c*n" else n * np.log(n) if
-                                     name == "c*n*log(n)" else n ** f["a"])
+                for name, color in zip(MODELS, ("C1", "C2", "C3", "C4"), strict=True):
+                    f = fit["models"].get(name)
+                    if f is None:
+                        continue
+                    pred = (f["c0"] + f["c1"] * n if name == "c0+c1*n" else
+                            f["c"] * (n if name == "c*n" else n * np.log(n) if
+                                      name == "c*n*log(n)" else n ** f["a"]))
                     ax.plot(n, pred / n, color=color, lw=0.8,
                             label=f"{name} (AIC {f['aic']:.1f})")
             d0 = sub[0]["d0"]
