@@ -244,7 +244,7 @@ def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
                          "before run identities were stored): regenerate it")
     if spec.x64:
         jax.config.update("jax_enable_x64", True)
-    cfg = config_of(experiment, stored["config"])
+    cfg = config_of(experiment, stored["provenance"].get("config", stored["config"]))
     rng = np.random.default_rng([seed, int(io.file_sha256(folder / "results.json")[:8],
                                            16)])
     replay = Replay(name, folder / runner.PARTS_FILE, manifest, per_cell=per_cell,

@@ -961,8 +961,12 @@ def run(experiment, config, options: Options | None = None) -> Result:
     results = {"experiment": spec.name, "document": spec.document,
                "config": config_d, **body,
                "metadata": {**io.run_metadata(wall), **extra_meta}}
-    results["provenance"] = {**io.provenance(), "parts": [
-        {k: v for k, v in p.items() if k != "outputs"} for p in ctx.parts]}
+    results["provenance"] = {
+        **io.provenance(),
+        # every Config field as given (``config`` above may hold descriptions that
+        # compute filled in): what the audit rebuilds the Config from
+        "config": dataclasses.asdict(config),
+        "parts": [{k: v for k, v in p.items() if k != "outputs"} for p in ctx.parts]}
     result = Result(experiment, results, arrays, out)
     if out is not None and is_main_process():
         import matplotlib.pyplot as plt

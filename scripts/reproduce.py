@@ -112,6 +112,10 @@ def _audit_one(name: str, out: Path, a) -> bool:
     except audit.AuditError as err:
         print(f"[audit] {name}: CANNOT AUDIT: {err}", flush=True)
         return False
+    except Exception:  # a crash in the audit is a failure of that experiment only
+        traceback.print_exc()
+        print(f"[audit] {name}: ERROR while auditing (traceback above)", flush=True)
+        return False
     print(res.line(), flush=True)
     return res.ok
 
