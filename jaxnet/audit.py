@@ -1,7 +1,7 @@
 """Recompute stored trials with today's code and re-derive stored results: the audit.
 
 Every trial is a pure function of (seed, cell, t), and every run stores the raw outputs
-of each of its parts (``parts.npz``, ``jaxnet.runner.Context``) with their identities
+of each of its parts (``parts.npz``, ``jaxnet.runtime.Context``) with their identities
 (``results.json``'s ``provenance.parts``). ``audit_run`` re-runs an experiment's
 ``compute`` on its stored config with a ``Replay`` context:
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxnet import io, runner
+from jaxnet import io, runtime
 
 DEFAULT_RTOL = 1e-9  # a recomputed float output against the stored one
 DERIVED_RTOL = 1e-9  # a re-derived results.json number or array against the stored one
@@ -73,8 +73,16 @@ class Replay:
     """The ``Context.audit`` of an audit: parts come from the stored run after a
     sample of their trials is recomputed and compared (module docstring)."""
 
-    def __init__(self, experiment: str, parts_file: Path, manifest: list[dict], *,
-                 per_cell: int, rng: np.random.Generator, rtol: dict | None = None):
+    def __init__(
+        self,
+        experiment: str,
+        parts_file: Path,
+        manifest: list[dict],
+        *,
+        per_cell: int,
+        rng: np.random.Generator,
+        rtol: dict | None = None,
+    ):
         self.experiment = experiment
         self.stored = {}
         if manifest:  # an experiment without trials (a drawing) stores no parts
@@ -94,24 +102,31 @@ class Replay:
         if pid not in self.manifest:
             # The trial function moved or changed: the part drawn for the same data
             # (the first not yet visited, in run order) is recomputed and compared.
-            same = [p for p, m in self.manifest.items()
-                    if m.get("data_id") == data and p not in self.visited]
+            same = [
+                p
+                for p, m in self.manifest.items()
+                if m.get("data_id") == data and p not in self.visited
+            ]
             if not same:
                 raise AuditError(
                     f"{self.experiment}: part {desc!r} ({pid}) is not among the stored "
                     "parts: the stored results come from another config or code that "
-                    "draws other trials")
+                    "draws other trials"
+                )
             self.renamed.append((self.manifest[same[0]]["trial_fn"], desc))
             pid = same[0]
         self.visited.add(pid)
         prefix = pid + "."
-        return self.manifest[pid], {k[len(prefix):]: v for k, v in self.stored.items()
-                                    if k.startswith(prefix)}
+        return self.manifest[pid], {
+            k[len(prefix) :]: v for k, v in self.stored.items() if k.startswith(prefix)
+        }
 
     def _sample(self, n_cells: int, n_trials: int) -> np.ndarray:
         k = min(self.per_cell, n_trials)
-        picks = [c * n_trials + np.sort(self.rng.choice(n_trials, k, replace=False))
-                 for c in range(n_cells)]
+        picks = [
+            c * n_trials + np.sort(self.rng.choice(n_trials, k, replace=False))
+            for c in range(n_cells)
+        ]
         return np.concatenate(picks)
 
     def _compare(self, desc, stored, got, units, n_trials, cell_name):
@@ -120,42 +135,96 @@ class Replay:
             if _timing(field):
                 continue
             if field not in got:
-                self.mismatches.append(Mismatch(self.experiment, f"part {desc!r}", field,
-                                                "not produced by today's code"))
+                self.mismatches.append(
+                    Mismatch(
+                        self.experiment,
+                        f"part {desc!r}",
+                        field,
+                        "not produced by today's code",
+                    )
+                )
                 continue
             want = full.reshape((-1,) + full.shape[2:])[units]
             ok = _close(want, got[field], self.rtol.get(field, DEFAULT_RTOL))
-            ok = ok.reshape(len(units), -1).all(axis=1) if ok.ndim else np.zeros(
-                len(units), bool)
+            ok = (
+                ok.reshape(len(units), -1).all(axis=1)
+                if ok.ndim
+                else np.zeros(len(units), bool)
+            )
             for i in np.flatnonzero(~ok)[:3]:
                 c, t = divmod(int(units[i]), n_trials)
-                self.mismatches.append(Mismatch(
-                    self.experiment, f"part {desc!r}, cell {cell_name(c)}, trial {t}",
-                    field, f"stored {_short(want[i])}, recomputed {_short(got[field][i])}"))
+                self.mismatches.append(
+                    Mismatch(
+                        self.experiment,
+                        f"part {desc!r}, cell {cell_name(c)}, trial {t}",
+                        field,
+                        f"stored {_short(want[i])}, recomputed {_short(got[field][i])}",
+                    )
+                )
 
-    def device(self, ctx, ids, trial_fn, cells, seeds, n_trials, *, refine_fn, desc,
-               chunk, mesh=None, sequential=False, block_fn=None, **_):
+    def device(
+        self,
+        ctx,
+        ids,
+        trial_fn,
+        cells,
+        seeds,
+        n_trials,
+        *,
+        refine_fn,
+        desc,
+        chunk,
+        mesh=None,
+        sequential=False,
+        block_fn=None,
+        **_,
+    ):
         meta, stored = self._part(ids, desc)
         units = self._sample(len(seeds), n_trials)
-        n_dev = (mesh or runner.device_mesh()).size
+        n_dev = (mesh or runtime.device_mesh()).size
         if sequential:  # one unit after another: no lane shares a program with another
             run_chunk = min(meta["chunk"], -(-len(units) // n_dev))
         else:  # the stored block shape: a vmapped program rounds per its batch size
             run_chunk = meta["chunk"]
         reuse = block_fn if (block_fn is not None and run_chunk == chunk) else None
-        got = runner.run_device(
-            trial_fn, cells, seeds, n_trials, base_key=ctx.base_key, chunk=run_chunk,
-            refine_fn=refine_fn, progress=False, mesh=mesh, sequential=sequential,
-            units=units, block_fn=reuse)
-        self._compare(desc, stored, got, units, n_trials,
-                      lambda c: {k: _short(np.asarray(v)[c]) for k, v in cells.items()})
+        got = runtime.run_device(
+            trial_fn,
+            cells,
+            seeds,
+            n_trials,
+            base_key=ctx.base_key,
+            chunk=run_chunk,
+            refine_fn=refine_fn,
+            progress=False,
+            mesh=mesh,
+            sequential=sequential,
+            units=units,
+            block_fn=reuse,
+        )
+        self._compare(
+            desc,
+            stored,
+            got,
+            units,
+            n_trials,
+            lambda c: {k: _short(np.asarray(v)[c]) for k, v in cells.items()},
+        )
         return stored
 
     def host(self, ctx, ids, trial_fn, cells, seeds, n_trials, *, static, desc):
         _, stored = self._part(ids, desc)
         units = self._sample(len(cells), n_trials)
-        got = runner.run_host(trial_fn, cells, seeds, n_trials, base_key=ctx.base_key,
-                              static=static, workers=1, progress=False, units=units)
+        got = runtime.run_host(
+            trial_fn,
+            cells,
+            seeds,
+            n_trials,
+            base_key=ctx.base_key,
+            static=static,
+            workers=1,
+            progress=False,
+            units=units,
+        )
         self._compare(desc, stored, got, units, n_trials, lambda c: _short(cells[c]))
         return {**stored, "done": np.ones(next(iter(stored.values())).shape[:2], bool)}
 
@@ -172,21 +241,29 @@ def _compare_tree(stored, derived, path: str, out: list[str]) -> None:
             if _timing(k):
                 continue
             if k not in stored or k not in derived:
-                out.append(f"{path}.{k}: only in the {'stored' if k in stored else 're-derived'}"
-                           " results")
+                out.append(
+                    f"{path}.{k}: only in the {'stored' if k in stored else 're-derived'}"
+                    " results"
+                )
                 continue
             _compare_tree(stored[k], derived[k], f"{path}.{k}", out)
         return
     if isinstance(stored, list) and isinstance(derived, list):
         if len(stored) != len(derived):
-            out.append(f"{path}: {len(stored)} stored entries, {len(derived)} re-derived")
+            out.append(
+                f"{path}: {len(stored)} stored entries, {len(derived)} re-derived"
+            )
             return
         for i, (a, b) in enumerate(zip(stored, derived, strict=True)):
             _compare_tree(a, b, f"{path}[{i}]", out)
         return
     num = (int, float)
-    if isinstance(stored, num) and isinstance(derived, num) and not isinstance(
-            stored, bool) and not isinstance(derived, bool):
+    if (
+        isinstance(stored, num)
+        and isinstance(derived, num)
+        and not isinstance(stored, bool)
+        and not isinstance(derived, bool)
+    ):
         if not bool(_close(float(stored), float(derived), DERIVED_RTOL)):
             out.append(f"{path}: stored {stored!r}, re-derived {derived!r}")
         return
@@ -211,15 +288,22 @@ class AuditResult:
 
     def line(self) -> str:
         if self.ok:
-            moved = (f", {self.renamed} found by their data (trial function moved)"
-                     if self.renamed else "")
-            return (f"[audit] {self.experiment}: OK ({self.recomputed} trials recomputed in "
-                    f"{self.parts} parts{moved}; results and arrays re-derived; "
-                    f"{self.seconds:.0f} s)")
+            moved = (
+                f", {self.renamed} found by their data (trial function moved)"
+                if self.renamed
+                else ""
+            )
+            return (
+                f"[audit] {self.experiment}: OK ({self.recomputed} trials recomputed in "
+                f"{self.parts} parts{moved}; results and arrays re-derived; "
+                f"{self.seconds:.0f} s)"
+            )
         first = "; ".join(str(m) for m in self.mismatches[:3])
         more = len(self.mismatches) - 3
-        return (f"[audit] {self.experiment}: MISMATCH ({len(self.mismatches)}): {first}"
-                + (f"; and {more} more" if more > 0 else ""))
+        return (
+            f"[audit] {self.experiment}: MISMATCH ({len(self.mismatches)}): {first}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
 
 
 def config_of(experiment, stored_config: dict):
@@ -240,48 +324,93 @@ def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
     spec = experiment.SPEC
     manifest = stored.get("provenance", {}).get("parts")
     if manifest is None:
-        raise AuditError(f"{name}: results.json has no provenance.parts (computed "
-                         "before run identities were stored): regenerate it")
+        raise AuditError(
+            f"{name}: results.json has no provenance.parts (computed "
+            "before run identities were stored): regenerate it"
+        )
     if spec.x64:
         jax.config.update("jax_enable_x64", True)
     cfg = config_of(experiment, stored["provenance"].get("config", stored["config"]))
-    rng = np.random.default_rng([seed, int(io.file_sha256(folder / "results.json")[:8],
-                                           16)])
-    replay = Replay(name, folder / runner.PARTS_FILE, manifest, per_cell=per_cell,
-                    rng=rng, rtol=spec.audit_rtol)
-    ctx = runner.Context(spec.name, cfg, runner.Options(progress=False), None,
-                         audit=replay)
+    rng = np.random.default_rng(
+        [seed, int(io.file_sha256(folder / "results.json")[:8], 16)]
+    )
+    replay = Replay(
+        name,
+        folder / runtime.PARTS_FILE,
+        manifest,
+        per_cell=per_cell,
+        rng=rng,
+        rtol=spec.audit_rtol,
+    )
+    ctx = runtime.Context(
+        spec.name, cfg, runtime.Options(progress=False), None, audit=replay
+    )
     body, arrays = experiment.compute(cfg, ctx)
     mismatches = list(replay.mismatches)
     for pid in sorted(set(replay.manifest) - replay.visited):
-        mismatches.append(Mismatch(name, f"part {replay.manifest[pid]['desc']!r}", "-",
-                                   "stored but not asked for by today's code"))
+        mismatches.append(
+            Mismatch(
+                name,
+                f"part {replay.manifest[pid]['desc']!r}",
+                "-",
+                "stored but not asked for by today's code",
+            )
+        )
     body.pop("metadata", None)
     derived_config = {**stored["config"], **body.pop("config", {})}
-    derived = {"experiment": spec.name, "document": spec.document,
-               "config": derived_config, **body}
+    derived = {
+        "experiment": spec.name,
+        "document": spec.document,
+        "config": derived_config,
+        **body,
+    }
     expected = {k: v for k, v in stored.items() if k not in ("metadata", "provenance")}
     diffs: list[str] = []
     _compare_tree(expected, io.to_jsonable(derived), "results", diffs)
-    mismatches += [Mismatch(name, "results.json", d.split(":")[0], d.split(": ", 1)[1])
-                   for d in diffs[:20]]
+    mismatches += [
+        Mismatch(name, "results.json", d.split(":")[0], d.split(": ", 1)[1])
+        for d in diffs[:20]
+    ]
     if arrays:
         with np.load(folder / spec.arrays, allow_pickle=False) as z:
             stored_arrays = {k: z[k] for k in z.files}
         for k in sorted(set(stored_arrays) | set(arrays)):
             if k not in stored_arrays or k not in arrays:
-                mismatches.append(Mismatch(name, spec.arrays, k, "only in the "
-                                           + ("stored" if k in stored_arrays else
-                                              "re-derived") + " arrays"))
+                mismatches.append(
+                    Mismatch(
+                        name,
+                        spec.arrays,
+                        k,
+                        "only in the "
+                        + ("stored" if k in stored_arrays else "re-derived")
+                        + " arrays",
+                    )
+                )
             else:
                 ok = _close(stored_arrays[k], np.asarray(arrays[k]), DERIVED_RTOL)
                 if not np.all(ok):
-                    where = (f"at index {tuple(int(i) for i in np.argwhere(~ok)[0])}"
-                             if np.ndim(ok) else "in shape")
-                    mismatches.append(Mismatch(name, spec.arrays, k,
-                                               f"differs from the re-derived array {where}"
-                                               f" ({int(np.size(ok) - np.sum(ok))} "
-                                               "entries)"))
-    return AuditResult(name, str(folder), replay.recomputed, len(replay.visited),
-                       sum(p["cells"] for p in manifest), time.perf_counter() - t0,
-                       mismatches, len(replay.renamed))
+                    where = (
+                        f"at index {tuple(int(i) for i in np.argwhere(~ok)[0])}"
+                        if np.ndim(ok)
+                        else "in shape"
+                    )
+                    mismatches.append(
+                        Mismatch(
+                            name,
+                            spec.arrays,
+                            k,
+                            f"differs from the re-derived array {where}"
+                            f" ({int(np.size(ok) - np.sum(ok))} "
+                            "entries)",
+                        )
+                    )
+    return AuditResult(
+        name,
+        str(folder),
+        replay.recomputed,
+        len(replay.visited),
+        sum(p["cells"] for p in manifest),
+        time.perf_counter() - t0,
+        mismatches,
+        len(replay.renamed),
+    )

@@ -28,8 +28,15 @@ def finite(name: str, x) -> None:
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
 
 
-def array(name: str, x, *, ndim: int | None = None, shape: tuple | None = None,
-          kind: str = "real", allow_empty: bool = False) -> np.ndarray:
+def array(
+    name: str,
+    x,
+    *,
+    ndim: int | None = None,
+    shape: tuple | None = None,
+    kind: str = "real",
+    allow_empty: bool = False,
+) -> np.ndarray:
     """``x`` as a NumPy array, checked.
 
     Args:
@@ -42,11 +49,15 @@ def array(name: str, x, *, ndim: int | None = None, shape: tuple | None = None,
     try:
         a = np.asarray(x)
     except Exception as err:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array; got {type(x).__name__} ({err})") from None
+        raise ValueError(
+            f"{name} must be an array; got {type(x).__name__} ({err})"
+        ) from None
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s); got shape {a.shape}")
-    if shape is not None and (a.ndim != len(shape) or any(
-            s is not None and s != t for s, t in zip(shape, a.shape, strict=True))):
+    if shape is not None and (
+        a.ndim != len(shape)
+        or any(s is not None and s != t for s, t in zip(shape, a.shape, strict=True))
+    ):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}; got {a.shape}")
     if not allow_empty and a.size == 0:
@@ -72,8 +83,15 @@ def positive_int(name: str, v, *, minimum: int = 1) -> int:
     return int(v)
 
 
-def real(name: str, v, *, low: float | None = None, high: float | None = None,
-         low_open: bool = False, high_open: bool = False) -> float:
+def real(
+    name: str,
+    v,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``v`` is a finite real number in the stated (open or closed) range."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
         raise ValueError(f"{name} must be a finite real number; got {v!r}")
@@ -82,36 +100,53 @@ def real(name: str, v, *, low: float | None = None, high: float | None = None,
     if too_low or too_high:
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        rng = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (
-            ")" if high_open or high is None else "]")
+        rng = (
+            ("(" if low_open or low is None else "[")
+            + f"{lo}, {hi}"
+            + (")" if high_open or high is None else "]")
+        )
         raise ValueError(f"{name} must be in {rng}; got {v!r}")
     return float(v)
 
 
-def int_list(name: str, values, *, minimum: int = 1, allow_empty: bool = False) -> tuple:
+def int_list(
+    name: str, values, *, minimum: int = 1, allow_empty: bool = False
+) -> tuple:
     """``values`` is a (non-empty) sequence of integers ≥ ``minimum``."""
     values = tuple(values)
     if not values and not allow_empty:
-        raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}; "
-                         "got an empty list")
+        raise ValueError(
+            f"{name} must be a non-empty list of integers >= {minimum}; "
+            "got an empty list"
+        )
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
-            raise ValueError(f"{name} must be a list of integers >= {minimum}; got "
-                             f"{list(values)}")
+            raise ValueError(
+                f"{name} must be a list of integers >= {minimum}; got {list(values)}"
+            )
     return values
 
 
-def real_list(name: str, values, *, low: float | None = None, low_open: bool = False,
-              allow_empty: bool = False) -> tuple:
+def real_list(
+    name: str,
+    values,
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    allow_empty: bool = False,
+) -> tuple:
     """``values`` is a (non-empty) sequence of finite reals in the stated range."""
     values = tuple(values)
     if not values and not allow_empty:
-        raise ValueError(f"{name} must be a non-empty list of numbers; got an empty list")
+        raise ValueError(
+            f"{name} must be a non-empty list of numbers; got an empty list"
+        )
     for v in values:
         try:
             real(name, v, low=low, low_open=low_open)
         except ValueError:
             bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
-            raise ValueError(f"{name} must be a list of finite numbers{bound}; got "
-                             f"{list(values)}") from None
+            raise ValueError(
+                f"{name} must be a list of finite numbers{bound}; got {list(values)}"
+            ) from None
     return values

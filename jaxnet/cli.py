@@ -26,14 +26,14 @@ import types
 import typing
 from pathlib import Path
 
-from jaxnet import io, runner
+from jaxnet import io, runtime
 
 _OPTION_HELP = {
     "out": "output directory (results.json, arrays, figures, checkpoints)",
     "progress": "show progress bars on stderr",
     "checkpoint_every": "seconds between checkpoint writes",
     "stall_timeout": "abort (and checkpoint) when no block finishes for this many "
-                     "seconds; rerun to resume (0: never)",
+    "seconds; rerun to resume (0: never)",
     "workers": "worker processes for solver work (0: one per CPU)",
     "coordinator": "multi-process run: HOST:PORT of process 0 (jax.distributed)",
     "num_processes": "multi-process run: number of processes",
@@ -49,19 +49,25 @@ def _add(parser, name: str, hint, default, help_text: str, choices):
     kwargs = {"default": default, "help": help_text or None}
     origin = typing.get_origin(hint)
     if hint is bool:
-        parser.add_argument(_flag(name), action=argparse.BooleanOptionalAction, **kwargs)
+        parser.add_argument(
+            _flag(name), action=argparse.BooleanOptionalAction, **kwargs
+        )
         return
     if origin is tuple:
         (item, *_) = typing.get_args(hint)
         kwargs.update(type=item, nargs="+")
     elif origin in (typing.Union, types.UnionType):  # `int | None`: the int
-        kwargs.update(type=next(a for a in typing.get_args(hint) if a is not type(None)))
+        kwargs.update(
+            type=next(a for a in typing.get_args(hint) if a is not type(None))
+        )
     else:
         kwargs["type"] = hint
     if choices:
         kwargs["choices"] = list(choices)
     if help_text and default not in (None, (), ""):
-        kwargs["help"] += f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
+        kwargs["help"] += (
+            f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
+        )
     parser.add_argument(_flag(name), **kwargs)
 
 
@@ -71,13 +77,25 @@ def build_parser(experiment, prog: str | None = None) -> argparse.ArgumentParser
     parser = argparse.ArgumentParser(prog=prog, description=doc)
     hints = typing.get_type_hints(experiment.Config)
     for f in dataclasses.fields(experiment.Config):
-        _add(parser, f.name, hints[f.name], f.default, f.metadata.get("help", ""),
-             f.metadata.get("choices"))
-    opt_hints = typing.get_type_hints(runner.Options)
-    defaults = runner.Options(out=f"runs/{experiment.SPEC.name}")
+        _add(
+            parser,
+            f.name,
+            hints[f.name],
+            f.default,
+            f.metadata.get("help", ""),
+            f.metadata.get("choices"),
+        )
+    opt_hints = typing.get_type_hints(runtime.Options)
+    defaults = runtime.Options(out=f"runs/{experiment.SPEC.name}")
     for name in experiment.SPEC.options:
-        _add(parser, name, opt_hints[name], getattr(defaults, name),
-             _OPTION_HELP[name], None)
+        _add(
+            parser,
+            name,
+            opt_hints[name],
+            getattr(defaults, name),
+            _OPTION_HELP[name],
+            None,
+        )
     return parser
 
 
@@ -94,11 +112,14 @@ def parse(experiment, argv=None, prog: str | None = None):
     after printing one ``PROG: error:`` line."""
     parser = build_parser(experiment, prog)
     ns = vars(parser.parse_args(argv))
-    names = {f.name for f in dataclasses.fields(experiment.Config)} | set(experiment.SPEC.options)
+    names = {f.name for f in dataclasses.fields(experiment.Config)} | set(
+        experiment.SPEC.options
+    )
     try:
-        config = experiment.Config(**{f.name: ns[f.name]
-                                      for f in dataclasses.fields(experiment.Config)})
-        options = runner.Options(**{k: ns[k] for k in experiment.SPEC.options})
+        config = experiment.Config(
+            **{f.name: ns[f.name] for f in dataclasses.fields(experiment.Config)}
+        )
+        options = runtime.Options(**{k: ns[k] for k in experiment.SPEC.options})
         if options.out is not None:
             io.check_writable_dir(options.out)
     except ValueError as err:
@@ -123,8 +144,8 @@ def main(experiment, argv=None, prog: str | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    result = runner.run(experiment, config, options)
-    if runner.is_main_process():
+    result = runtime.run(experiment, config, options)
+    if runtime.is_main_process():
         print(experiment.report(result.results))
         if options.out is not None:
             print(f"wrote {Path(options.out) / 'results.json'}")

@@ -44,8 +44,9 @@ def cells_2d(xt) -> tuple[np.ndarray, np.ndarray]:
     """``(patterns (2n, n) bool, measures (2n,))`` of the arcs for ``xt: (n, 2)``."""
     xt = _check_xt(xt)
     base = np.arctan2(xt[:, 1], xt[:, 0])
-    cuts = np.sort(np.mod(np.concatenate([base + np.pi / 2, base - np.pi / 2]),
-                          2 * np.pi))
+    cuts = np.sort(
+        np.mod(np.concatenate([base + np.pi / 2, base - np.pi / 2]), 2 * np.pi)
+    )
     widths = np.diff(np.concatenate([cuts, cuts[:1] + 2 * np.pi]))
     mids = cuts + widths / 2
     w = np.stack([np.cos(mids), np.sin(mids)], axis=1)
@@ -55,8 +56,12 @@ def cells_2d(xt) -> tuple[np.ndarray, np.ndarray]:
 def _triangle_area(a, b, c) -> np.ndarray:
     """Solid angles of spherical triangles with unit vertices ``a, b, c: (T, 3)``."""
     num = np.abs(np.einsum("ij,ij->i", a, np.cross(b, c)))
-    den = 1 + np.einsum("ij,ij->i", a, b) + np.einsum("ij,ij->i", b, c) + \
-        np.einsum("ij,ij->i", c, a)
+    den = (
+        1
+        + np.einsum("ij,ij->i", a, b)
+        + np.einsum("ij,ij->i", b, c)
+        + np.einsum("ij,ij->i", c, a)
+    )
     return 2 * np.arctan2(num, den)
 
 
@@ -117,8 +122,9 @@ def lookup(patterns: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.array([index.get(k.tobytes(), -1) for k in _pack(rows)])
 
 
-def mc_measures(rng: np.random.Generator, xt, patterns, samples: int, *,
-                level: float = 0.95):
+def mc_measures(
+    rng: np.random.Generator, xt, patterns, samples: int, *, level: float = 0.95
+):
     """Monte-Carlo estimates of the cones' measures: ``(estimate (K,), lo, hi, missed)``
     from ``samples`` draws w ~ N(0, I), with Clopper–Pearson intervals at ``level``
     (``stats.exact_interval``: they keep their coverage at the small counts of small

@@ -27,8 +27,9 @@ def count(minimum: int = 1) -> Check:
 
 def ints(minimum: int = 1, *, allow_empty: bool = False) -> Check:
     """A tuple of integers >= ``minimum``."""
-    return lambda name, v: checks.int_list(name, v, minimum=minimum,
-                                           allow_empty=allow_empty)
+    return lambda name, v: checks.int_list(
+        name, v, minimum=minimum, allow_empty=allow_empty
+    )
 
 
 def real(**bounds) -> Check:
@@ -47,8 +48,14 @@ OPEN_FRACTION = real(low=0, high=1, low_open=True, high_open=True)
 SEED = count(0)
 
 
-def field(default, *, help: str = "", choices: Sequence | Mapping | None = None,  # noqa: A002
-          affects_results: bool = True, check: Check | None = None):
+def field(
+    default,
+    *,
+    help: str = "",
+    choices: Sequence | Mapping | None = None,  # noqa: A002
+    affects_results: bool = True,
+    check: Check | None = None,
+):
     """A config field with its default, command-line help, choices and check.
 
     ``choices`` (each element of a tuple field) and ``check`` are validated by
@@ -57,9 +64,15 @@ def field(default, *, help: str = "", choices: Sequence | Mapping | None = None,
     fingerprint that checkpoints are tied to, so a run resumes across it.
     """
     if choices is not None and not isinstance(choices, Mapping):
-        choices = tuple(choices)  # a registry (a Mapping) stays live: later entries count
-    meta = {"help": help, "choices": choices, "affects_results": affects_results,
-            "check": check}
+        choices = tuple(
+            choices
+        )  # a registry (a Mapping) stays live: later entries count
+    meta = {
+        "help": help,
+        "choices": choices,
+        "affects_results": affects_results,
+        "check": check,
+    }
     if isinstance(default, list):
         default = tuple(default)
     return dataclasses.field(default=default, metadata=meta)
@@ -73,7 +86,9 @@ def freeze(config) -> None:
         value = getattr(config, f.name)
         is_tuple = typing.get_origin(hints[f.name]) is tuple
         if is_tuple and not isinstance(value, tuple):
-            if isinstance(value, str | bytes) or not isinstance(value, Sequence | range):
+            if isinstance(value, str | bytes) or not isinstance(
+                value, Sequence | range
+            ):
                 raise ValueError(f"{f.name} must be a sequence; got {value!r}")
             value = tuple(value)
             object.__setattr__(config, f.name, value)
@@ -88,11 +103,15 @@ def freeze(config) -> None:
 
 def choice(name: str, value, choices) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}"
+        )
 
 
 def identity(config) -> dict:
     """The fields of ``config`` that can change its numbers (``field``)."""
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if f.metadata.get("affects_results", True)}
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.metadata.get("affects_results", True)
+    }

@@ -124,8 +124,13 @@ def source_fingerprint() -> str:
 
 def _git(*args) -> str | None:
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None
@@ -142,11 +147,20 @@ def provenance() -> dict:
     global _PROVENANCE
     if _PROVENANCE is None:
         head = _git("rev-parse", "HEAD")
-        status = _git("status", "--porcelain", "--untracked-files=no", "--",
-                      "jaxnet", "scripts", "pyproject.toml")
-        _PROVENANCE = {"commit": head.strip() if head else None,
-                       "dirty": None if status is None else bool(status.strip()),
-                       "source_fingerprint": source_fingerprint()}
+        status = _git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "jaxnet",
+            "scripts",
+            "pyproject.toml",
+        )
+        _PROVENANCE = {
+            "commit": head.strip() if head else None,
+            "dirty": None if status is None else bool(status.strip()),
+            "source_fingerprint": source_fingerprint(),
+        }
     return dict(_PROVENANCE)
 
 
@@ -188,7 +202,9 @@ def check_writable_dir(path) -> Path:
         os.close(fd)
         os.unlink(tmp)
     except OSError as err:
-        raise ValueError(f"--out {str(path)!r} is not a writable directory: {err}") from None
+        raise ValueError(
+            f"--out {str(path)!r} is not a writable directory: {err}"
+        ) from None
     return path
 
 
@@ -247,8 +263,9 @@ class ResultsCache:
     it is not, ``scripts/reproduce.py`` reuses the files only if the audit passes.
     """
 
-    def __init__(self, directory, config: Any, files=("results.json",),
-                 code: str | None = None):
+    def __init__(
+        self, directory, config: Any, files=("results.json",), code: str | None = None
+    ):
         self.dir = Path(directory)
         self.key = fingerprint(config)
         self.config = config
@@ -279,7 +296,9 @@ class ResultsCache:
         for name in self.files:
             path = self.dir / name
             try:
-                ok = path.is_file() and file_sha256(path) == rec.get("sha256", {}).get(name)
+                ok = path.is_file() and file_sha256(path) == rec.get("sha256", {}).get(
+                    name
+                )
             except OSError:
                 ok = False
             if not ok:
@@ -295,10 +314,15 @@ class ResultsCache:
 
     def commit(self) -> None:
         """Record the finished run (after every file was written)."""
-        write_json(self.record, {
-            "key": self.key, "config": self.config, "code": self.code,
-            "sha256": {name: file_sha256(self.dir / name) for name in self.files},
-        })
+        write_json(
+            self.record,
+            {
+                "key": self.key,
+                "config": self.config,
+                "code": self.code,
+                "sha256": {name: file_sha256(self.dir / name) for name in self.files},
+            },
+        )
 
     def invalidate(self) -> None:
         if self.record.exists():

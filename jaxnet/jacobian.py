@@ -52,8 +52,18 @@ from jaxnet.nets import apply, check_network, preactivations
 from jaxnet.types import Array, Params
 
 # Certificate codes (``full_rank_certificate``) and the codes of an SVD re-decision.
-(P_LT_N, ZERO_ROW, GRAM_DEFICIENT, GRAM_FULL, AMBIGUOUS, SVD_DEFICIENT, SVD_FULL,
- EIG_DEFICIENT, EIG_FULL, PATTERN_DEFICIENT) = range(10)
+(
+    P_LT_N,
+    ZERO_ROW,
+    GRAM_DEFICIENT,
+    GRAM_FULL,
+    AMBIGUOUS,
+    SVD_DEFICIENT,
+    SVD_FULL,
+    EIG_DEFICIENT,
+    EIG_FULL,
+    PATTERN_DEFICIENT,
+) = range(10)
 CODE_NAMES = (
     "p_lt_n",
     "zero_row",
@@ -128,7 +138,9 @@ def _width_blocks(widths, m: int):
     """Static ``(K, s)`` unit indices of the blocks [w_{k−1}, w_k) and their validity."""
     widths = [int(w) for w in widths]
     if not widths or sorted(set(widths)) != widths or widths[0] < 1 or widths[-1] > m:
-        raise ValueError(f"widths must be increasing integers in [1, {m}]; got {widths}")
+        raise ValueError(
+            f"widths must be increasing integers in [1, {m}]; got {widths}"
+        )
     starts = np.array([0] + widths[:-1])
     sizes = np.array(widths) - starts
     offs = np.arange(int(sizes.max()))
@@ -136,8 +148,9 @@ def _width_blocks(widths, m: int):
     return idx, offs[None, :] < sizes[:, None]
 
 
-def gram_by_width(params: Params, xs: Array, wrt=("b", "w"), widths=None, *,
-                  row_mask=None) -> Array:
+def gram_by_width(
+    params: Params, xs: Array, wrt=("b", "w"), widths=None, *, row_mask=None
+) -> Array:
     """``(K, n, n)`` Gram matrices J Jᵀ of the network cut to its first ``widths[k]`` units.
 
     The Jacobian of the first w units is a column subset of the whole network's, so
@@ -185,14 +198,20 @@ def gram_by_width(params: Params, xs: Array, wrt=("b", "w"), widths=None, *,
         coef = jnp.stack([c0, c1, c2], axis=1)  # (m, 3)
         neg = (w < 0).astype(dtype)[:, None]
         # Per-point sums over the suffix (w ≥ 0) and prefix (w < 0) units, cumulative.
-        s_pos = jnp.cumsum(jnp.einsum("nks,ksc->knc", blk_act, (coef * (1 - neg))[idx]), 0)
+        s_pos = jnp.cumsum(
+            jnp.einsum("nks,ksc->knc", blk_act, (coef * (1 - neg))[idx]), 0
+        )
         s_neg = jnp.cumsum(jnp.einsum("nks,ksc->knc", blk_act, (coef * neg)[idx]), 0)
         x = xs[:, 0]
         first_le = (x[:, None] <= x[None, :])[None, :, :, None]  # x_j <= x_k: j is lo
-        s = (jnp.where(first_le, s_pos[:, :, None, :], s_pos[:, None, :, :])
-             + jnp.where(first_le, s_neg[:, None, :, :], s_neg[:, :, None, :]))
-        g = (s[..., 0] + s[..., 1] * (x[:, None] + x[None, :])[None]
-             + s[..., 2] * jnp.outer(x, x)[None])
+        s = jnp.where(first_le, s_pos[:, :, None, :], s_pos[:, None, :, :]) + jnp.where(
+            first_le, s_neg[:, None, :, :], s_neg[:, :, None, :]
+        )
+        g = (
+            s[..., 0]
+            + s[..., 1] * (x[:, None] + x[None, :])[None]
+            + s[..., 2] * jnp.outer(x, x)[None]
+        )
         if row_mask is not None:  # a masked j still reads s[k] where k is lo or hi
             mask = row_mask.astype(dtype)
             g = g * (mask[:, None] * mask[None, :])[None]
@@ -244,7 +263,9 @@ def matrix_rank(jac: Array, rtol=None) -> RankResult:
       rtol: relative tolerance; default ``max(n, P)·eps(jac.dtype)``.
     """
     if jnp.ndim(jac) != 2 or 0 in jnp.shape(jac):
-        raise ValueError(f"jac must be a non-empty 2-D matrix; got shape {jnp.shape(jac)}")
+        raise ValueError(
+            f"jac must be a non-empty 2-D matrix; got shape {jnp.shape(jac)}"
+        )
     checks.finite("jac", jac)
     if rtol is not None:
         try:
@@ -298,7 +319,8 @@ def _chol_ok_xla(mat: Array, block: int = 8) -> Array:
     pad = (-size) % block
     if pad:  # identity on the padding keeps definiteness unchanged
         mat = jnp.pad(mat, ((0, pad), (0, pad))) + jnp.diag(
-            jnp.concatenate([jnp.zeros(size, mat.dtype), jnp.ones(pad, mat.dtype)]))
+            jnp.concatenate([jnp.zeros(size, mat.dtype), jnp.ones(pad, mat.dtype)])
+        )
     total = size + pad
     rows = jnp.arange(total)
     bidx = jnp.arange(block)
@@ -322,8 +344,9 @@ def _chol_ok_xla(mat: Array, block: int = 8) -> Array:
             row = (eye[k] - chol[k] @ inv) / chol[k, k]
             inv = inv.at[k].set(jnp.where(bidx <= k, row, 0.0))
         below = rows >= start + block
-        panel = jnp.where(below[:, None], jax.lax.dynamic_slice(a, (0, start),
-                                                                (total, block)), 0.0)
+        panel = jnp.where(
+            below[:, None], jax.lax.dynamic_slice(a, (0, start), (total, block)), 0.0
+        )
         panel = panel @ inv.T  # the factor's rows below the block
         return a - panel @ panel.T, ok
 
@@ -354,8 +377,9 @@ def decide_by_eigenvalues(g, n: int, rtol: float, dtype=np.float64):
     return bool(gap > 0), ratio
 
 
-def deficient_test_can_fire(rtol_max: float, n_min: int, beta: float,
-                            dtype=np.float64) -> bool:
+def deficient_test_can_fire(
+    rtol_max: float, n_min: int, beta: float, dtype=np.float64
+) -> bool:
     """Can the certificate's rank-deficiency test fire for some cell with rtol ≤
     ``rtol_max`` and n ≥ ``n_min``? It needs σ_lo = rtol²·l/β² ≥ 2·16·n·eps·u, and l ≤ u."""
     eps = float(np.finfo(dtype).eps)
@@ -363,8 +387,15 @@ def deficient_test_can_fire(rtol_max: float, n_min: int, beta: float,
 
 
 def full_rank_certificate(
-    g: Array, n, n_cols, rtol, *, row_mask=None, beta: float = 2.0,
-    cholesky: str = "lapack", deficient_test: bool = True,
+    g: Array,
+    n,
+    n_cols,
+    rtol,
+    *,
+    row_mask=None,
+    beta: float = 2.0,
+    cholesky: str = "lapack",
+    deficient_test: bool = True,
 ) -> Certificate:
     """Certify rank J = n (or rank J < n) from ``g = J Jᵀ``, or answer AMBIGUOUS.
 
@@ -429,8 +460,9 @@ def _gamma(k, eps):
     return k * eps / (1 - k * eps)
 
 
-def pattern_deficiency(j: Array, xs: Array, bits: Array, n, d0, rtol, *,
-                       row_mask=None, beta: float = 2.0) -> tuple[Array, Array]:
+def pattern_deficiency(
+    j: Array, xs: Array, bits: Array, n, d0, rtol, *, row_mask=None, beta: float = 2.0
+) -> tuple[Array, Array]:
     """Certify s_n(J) < (rtol/β)·s_1(J) from an affine dependency among rows of J.
 
     For a network that is piecewise linear in its input (ReLU MLPs), the rows
@@ -481,16 +513,21 @@ def pattern_deficiency(j: Array, xs: Array, bits: Array, n, d0, rtol, *,
     # rows i ≤ d0: Σ_s u_s x̃_s[i] = 0 over slots s ≤ d0 + 1; row d0 + 1: u_{d0+1} = 1;
     # the other rows pin u_s = 0 for the unused slots.
     constraint = (slots[:, None] <= d0) & (slots[None, :] <= d0 + 1)
-    xt_rows = jnp.zeros((k_slots, k_slots), dtype).at[:d_max + 1].set(xt.T[:k_slots])
-    mat = jnp.where(constraint, xt_rows, jnp.where(slots[:, None] > d0,
-                                                   jnp.eye(k_slots, dtype=dtype), 0.0))
+    xt_rows = jnp.zeros((k_slots, k_slots), dtype).at[: d_max + 1].set(xt.T[:k_slots])
+    mat = jnp.where(
+        constraint,
+        xt_rows,
+        jnp.where(slots[:, None] > d0, jnp.eye(k_slots, dtype=dtype), 0.0),
+    )
     u = jnp.linalg.solve(mat, (slots == d0 + 1).astype(dtype))
     u = jnp.where(slots <= d0 + 1, u, 0.0)
     rows = j[idx]
     r = u @ rows
     a = jnp.abs(u) @ jnp.abs(rows)
     norm_fac = 1 + 2 * _gamma(n_cols + 1, eps)
-    resid_hi = (jnp.linalg.norm(r) + 2 * _gamma(k_slots, eps) * jnp.linalg.norm(a)) * norm_fac
+    resid_hi = (
+        jnp.linalg.norm(r) + 2 * _gamma(k_slots, eps) * jnp.linalg.norm(a)
+    ) * norm_fac
     u_lo = jnp.linalg.norm(u) * (1 - 2 * _gamma(k_slots + 1, eps))
     # s_1 from below: the largest row norm, and ‖Jᵀw‖/‖w‖ after one power iteration
     mask = row_mask.astype(dtype)
@@ -499,10 +536,14 @@ def pattern_deficiency(j: Array, xs: Array, bits: Array, n, d0, rtol, *,
     w = j @ (j.T @ mask)
     q = j.T @ w
     # |fl(Jᵀw) − Jᵀw| ≤ γ_N |J|ᵀ|w|, and ‖|J|ᵀ|w|‖ ≤ ‖J‖_F ‖w‖
-    q_err = (2 * _gamma(size, eps) * jnp.sqrt(jnp.sum(row_sq)) * jnp.linalg.norm(w)
-             * norm_fac**2)
-    power_lo = ((jnp.linalg.norm(q) / norm_fac - q_err)
-                / (jnp.linalg.norm(w) * norm_fac))
+    q_err = (
+        2
+        * _gamma(size, eps)
+        * jnp.sqrt(jnp.sum(row_sq))
+        * jnp.linalg.norm(w)
+        * norm_fac**2
+    )
+    power_lo = (jnp.linalg.norm(q) / norm_fac - q_err) / (jnp.linalg.norm(w) * norm_fac)
     s_lo = jnp.maximum(row_lo, jnp.where(jnp.isfinite(power_lo), power_lo, 0.0))
     ratio_hi = resid_hi / (u_lo * s_lo)
     ok = applies & jnp.isfinite(ratio_hi) & (u_lo > 0) & (s_lo > 0)
@@ -513,12 +554,21 @@ def pattern_deficiency(j: Array, xs: Array, bits: Array, n, d0, rtol, *,
 # ---------------------------------------------------------------------------
 # Exact rank of integer matrices (for 0/1 patterns: Theorem 3, Lemma 4).
 
-PRIMES = (2147483647, 2147483629, 2147483587, 2147483579, 2147483563, 2147483549,
-          2147483543, 2147483497)  # the eight largest primes below 2^31
+PRIMES = (
+    2147483647,
+    2147483629,
+    2147483587,
+    2147483579,
+    2147483563,
+    2147483549,
+    2147483543,
+    2147483497,
+)  # the eight largest primes below 2^31
 
 
 def _inv_mod(a, p):
     """a^(p−2) mod p by square-and-multiply (int64; a, p < 2^31)."""
+
     def body(i, state):
         result, base = state
         bit = ((p - 2) >> i) & 1

@@ -44,7 +44,9 @@ class LPResult(NamedTuple):
     method: str = "highs"  # 'highs', or 'span' (decided without a program)
 
 
-def _solve_margin(n_vars, a_ub, b_ub, a_eq=None, b_eq=None, lower=None, tol=DEFAULT_TOL):
+def _solve_margin(
+    n_vars, a_ub, b_ub, a_eq=None, b_eq=None, lower=None, tol=DEFAULT_TOL
+):
     """max t over variables [z (n_vars), t] with given constraints; t ≤ 1."""
     c = np.zeros(n_vars + 1)
     c[-1] = -1.0
@@ -122,20 +124,25 @@ def global_min_margin(xt, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResult:
     s = 2.0 * pat - 1.0
     # Inequalities, one per (i, j): -s_ij <x_j, w_i> + t <= 0. Variables w (d1*d) then t.
     rows = np.repeat(np.arange(d1 * n), d)
-    cols = (np.arange(d1)[:, None, None] * d + np.arange(d)[None, None, :]).repeat(
-        n, axis=1
-    ).ravel()
+    cols = (
+        (np.arange(d1)[:, None, None] * d + np.arange(d)[None, None, :])
+        .repeat(n, axis=1)
+        .ravel()
+    )
     vals = (-s[:, :, None] * xt[None, :, :]).ravel()
-    a_ub = sp.hstack([
-        sp.csr_matrix((vals, (rows, cols)), shape=(d1 * n, d1 * d)),
-        sp.csr_matrix(np.ones((d1 * n, 1))),
-    ]).tocsr()
+    a_ub = sp.hstack(
+        [
+            sp.csr_matrix((vals, (rows, cols)), shape=(d1 * n, d1 * d)),
+            sp.csr_matrix(np.ones((d1 * n, 1))),
+        ]
+    ).tocsr()
     # Equalities: sum_i v_i A_ij <x_j, w_i> = y_j.
     coef = (v[:, None] * pat).T  # (n, d1)
     a_eq = np.einsum("ji,jk->jik", coef, xt).reshape(n, d1 * d)
     a_eq = sp.hstack([sp.csr_matrix(a_eq), sp.csr_matrix((n, 1))]).tocsr()
-    return _solve_margin(d1 * d, a_ub, np.zeros(d1 * n), a_eq, np.asarray(y, float),
-                         tol=tol)
+    return _solve_margin(
+        d1 * d, a_ub, np.zeros(d1 * n), a_eq, np.asarray(y, float), tol=tol
+    )
 
 
 def merge_units(pattern, v):
@@ -187,11 +194,13 @@ def cone_rays_1d(x_sorted: np.ndarray, pattern: np.ndarray) -> np.ndarray:
 def global_min_margin_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL) -> LPResult:
     """``global_min_margin`` for d0 = 1 with a bias, through the cones' extreme rays.
 
-    Units are merged by ``merge_units`` first (at most 4n remain, whatever d1). The margin bounds α, β ≥ t (not the same t* as the full
-    program, but t* > 0 in one iff in the other).
+    Units are merged by ``merge_units`` first (at most 4n remain, whatever d1). The
+    margin bounds α, β ≥ t (not the same t* as the full program, but t* > 0 in one iff
+    in the other).
     """
-    x, pattern, v, y = _check_program(x_sorted, pattern, v, y, x_name="x_sorted",
-                                      sorted_1d=True)
+    x, pattern, v, y = _check_program(
+        x_sorted, pattern, v, y, x_name="x_sorted", sorted_1d=True
+    )
     pat, v = merge_units(pattern, v)
     rays = cone_rays_1d(x, pat)  # (m, 2, 2)
     xt = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
@@ -213,8 +222,9 @@ def global_min_1d(x_sorted, pattern, v, y, *, tol=DEFAULT_TOL, rank_rtol=1e-10):
     decided by SVD with relative tolerance ``rank_rtol``; a rank decision within a
     factor 100 of the tolerance is not trusted and the program is solved instead.
     """
-    x, pattern, v, y = _check_program(x_sorted, pattern, v, y, x_name="x_sorted",
-                                      sorted_1d=True)
+    x, pattern, v, y = _check_program(
+        x_sorted, pattern, v, y, x_name="x_sorted", sorted_1d=True
+    )
     pat, sign = merge_units(pattern, v)
     rows, counts = np.unique(pat, axis=0, return_counts=True)
     both = rows[counts == 2]  # rows present with v > 0 and with v < 0

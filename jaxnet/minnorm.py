@@ -27,11 +27,12 @@ solver status is recorded and anything but optimal is reported as a failure.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from jaxnet import checks, theory
+from jaxnet import checks, condensation_measures, theory
 
 OPTIMAL = "optimal"
 
@@ -43,7 +44,9 @@ def patterns_2d(x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, np.float64)
     phi = np.arctan2(x[:, 1], x[:, 0])
-    cuts = np.unique(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    cuts = np.unique(
+        np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi)
+    )
     mids = (cuts + np.r_[cuts[1:], cuts[0] + 2 * np.pi]) / 2
     u = np.stack([np.cos(mids), np.sin(mids)], axis=1)
     return np.unique((u @ x.T) > 0, axis=0)
@@ -80,8 +83,12 @@ class Patterns(NamedTuple):
     expected: int  # 2 Σ_{k<d} C(N−1, k) for data in general position
 
 
-def sample_patterns(x: np.ndarray, rng: np.random.Generator, n_samples: int = 200_000,
-                    max_subsets: int = 50_000) -> Patterns:
+def sample_patterns(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    n_samples: int = 200_000,
+    max_subsets: int = 50_000,
+) -> Patterns:
     """The data's activation patterns: enumerated exactly (d = 2 by sectors; d > 2 by
     ``enumerate_patterns`` when C(N, d−1) ≤ ``max_subsets``), else from ``n_samples``
     random Gaussian directions. ``complete`` says whether the count
@@ -135,7 +142,9 @@ def sector_rays_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     x = np.asarray(x, np.float64)
     phi = np.arctan2(x[:, 1], x[:, 0])
-    cuts = np.unique(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    cuts = np.unique(
+        np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi)
+    )
     hi = np.r_[cuts[1:], cuts[0] + 2 * np.pi]
     if np.any(hi - cuts >= np.pi):
         raise ValueError("a sector is not narrower than pi (points in a half-plane)")
@@ -151,8 +160,13 @@ def _solve(prob, variables) -> tuple[str, float]:
     status, tol = "not solved", TOLERANCES[0]
     for tol in TOLERANCES:
         try:
-            prob.solve(solver="CLARABEL", max_iter=500, tol_gap_abs=tol, tol_gap_rel=tol,
-                       tol_feas=tol)
+            prob.solve(
+                solver="CLARABEL",
+                max_iter=500,
+                tol_gap_abs=tol,
+                tol_gap_rel=tol,
+                tol_feas=tol,
+            )
             status = prob.status
         except cp.error.SolverError as err:
             status = f"solver_error: {err}"
@@ -169,8 +183,13 @@ def _recover(groups, signs, opt, status, dt, n_pat, tol, prune) -> MinNorm:
     return MinNorm(status, float(opt), params, dt, n_pat, tol)
 
 
-def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | None = None,
-                         *, prune: float = 1e-6) -> MinNorm:
+def min_norm_interpolant(
+    x: np.ndarray,
+    y: np.ndarray,
+    patterns: np.ndarray | None = None,
+    *,
+    prune: float = 1e-6,
+) -> MinNorm:
     """Solve the group-lasso program (module docstring) and recover the network.
 
     With ``patterns=None`` and d = 2 the cones are written through their two extreme
@@ -183,8 +202,9 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | No
     x = checks.array("x", x, ndim=2, kind="real").astype(np.float64)
     y = checks.array("y", y, shape=(x.shape[0],), kind="real").astype(np.float64)
     if patterns is not None:
-        patterns = checks.array("patterns", patterns, shape=(None, x.shape[0]),
-                                kind="binary")
+        patterns = checks.array(
+            "patterns", patterns, shape=(None, x.shape[0]), kind="binary"
+        )
     checks.real("prune", prune, low=0.0, high=1.0, high_open=True)
     t0 = time.perf_counter()
     if patterns is None:
@@ -197,8 +217,9 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | No
         z = cp.Variable((4, n_pat), nonneg=True)  # (α, β) for u_p, then for u'_p
 
         def group(i):
-            return (cp.multiply(cp.reshape(z[i], (n_pat, 1), order="C"), e_lo)
-                    + cp.multiply(cp.reshape(z[i + 1], (n_pat, 1), order="C"), e_hi))
+            return cp.multiply(
+                cp.reshape(z[i], (n_pat, 1), order="C"), e_lo
+            ) + cp.multiply(cp.reshape(z[i + 1], (n_pat, 1), order="C"), e_hi)
 
         u, w = group(0), group(2)
         cons = [a_lo @ z[0] + a_hi @ z[1] - a_lo @ z[2] - a_hi @ z[3] == y]
@@ -209,10 +230,14 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | No
         u = cp.Variable((n_pat, x.shape[1]))
         w = cp.Variable((n_pat, x.shape[1]))
         xu, xw = x @ u.T, x @ w.T  # (N, P)
-        cons = [cp.multiply(sgn, xu) >= 0, cp.multiply(sgn, xw) >= 0,
-                cp.sum(cp.multiply(d_mat, xu - xw), axis=1) == y]
-    prob = cp.Problem(cp.Minimize(cp.sum(cp.norm(u, 2, axis=1))
-                                  + cp.sum(cp.norm(w, 2, axis=1))), cons)
+        cons = [
+            cp.multiply(sgn, xu) >= 0,
+            cp.multiply(sgn, xw) >= 0,
+            cp.sum(cp.multiply(d_mat, xu - xw), axis=1) == y,
+        ]
+    prob = cp.Problem(
+        cp.Minimize(cp.sum(cp.norm(u, 2, axis=1)) + cp.sum(cp.norm(w, 2, axis=1))), cons
+    )
     status, tol = _solve(prob, (u, w))
     dt = time.perf_counter() - t0
     if status != OPTIMAL:
@@ -224,3 +249,54 @@ def min_norm_interpolant(x: np.ndarray, y: np.ndarray, patterns: np.ndarray | No
 
 # ---------------------------------------------------------------------------
 # Recovery experiments: is the exact minimum-norm interpolant the teacher?
+
+
+# The solver statuses a host trial reports (an index; cvxpy's names, and the failures
+# of ``minnorm._solve``, whose error text stays in the worker).
+STATUSES = (
+    "optimal",
+    "optimal_inaccurate",
+    "infeasible",
+    "infeasible_inaccurate",
+    "unbounded",
+    "unbounded_inaccurate",
+    "user_limit",
+    "not solved",
+    "solver_error",
+)
+
+
+def exact_trial(rng, cell, t):
+    """Host side: the exact minimum-norm interpolant of one data set ``cell = {'x', 'y',
+    'width'}``, its neurons zero-padded to ``width`` (``neurons`` are real).
+
+    ``status`` indexes ``STATUSES``; ``ok`` is ``status == 'optimal'``.
+    """
+    del rng, t  # deterministic: the data are the cell
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
+        sol = min_norm_interpolant(cell["x"], cell["y"])
+    ok = sol.status == OPTIMAL
+    width = cell["width"]
+    w, v = np.zeros((width, 2)), np.zeros(width)
+    if ok:
+        m = len(sol.params["v"])
+        if m > width:  # 2-D: at most 2N sectors, two signs each
+            raise RuntimeError(f"the exact interpolant has {m} > {width} neurons")
+        w[:m], v[:m] = sol.params["w"], sol.params["v"]
+    status = sol.status.split(":")[0]
+    return {
+        "ok": ok,
+        "status": STATUSES.index(status)
+        if status in STATUSES
+        else STATUSES.index("solver_error"),
+        "tol": sol.tol,
+        "solve_seconds": sol.solve_seconds,
+        "opt": sol.opt,
+        "sq_norm": float(condensation_measures.squared_norm(sol.params))
+        if ok
+        else np.nan,
+        "w": w,
+        "v": v,
+        "neurons": len(sol.params["v"]) if ok else 0,
+    }

@@ -77,10 +77,18 @@ class MLP(nnx.Module):
             raise ValueError(f"depth must be >= 2 (weight layers); got {depth}")
         sizes = [d_in] + [width] * (depth - 1)
         dtype = jnp.result_type(float)  # float64 where x64 is on (the rank rule's)
-        self.hidden = nnx.List([
-            nnx.Linear(a, b, bias_init=nnx.initializers.normal(1.0), param_dtype=dtype,
-                       rngs=rngs)
-            for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.hidden = nnx.List(
+            [
+                nnx.Linear(
+                    a,
+                    b,
+                    bias_init=nnx.initializers.normal(1.0),
+                    param_dtype=dtype,
+                    rngs=rngs,
+                )
+                for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            ]
+        )
         self.out = Fixed(jax.random.normal(rngs.params(), (width,), dtype))
 
     def __call__(self, x):
@@ -103,7 +111,7 @@ def from_flax(factory: Callable) -> Callable:
     """A builder ``(d_in, width, depth) -> Network`` from an nnx module factory
     ``factory(d_in, width, depth, *, rngs)`` (module docstring)."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def build(d_in: int, width: int, depth: int) -> Network:
         abstract = nnx.eval_shape(lambda: factory(d_in, width, depth, rngs=nnx.Rngs(0)))
         graphdef, p_template, f_template = nnx.split(abstract, nnx.Param, ...)
@@ -138,13 +146,18 @@ def mlp(d_in: int, width: int, depth: int) -> Network:
 
     def init(key, d0):
         dtype = jnp.result_type(float)
-        first = nets.init_units(key, "paper", jnp.uint32(0), width, d0, big_d0=d_in,
-                                dtype=dtype)
+        first = nets.init_units(
+            key, "paper", jnp.uint32(0), width, d0, big_d0=d_in, dtype=dtype
+        )
         hidden = {0: {"kernel": first["w"].T, "bias": first["b"]}}
         scale = math.sqrt(2.0 / (width + 1))
         for layer in range(1, depth - 1):
-            words = prng.block_bits(key, FIRST_DEEP_STREAM + layer - 1,
-                                    jnp.arange(width), jnp.arange(width + 1))
+            words = prng.block_bits(
+                key,
+                FIRST_DEEP_STREAM + layer - 1,
+                jnp.arange(width),
+                jnp.arange(width + 1),
+            )
             wb = scale * prng.normal(words, dtype)  # (out, in + 1) = [W_l | b_l]
             hidden[layer] = {"kernel": wb[:, :width].T, "bias": wb[:, width]}
         return {"hidden": hidden}, {"out": first["v"]}
@@ -184,8 +197,9 @@ def flat_jacobian(net: Network, params, fixed, xs):
     """``(n, P)`` Jacobian of F(·, x_j) w.r.t. ``params`` by ``vmap(jacrev)``, columns
     in ``ravel_pytree`` order of ``params``."""
     jac = jax.vmap(jax.jacrev(net.apply), in_axes=(None, None, 0))(params, fixed, xs)
-    return jnp.concatenate([a.reshape(xs.shape[0], -1) for a in jax.tree.leaves(jac)],
-                           axis=1)
+    return jnp.concatenate(
+        [a.reshape(xs.shape[0], -1) for a in jax.tree.leaves(jac)], axis=1
+    )
 
 
 def apply_batch(net: Network, params, fixed, xs):

@@ -46,8 +46,11 @@ from jaxnet.types import Array, Params
 def gaussian_init(bits, d_true, dtype) -> Params:
     """w_ij, b_i, v_i iid N(0, 1) (the slides)."""
     del d_true
-    return {"w": prng.normal(bits["w"], dtype), "b": prng.normal(bits["b"], dtype)[0],
-            "v": prng.normal(bits["v"], dtype)[0]}
+    return {
+        "w": prng.normal(bits["w"], dtype),
+        "b": prng.normal(bits["b"], dtype)[0],
+        "v": prng.normal(bits["v"], dtype)[0],
+    }
 
 
 def torch_linear_init(bits, d_true, dtype) -> Params:
@@ -85,16 +88,26 @@ CONVENTIONS: dict[str, Convention] = {}
 
 
 def register_convention(conv: Convention) -> Convention:
-    """Add ``conv`` to ``CONVENTIONS`` (its name must be new); returns it."""
+    """Add ``conv`` to ``CONVENTIONS``; returns it. Registering a convention equal to
+    the one registered under its name again is a no-op (a notebook cell re-run); a
+    different convention under a taken name is refused."""
     if conv.name in CONVENTIONS:
-        raise ValueError(f"convention {conv.name!r} is already registered")
+        if CONVENTIONS[conv.name] == conv:
+            return CONVENTIONS[conv.name]
+        raise ValueError(
+            f"convention {conv.name!r} is already registered (as "
+            f"{CONVENTIONS[conv.name]!r})"
+        )
     if conv.data not in data.LAWS:
         raise ValueError(f"data must be one of {tuple(data.LAWS)}; got {conv.data!r}")
     if not conv.wrt or not set(conv.wrt) <= {"w", "b", "v"}:
-        raise ValueError(f"wrt must be a non-empty tuple of 'w', 'b', 'v'; got {conv.wrt!r}")
+        raise ValueError(
+            f"wrt must be a non-empty tuple of 'w', 'b', 'v'; got {conv.wrt!r}"
+        )
     if conv.rank_dtype not in ("float32", "float64"):
-        raise ValueError(f"rank_dtype must be 'float32' or 'float64'; got "
-                         f"{conv.rank_dtype!r}")
+        raise ValueError(
+            f"rank_dtype must be 'float32' or 'float64'; got {conv.rank_dtype!r}"
+        )
     CONVENTIONS[conv.name] = conv
     return conv
 
@@ -102,13 +115,18 @@ def register_convention(conv: Convention) -> Convention:
 def get_convention(name: str) -> Convention:
     """The registered convention called ``name``."""
     if name not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {tuple(CONVENTIONS)}; got {name!r}")
+        raise ValueError(
+            f"convention must be one of {tuple(CONVENTIONS)}; got {name!r}"
+        )
     return CONVENTIONS[name]
 
 
-register_convention(Convention("paper", "gaussian", gaussian_init, ("b", "w"), "float64"))
-register_convention(Convention("peer", "uniform", torch_linear_init, ("b", "v", "w"),
-                               "float32"))
+register_convention(
+    Convention("paper", "gaussian", gaussian_init, ("b", "w"), "float64")
+)
+register_convention(
+    Convention("peer", "uniform", torch_linear_init, ("b", "v", "w"), "float32")
+)
 
 
 def check_network(params: Params, xs: Array | None = None) -> None:
@@ -116,24 +134,32 @@ def check_network(params: Params, xs: Array | None = None) -> None:
     matching sizes, floating dtypes, finite values. Raises ``ValueError`` naming the
     offending argument, instead of an error from inside JAX later."""
     if not isinstance(params, dict) or not {"w", "v"} <= set(params):
-        raise ValueError("params must be a dict with 'w' (m, d), 'v' (m,) and optionally "
-                         f"'b' (m,); got {type(params).__name__} "
-                         f"{sorted(params) if isinstance(params, dict) else ''}")
+        raise ValueError(
+            "params must be a dict with 'w' (m, d), 'v' (m,) and optionally "
+            f"'b' (m,); got {type(params).__name__} "
+            f"{sorted(params) if isinstance(params, dict) else ''}"
+        )
     w, v = jnp.shape(params["w"]), jnp.shape(params["v"])
     if len(w) != 2 or v != (w[0],):
-        raise ValueError(f"params['w'] must be (m, d) and params['v'] (m,); got {w}, {v}")
+        raise ValueError(
+            f"params['w'] must be (m, d) and params['v'] (m,); got {w}, {v}"
+        )
     if "b" in params and jnp.shape(params["b"]) != (w[0],):
-        raise ValueError(f"params['b'] must be (m,) = ({w[0]},); got "
-                         f"{jnp.shape(params['b'])}")
+        raise ValueError(
+            f"params['b'] must be (m,) = ({w[0]},); got {jnp.shape(params['b'])}"
+        )
     for k, a in params.items():
         if not jnp.issubdtype(jnp.result_type(a), jnp.floating):
-            raise ValueError(f"params['{k}'] must be floating point; got "
-                             f"{jnp.result_type(a)}")
+            raise ValueError(
+                f"params['{k}'] must be floating point; got {jnp.result_type(a)}"
+            )
         checks.finite(f"params['{k}']", a)
     if xs is not None:
         if jnp.ndim(xs) != 2 or jnp.shape(xs)[1] != w[1]:
-            raise ValueError(f"xs must be (n, d) with d = {w[1]} (params['w'] is {w}); "
-                             f"got {jnp.shape(xs)}")
+            raise ValueError(
+                f"xs must be (n, d) with d = {w[1]} (params['w'] is {w}); "
+                f"got {jnp.shape(xs)}"
+            )
         if jnp.shape(xs)[0] == 0:
             raise ValueError("xs must hold at least one example; got n = 0")
         if not jnp.issubdtype(jnp.result_type(xs), jnp.floating):
@@ -199,15 +225,19 @@ def init_params(
     return params_from_bits(bits, convention=convention, d_true=d_true, dtype=dtype)
 
 
-def init_units(key, convention: str, start, size: int, d0, *, big_d0: int, dtype) -> Params:
+def init_units(
+    key, convention: str, start, size: int, d0, *, big_d0: int, dtype
+) -> Params:
     """Units [start, start + size) of the network ``init_params(key, big_d0, m)`` would
     draw for any m ≥ start + size (the same counters, so the same numbers), without
     drawing the units before: ``{'w': (size, big_d0), 'b', 'v': (size,)}``, coordinates
     ≥ ``d0`` zero. ``start`` and ``d0`` may be traced."""
     units = start + jnp.arange(size, dtype=jnp.uint32)
-    bits = {"w": prng.block_bits(key, 0, units, jnp.arange(big_d0)),
-            "b": prng.block_bits(key, 1, jnp.zeros(1), units),
-            "v": prng.block_bits(key, 2, jnp.zeros(1), units)}
+    bits = {
+        "w": prng.block_bits(key, 0, units, jnp.arange(big_d0)),
+        "b": prng.block_bits(key, 1, jnp.zeros(1), units),
+        "v": prng.block_bits(key, 2, jnp.zeros(1), units),
+    }
     params = get_convention(convention).init(bits, d0, dtype)
     feat = (jnp.arange(big_d0) < d0).astype(dtype)
     return {**params, "w": params["w"] * feat[None, :]}

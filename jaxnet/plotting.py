@@ -34,7 +34,10 @@ def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=Non
     panels = list(dict.fromkeys(c["panel"] for c in cells))
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(
-            1, len(panels), figsize=(max(3.3 * len(panels) + 0.6, 5.5), 3.4), squeeze=False,
+            1,
+            len(panels),
+            figsize=(max(3.3 * len(panels) + 0.6, 5.5), 3.4),
+            squeeze=False,
             constrained_layout=True,
         )
         for ax, panel in zip(axes[0], panels, strict=True):
@@ -44,7 +47,9 @@ def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=Non
             grid = np.full((len(d1s), len(ns)), np.nan)
             for c in sub:
                 grid[d1s.index(c["d1"]), ns.index(c["n"])] = c["p"]
-            im = ax.imshow(grid, origin="lower", aspect="auto", cmap=CMAP, vmin=0, vmax=1)
+            im = ax.imshow(
+                grid, origin="lower", aspect="auto", cmap=CMAP, vmin=0, vmax=1
+            )
             ax.set_xticks(range(len(ns)), [str(n) for n in ns], rotation=90, fontsize=7)
             ax.set_yticks(range(len(d1s)), [str(d) for d in d1s], fontsize=7)
             ax.set_xlabel("n (data points)")
@@ -52,7 +57,9 @@ def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=Non
             if panel in curves:
                 name, fn = curves[panel]
                 width = np.asarray(fn(np.asarray(ns, float)), float)
-                y = np.interp(width, d1s, np.arange(len(d1s)), left=np.nan, right=np.nan)
+                y = np.interp(
+                    width, d1s, np.arange(len(d1s)), left=np.nan, right=np.nan
+                )
                 ax.plot(np.arange(len(ns)), y, "k-", lw=1.5, label=name)
                 ax.legend(loc="upper left", fontsize=7)
             text = panel.replace("d0=", "$d_0$ = ").replace("ratio=", "$d_0$ = ⌈n·")
@@ -68,8 +75,17 @@ def neuron_arrows(ax, w, v, b_star, title: str) -> None:
     vec = np.abs(v)[:, None] * w
     for (bx, by), a in zip(vec, v, strict=True):
         if a != 0 and (bx or by):
-            ax.arrow(0, 0, bx, by, color="tab:red" if a > 0 else "tab:blue", alpha=0.6,
-                     width=0.004, length_includes_head=True, head_width=0.03)
+            ax.arrow(
+                0,
+                0,
+                bx,
+                by,
+                color="tab:red" if a > 0 else "tab:blue",
+                alpha=0.6,
+                width=0.004,
+                length_includes_head=True,
+                head_width=0.03,
+            )
     for b in b_star:
         d = b / np.linalg.norm(b)
         ax.plot([-1.2 * d[0], 1.2 * d[0]], [-1.2 * d[1], 1.2 * d[1]], "k-", lw=0.8)

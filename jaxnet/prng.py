@@ -46,12 +46,16 @@ def hash_words(key, word0: Array, word1: Array) -> tuple[Array, Array]:
 def derive_key(key, a, b):
     """A new key from ``key`` and two uint32 values (one hash; like two ``fold_in``)."""
     hi, lo = hash_words(
-        key, jnp.asarray(a, jnp.uint32).reshape(1), jnp.asarray(b, jnp.uint32).reshape(1)
+        key,
+        jnp.asarray(a, jnp.uint32).reshape(1),
+        jnp.asarray(b, jnp.uint32).reshape(1),
     )
     return jax.random.wrap_key_data(jnp.concatenate([hi, lo]))
 
 
-def stream_bits(key, shapes: dict[str, tuple[int, int]]) -> dict[str, tuple[Array, Array]]:
+def stream_bits(
+    key, shapes: dict[str, tuple[int, int]]
+) -> dict[str, tuple[Array, Array]]:
     """Random words for several named (rows, cols) arrays, in one hash call.
 
     The i-th name (in the dict's order) is stream i: counters ``(i·2²⁴ + r, c)``.
@@ -61,7 +65,9 @@ def stream_bits(key, shapes: dict[str, tuple[int, int]]) -> dict[str, tuple[Arra
     for stream, (rows, cols) in enumerate(shapes.values()):
         if rows > MAX_ROWS:
             raise ValueError(f"at most {MAX_ROWS} rows per stream; got {rows}")
-        r = jnp.arange(rows, dtype=jnp.uint32)[:, None] + jnp.uint32(stream << _STREAM_SHIFT)
+        r = jnp.arange(rows, dtype=jnp.uint32)[:, None] + jnp.uint32(
+            stream << _STREAM_SHIFT
+        )
         c = jnp.arange(cols, dtype=jnp.uint32)[None, :]
         w0.append(jnp.broadcast_to(r, (rows, cols)).ravel())
         w1.append(jnp.broadcast_to(c, (rows, cols)).ravel())
@@ -102,7 +108,9 @@ def uniform(words: tuple[Array, Array], dtype, *, open_interval=False) -> Array:
         )
         nbits = 52
     elif dtype == jnp.float32:
-        one = jax.lax.bitcast_convert_type((hi >> 9) | jnp.uint32(0x3F800000), jnp.float32)
+        one = jax.lax.bitcast_convert_type(
+            (hi >> 9) | jnp.uint32(0x3F800000), jnp.float32
+        )
         nbits = 23
     else:
         raise ValueError(f"dtype must be float32 or float64; got {dtype}")

@@ -20,17 +20,21 @@ plain full program (HiGHS, one variable per weight, no merging) and the agreemen
 counted.
 
 Randomness: instance (cell, t) is drawn from the generator of its JAX trial key
-(``runner.host_rng``), so results do not depend on worker count, order or resumption.
+(``runtime.host_rng``), so results do not depend on worker count, order or resumption.
 The reference subset is a permutation drawn from the base key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from jaxnet import lp, regions, runner, stats
+from jaxnet import config, lp, regions, runtime, stats
 
 TARGETS = ("random", "teacher")
+FIG5_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(100, 1001, 100))}
+FIG6_GRID = {"n": list(range(5, 31, 5)), "d1": list(range(10, 111, 20))}
 
 # Codes of how a decision was made, per instance.
 BY_SPAN, BY_CONE_LP, BY_FULL_LP = 0, 1, 2
@@ -38,10 +42,12 @@ METHOD_NAMES = ("span", "cone_lp", "full_lp")
 
 
 def cell_seed(d0: int, n: int, d1: int, targets: str) -> int:
-    return runner.cell_seed("global_minima", d0, n, d1, targets)
+    return runtime.cell_seed("global_minima", d0, n, d1, targets)
 
 
-def instance(rng: np.random.Generator, cell: tuple, targets: str, teacher_width: int = 5):
+def instance(
+    rng: np.random.Generator, cell: tuple, targets: str, teacher_width: int = 5
+):
     """``(x, xt, pattern, v, y)`` of one instance of ``cell = (d0, n, d1)``, drawn from
     ``rng``."""
     d0, n, d1 = cell[:3]
@@ -83,9 +89,13 @@ def trial(rng, cell, t, *, targets, teacher_width, tol):
     x, xt, pattern, v, y = instance(rng, cell, targets, teacher_width)
     res, method = decide(x, xt, pattern, v, y, tol=tol)
     ref = reference(xt, pattern, v, y, tol=tol).status if t in cell[3] else -2
-    return {"status": np.int8(res.status), "margin": float(res.margin),
-            "borderline": bool(res.borderline), "method": np.int8(method),
-            "reference": np.int8(ref)}
+    return {
+        "status": np.int8(res.status),
+        "margin": float(res.margin),
+        "borderline": bool(res.borderline),
+        "method": np.int8(method),
+        "reference": np.int8(ref),
+    }
 
 
 def reference_subset(key, n_cells: int, n_trials: int, size: int) -> np.ndarray:
@@ -94,8 +104,9 @@ def reference_subset(key, n_cells: int, n_trials: int, size: int) -> np.ndarray:
     import jax
 
     mask = np.zeros(n_cells * n_trials, bool)
-    pick = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0x5EED),
-                                             mask.size))[:size]
+    pick = np.asarray(
+        jax.random.permutation(jax.random.fold_in(key, 0x5EED), mask.size)
+    )[:size]
     mask[pick] = True
     return mask.reshape(n_cells, n_trials)
 
@@ -109,36 +120,122 @@ def summarize(cells, status, borderline, method, ref) -> list[dict]:
         decided = yes + no
         lo, hi = stats.wilson_interval(yes, decided) if decided else (np.nan, np.nan)
         checked = ref[c] != -2
-        out.append({
-            "panel": f"d0={d0}", "d0": d0, "n": n, "d1": d1,
-            "regions": int(status.shape[1]), "yes": yes, "no": no,
-            "failed": int((status[c] == lp.FAILED).sum()),
-            "borderline": int(borderline[c].sum()),
-            "p": yes / decided if decided else float("nan"),
-            "p_ci95": [float(lo), float(hi)],
-            "decided_by": {name: int((method[c] == i).sum())
-                           for i, name in enumerate(METHOD_NAMES)},
-            "reference_checked": int(checked.sum()),
-            "reference_agree": int((ref[c][checked] == status[c][checked]).sum()),
-        })
+        out.append(
+            {
+                "panel": f"d0={d0}",
+                "d0": d0,
+                "n": n,
+                "d1": d1,
+                "regions": int(status.shape[1]),
+                "yes": yes,
+                "no": no,
+                "failed": int((status[c] == lp.FAILED).sum()),
+                "borderline": int(borderline[c].sum()),
+                "p": yes / decided if decided else float("nan"),
+                "p_ci95": [float(lo), float(hi)],
+                "decided_by": {
+                    name: int((method[c] == i).sum())
+                    for i, name in enumerate(METHOD_NAMES)
+                },
+                "reference_checked": int(checked.sum()),
+                "reference_agree": int((ref[c][checked] == status[c][checked]).sum()),
+            }
+        )
     return out
 
 
-def run(ctx: runner.Context, cells: list, regions_per_cell: int, *, targets: str,
-        teacher_width: int, tol: float, check_reference: int) -> tuple[dict, dict]:
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Figures 5 (d0 = 1) and 6 (d0 > 1): ``regions`` sampled regions per cell (d0, n,
+    d1); empty ``n``/``d1`` take the figure's grid."""
+
+    d0: tuple[int, ...] = config.field(
+        (1,), help="input dimensions (1: Figure 5; 2 5: Figure 6)", check=config.ints()
+    )
+    n: tuple[int, ...] = config.field(
+        (),
+        help="data-set sizes (default: the figure's grid)",
+        check=config.ints(allow_empty=True),
+    )
+    d1: tuple[int, ...] = config.field(
+        (),
+        help="hidden widths (default: the figure's grid)",
+        check=config.ints(allow_empty=True),
+    )
+    regions: int = config.field(
+        100, help="sampled regions per cell", check=config.count()
+    )
+    targets: str = config.field(
+        "random",
+        choices=TARGETS,
+        help="labels: iid N(0, 1) or a random teacher network's",
+    )
+    teacher_width: int = config.field(
+        5, help="width of the teacher (--targets teacher)", check=config.count()
+    )
+    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    tol: float = config.field(
+        lp.DEFAULT_TOL,
+        help="yes iff the LP margin t* > tol; |t*| <= tol is counted borderline",
+        check=config.OPEN_FRACTION,
+    )
+    check_reference: int = config.field(
+        100,
+        help="instances also decided by the plain full HiGHS program",
+        check=config.count(0),
+    )
+
+    def __post_init__(self):
+        config.freeze(self)
+
+    def cells(self) -> list[tuple[int, int, int]]:
+        out = []
+        for d0 in self.d0:
+            g = FIG5_GRID if d0 == 1 else FIG6_GRID
+            out += [
+                (d0, n, d1) for n in (self.n or g["n"]) for d1 in (self.d1 or g["d1"])
+            ]
+        return out
+
+
+def run(
+    ctx: runtime.Context,
+    cells: list,
+    regions_per_cell: int,
+    *,
+    targets: str,
+    teacher_width: int,
+    tol: float,
+    check_reference: int,
+) -> tuple[dict, dict]:
     """Every cell ``(d0, n, d1)``, ``regions_per_cell`` instances each, as one host part
     of ``ctx``: ``(per-cell summary and reference check, per-instance arrays)``."""
-    check = reference_subset(ctx.base_key, len(cells), regions_per_cell, check_reference)
-    tasks = [(*cell, frozenset(np.flatnonzero(check[c]).tolist()))
-             for c, cell in enumerate(cells)]
+    check = reference_subset(
+        ctx.base_key, len(cells), regions_per_cell, check_reference
+    )
+    tasks = [
+        (*cell, frozenset(np.flatnonzero(check[c]).tolist()))
+        for c, cell in enumerate(cells)
+    ]
     seeds = [cell_seed(*cell, targets) for cell in cells]
-    out = ctx.host(trial, tasks, seeds, regions_per_cell, desc="global minima",
-                   static={"targets": targets, "teacher_width": teacher_width, "tol": tol},
-                   cost=lambda cell: cell[0] * cell[1] * cell[2])
-    summary = summarize(cells, out["status"], out["borderline"], out["method"],
-                        out["reference"])
+    out = ctx.host(
+        trial,
+        tasks,
+        seeds,
+        regions_per_cell,
+        desc="global minima",
+        static={"targets": targets, "teacher_width": teacher_width, "tol": tol},
+        cost=lambda cell: cell[0] * cell[1] * cell[2],
+    )
+    summary = summarize(
+        cells, out["status"], out["borderline"], out["method"], out["reference"]
+    )
     checked = out["reference"] != -2
     agree = int((out["reference"][checked] == out["status"][checked]).sum())
-    arrays = {k: out[k] for k in ("status", "margin", "borderline", "method", "reference")}
-    return {"reference_check": {"checked": int(checked.sum()), "agree": agree},
-            "cells": summary}, arrays
+    arrays = {
+        k: out[k] for k in ("status", "margin", "borderline", "method", "reference")
+    }
+    return {
+        "reference_check": {"checked": int(checked.sum()), "agree": agree},
+        "cells": summary,
+    }, arrays

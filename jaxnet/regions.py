@@ -108,7 +108,6 @@ def jacobian_in_region(pattern, xt, v=None) -> np.ndarray:
     return (a[:, :, None] * jnp.asarray(xt)[:, None, :]).reshape(a.shape[0], -1)
 
 
-
 def fan(xt: np.ndarray) -> list[dict]:
     """The activation regions of one unit with a 2-D parameter w (Figure 1).
 
@@ -119,16 +118,21 @@ def fan(xt: np.ndarray) -> list[dict]:
     """
     xt = np.asarray(xt, np.float64)
     normals = np.arctan2(xt[:, 1], xt[:, 0])
-    cuts = np.sort(np.mod(np.concatenate([normals + np.pi / 2, normals - np.pi / 2]),
-                          2 * np.pi))
+    cuts = np.sort(
+        np.mod(np.concatenate([normals + np.pi / 2, normals - np.pi / 2]), 2 * np.pi)
+    )
     cuts = cuts[np.concatenate([[True], np.diff(cuts) > 1e-12])]
     sectors = []
     for k, start in enumerate(cuts):
         stop = cuts[k + 1] if k + 1 < len(cuts) else cuts[0] + 2 * np.pi
         mid = (start + stop) / 2
         w = np.array([np.cos(mid), np.sin(mid)])
-        sectors.append({"angles": (float(start), float(stop)),
-                        "pattern": tuple(int(v) for v in (xt @ w > 0))})
+        sectors.append(
+            {
+                "angles": (float(start), float(stop)),
+                "pattern": tuple(int(v) for v in (xt @ w > 0)),
+            }
+        )
     return sectors
 
 

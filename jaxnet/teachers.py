@@ -26,15 +26,19 @@ def report(rng, m0: int, d: int) -> dict:
 
 def mixed(rng, m0: int, d: int) -> dict:
     """The report's directions with signs alternating +1, −1."""
-    return {"w": _equiangular(m0, d, "mixed"),
-            "v": np.where(np.arange(m0) % 2, -1.0, 1.0)}
+    return {
+        "w": _equiangular(m0, d, "mixed"),
+        "v": np.where(np.arange(m0) % 2, -1.0, 1.0),
+    }
 
 
 def random(rng: np.random.Generator, m0: int, d: int) -> dict:
     """Directions uniform on S^{d−1}, signs fair ±1 (drawn from ``rng``)."""
     w = rng.standard_normal((m0, d))
-    return {"w": w / np.linalg.norm(w, axis=1, keepdims=True),
-            "v": rng.choice([-1.0, 1.0], size=m0)}
+    return {
+        "w": w / np.linalg.norm(w, axis=1, keepdims=True),
+        "v": rng.choice([-1.0, 1.0], size=m0),
+    }
 
 
 TEACHERS = {"report": report, "mixed": mixed, "random": random}
@@ -44,6 +48,7 @@ TWO_D_ONLY = ("report", "mixed")
 def make(family: str, m0: int, d: int, rng: np.random.Generator | None = None) -> dict:
     """The teacher of ``family`` with ``m0`` neurons in dimension ``d``."""
     if family not in TEACHERS:
-        raise ValueError(f"teacher family must be one of {tuple(TEACHERS)}; got "
-                         f"{family!r}")
+        raise ValueError(
+            f"teacher family must be one of {tuple(TEACHERS)}; got {family!r}"
+        )
     return TEACHERS[family](rng, m0, d)

@@ -112,7 +112,7 @@ def lemma8_count(n: int, d1: int) -> int:
 def sector_bound_eq12(p, n_points: int) -> float:
     """The report's union bound (its eq. 12), clipped at 0:
 
-        1 − Σ_i [(1−p_i)^N + N p_i (1−p_i)^{N−1} + C(N, 2) p_i² (1−p_i)^{N−2}].
+    1 − Σ_i [(1−p_i)^N + N p_i (1−p_i)^{N−1} + C(N, 2) p_i² (1−p_i)^{N−2}].
     """
     p = np.asarray(p, np.float64)
     n = n_points
@@ -162,7 +162,9 @@ def teacher_sectors(b_star: np.ndarray) -> np.ndarray:
     """
     b = np.asarray(b_star, np.float64)
     phi = np.arctan2(b[:, 1], b[:, 0])
-    cuts = np.sort(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    cuts = np.sort(
+        np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi)
+    )
     gaps = np.diff(np.r_[cuts, cuts[0] + 2 * np.pi])
     if np.any(gaps < 1e-12):
         raise ValueError("teacher directions must be pairwise non-parallel")

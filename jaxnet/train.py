@@ -68,8 +68,10 @@ def init_student(key, width: int, d: int, scale: float) -> Params:
     """a_j, b_jk iid N(0, scale²)."""
     bits = prng.stream_bits(key, {"w": (width, d), "v": (1, width)})
     dtype = jnp.result_type(float)
-    return {"w": scale * prng.normal(bits["w"], dtype),
-            "v": scale * prng.normal(bits["v"], dtype)[0]}
+    return {
+        "w": scale * prng.normal(bits["w"], dtype),
+        "v": scale * prng.normal(bits["v"], dtype)[0],
+    }
 
 
 def lam_at(step, lam, lam_final, cfg: TrainConfig):
@@ -85,7 +87,9 @@ def check_train_args(x, y, cfg: TrainConfig) -> None:
     if jnp.ndim(x) != 2:
         raise ValueError(f"x must be (N, d); got shape {jnp.shape(x)}")
     if jnp.shape(y) != (jnp.shape(x)[0],):
-        raise ValueError(f"y must be (N,) = ({jnp.shape(x)[0]},); got shape {jnp.shape(y)}")
+        raise ValueError(
+            f"y must be (N,) = ({jnp.shape(x)[0]},); got shape {jnp.shape(y)}"
+        )
     checks.finite("x", x)
     checks.finite("y", y)
     for name in ("width", "steps", "log_every", "stages"):
@@ -94,7 +98,9 @@ def check_train_args(x, y, cfg: TrainConfig) -> None:
     checks.real("cfg.init_scale", cfg.init_scale, low=0.0, low_open=True)
     checks.real("cfg.momentum", cfg.momentum, low=0.0, high=1.0, high_open=True)
     if cfg.steps % cfg.log_every or (cfg.stages > 1 and cfg.steps % cfg.stages):
-        raise ValueError("cfg.steps must be a multiple of cfg.log_every and of cfg.stages")
+        raise ValueError(
+            "cfg.steps must be a multiple of cfg.log_every and of cfg.stages"
+        )
 
 
 def train(key, x: Array, y: Array, lr, lam, lam_final, cfg: TrainConfig):
@@ -134,7 +140,8 @@ def train(key, x: Array, y: Array, lr, lam, lam_final, cfg: TrainConfig):
         return carry, Trace(risk(params, x, y), sq_norm(params), gn, lam_t)
 
     (params, _), trace = jax.lax.scan(
-        log_block, (params, state), jnp.arange(cfg.steps // cfg.log_every))
+        log_block, (params, state), jnp.arange(cfg.steps // cfg.log_every)
+    )
     return params, trace
 
 
@@ -142,7 +149,8 @@ def train_batch(keys, x, y, lr, lam, lam_final, cfg: TrainConfig):
     """``train`` vmapped over runs: every argument but ``cfg`` has a leading run axis
     (``x: (R, N, d)``, ``y: (R, N)``, ``lr, lam, lam_final: (R,)``)."""
     return jax.vmap(lambda k, xx, yy, a, b, c: train(k, xx, yy, a, b, c, cfg))(
-        keys, x, y, lr, lam, lam_final)
+        keys, x, y, lr, lam, lam_final
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -163,10 +171,10 @@ class Stop(NamedTuple):
       check and A_prev at the previous one.
 
     A block of ``every`` steps that lowers J_λ by less than ``stall_rtol``·J_λ (or makes
-    it non-finite) is undone and ends the run as ``stalled``: an optimizer at a nonsmooth point (a ReLU
-    boundary through a data point, where the gradient jumps) or after a failed line
-    search makes no further progress. A run that meets neither by ``max_steps`` ends
-    with ``converged = False`` too.
+    it non-finite) is undone and ends the run as ``stalled``: an optimizer at a
+    nonsmooth point (a ReLU boundary through a data point, where the gradient jumps)
+    or after a failed line search makes no further progress. A run that meets neither
+    by ``max_steps`` ends with ``converged = False`` too.
     """
 
     grad_rtol: float = 1e-6
@@ -213,8 +221,9 @@ def _lbfgs_init(value_and_grad, x) -> LbfgsState:
     return LbfgsState(x, v, g, z, z, jnp.zeros((m,), x.dtype), jnp.zeros((), jnp.int32))
 
 
-def objective_along(params: Params, direction: Params, x: Array, y: Array, lam,
-                    steps: Array) -> Array:
+def objective_along(
+    params: Params, direction: Params, x: Array, y: Array, lam, steps: Array
+) -> Array:
     """J_λ(θ + t·d) for every t in ``steps`` at once, for the bias-free two-layer
     student: the preactivations are X(B + tD)ᵀ = XBᵀ + t·XDᵀ (two matmuls for all t)
     and ‖θ + t·d‖² = ‖θ‖² + 2t⟨θ, d⟩ + t²‖d‖²."""
@@ -224,10 +233,18 @@ def objective_along(params: Params, direction: Params, x: Array, y: Array, lam,
     v = params["v"][None] + steps[:, None] * direction["v"][None]  # (T, m)
     f = jnp.einsum("tnm,tm->tn", jnp.maximum(pre, 0.0), v)
     risk_t = 0.5 * jnp.mean((f - y[None]) ** 2, axis=1)
-    dot = lambda a, b: sum(jnp.sum(u * w) for u, w in zip(  # noqa: E731
-        jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
-    sq = dot(params, params) + 2 * steps * dot(params, direction) + steps**2 * dot(
-        direction, direction)
+
+    def dot(a, b):
+        return sum(
+            jnp.sum(u * w)
+            for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+
+    sq = (
+        dot(params, params)
+        + 2 * steps * dot(params, direction)
+        + steps**2 * dot(direction, direction)
+    )
     return risk_t + 0.5 * lam * sq
 
 
@@ -253,8 +270,9 @@ def _lbfgs_step(value_and_grad, value_along, st: LbfgsState) -> LbfgsState:
         q = q - a * st.y[j]
         alphas.append(a)
     yy = st.y[0] @ st.y[0]
-    gamma = jnp.where(st.rho[0] > 0, 1.0 / jnp.maximum(st.rho[0] * yy,
-                                                       jnp.finfo(g.dtype).tiny), 1.0)
+    gamma = jnp.where(
+        st.rho[0] > 0, 1.0 / jnp.maximum(st.rho[0] * yy, jnp.finfo(g.dtype).tiny), 1.0
+    )
     r = gamma * q
     for j in reversed(range(m)):
         b = st.rho[j] * (st.y[j] @ r)
@@ -278,6 +296,7 @@ def _lbfgs_step(value_and_grad, value_along, st: LbfgsState) -> LbfgsState:
     sv, yv = x - st.x, g_new - g
     sy = sv @ yv
     keep = moved & (sy > 1e-10 * jnp.sqrt((sv @ sv) * (yv @ yv)))
+
     def push(mem, new):  # newest first; the oldest pair drops out
         return jnp.where(keep, jnp.concatenate([new[None], mem[:-1]]), mem)
 
@@ -287,9 +306,18 @@ def _lbfgs_step(value_and_grad, value_along, st: LbfgsState) -> LbfgsState:
     return LbfgsState(x, v, g_new, s_mem, y_mem, rho, st.k + keep.astype(jnp.int32))
 
 
-def until_stationary(params: Params, x: Array, y: Array, lam, b_star, *,
-                     method: str = "lbfgs", lr=0.2, momentum: float = 0.9,
-                     stop: Stop = Stop()) -> tuple[Params, Stationarity]:
+def until_stationary(
+    params: Params,
+    x: Array,
+    y: Array,
+    lam,
+    b_star,
+    *,
+    method: str = "lbfgs",
+    lr=0.2,
+    momentum: float = 0.9,
+    stop: Stop = Stop(),  # noqa: B008  (an immutable NamedTuple)
+) -> tuple[Params, Stationarity]:
     """Minimize J_λ on the full batch from ``params`` until ``stop`` holds.
 
     Every method's fixed points are the stationary points of the same J_λ, and the
@@ -308,7 +336,7 @@ def until_stationary(params: Params, x: Array, y: Array, lam, b_star, *,
     """
     from jax.flatten_util import ravel_pytree
 
-    from jaxnet import condensation
+    from jaxnet import condensation_measures
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -321,14 +349,19 @@ def until_stationary(params: Params, x: Array, y: Array, lam, b_star, *,
     value_and_grad = jax.value_and_grad(value)
     if method == "lbfgs":
         init = lambda z: _lbfgs_init(value_and_grad, z)  # noqa: E731
+
         def along(z, d, steps):
             return objective_along(unravel(z), unravel(d), x, y, lam, steps)
 
         step = lambda z, st: (lambda n: (n.x, n))(  # noqa: E731
-            _lbfgs_step(value_and_grad, along, st))
+            _lbfgs_step(value_and_grad, along, st)
+        )
     else:
-        opt = optax.sgd(lr, momentum=momentum if method == "momentum" else None,
-                        nesterov=method == "momentum")
+        opt = optax.sgd(
+            lr,
+            momentum=momentum if method == "momentum" else None,
+            nesterov=method == "momentum",
+        )
         init = opt.init
 
         def step(z, st):
@@ -336,7 +369,7 @@ def until_stationary(params: Params, x: Array, y: Array, lam, b_star, *,
             return z + updates, st
 
     def angle(z):
-        return condensation.mass_weighted_angle(unravel(z), b_star, xp=jnp)
+        return condensation_measures.mass_weighted_angle(unravel(z), b_star, xp=jnp)
 
     def cond(carry):
         *_, steps, _, done, stalled = carry
@@ -344,25 +377,30 @@ def until_stationary(params: Params, x: Array, y: Array, lam, b_star, *,
 
     def body(carry):
         z0, state, steps, prev, _, _ = carry
-        (z, state), _ = jax.lax.scan(lambda c, _: (step(*c), None), (z0, state), None,
-                                     length=stop.every)
+        (z, state), _ = jax.lax.scan(
+            lambda c, _: (step(*c), None), (z0, state), None, length=stop.every
+        )
         j0 = value(z0)
         stalled = ~(value(z) < j0 - stop.stall_rtol * jnp.abs(j0))
         z = jnp.where(stalled, z0, z)
         a = angle(z)
-        done = ((relative_gradient(unravel(z), x, y, lam) <= stop.grad_rtol)
-                & (jnp.abs(a - prev) <= stop.angle_rtol * a + stop.angle_atol))
+        done = (relative_gradient(unravel(z), x, y, lam) <= stop.grad_rtol) & (
+            jnp.abs(a - prev) <= stop.angle_rtol * a + stop.angle_atol
+        )
         return z, state, steps + stop.every, a, done, stalled & ~done
 
     false = jnp.zeros((), bool)
     carry = (flat, init(flat), jnp.zeros((), jnp.int32), angle(flat), false, false)
     flat, _, steps, a, done, stalled = jax.lax.while_loop(cond, body, carry)
     params = unravel(flat)
-    return params, Stationarity(done, stalled, steps,
-                                relative_gradient(params, x, y, lam), a)
+    return params, Stationarity(
+        done, stalled, steps, relative_gradient(params, x, y, lam), a
+    )
 
 
-def kink_stationarity(params, x, y, lam, *, kink_tol: float = 1e-9) -> tuple[float, int]:
+def kink_stationarity(
+    params, x, y, lam, *, kink_tol: float = 1e-9
+) -> tuple[float, int]:
     """Stationarity at a nonsmooth point, in Clarke's sense (host side, NumPy).
 
     J_λ is not differentiable where a neuron's boundary passes through a data point
@@ -387,8 +425,11 @@ def kink_stationarity(params, x, y, lam, *, kink_tol: float = 1e-9) -> tuple[flo
     pre = x @ w.T  # (N, m)
     r = np.maximum(pre, 0.0) @ a - y
     norm_b = np.linalg.norm(w, axis=1)
-    kink = (np.abs(pre) <= kink_tol * np.maximum(norm_b, 1e-300)) & (a != 0)[None, :] & (
-        norm_b > 0)[None, :]
+    kink = (
+        (np.abs(pre) <= kink_tol * np.maximum(norm_b, 1e-300))
+        & (a != 0)[None, :]
+        & (norm_b > 0)[None, :]
+    )
     grad_a = np.maximum(pre, 0.0).T @ r / n + lam * a
     sq = float(np.sum(grad_a**2))
     for i in range(len(a)):

@@ -16,7 +16,9 @@ def configure() -> None:
         os.environ.setdefault(var, "1")
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+        os.environ["XLA_FLAGS"] = (
+            flags + " --xla_cpu_multi_thread_eigen=false"
+        ).strip()
 
 
 def entry_point(experiment: str):

@@ -55,37 +55,58 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import condensation as cd
-    from jaxnet import io, minnorm, train
-    from jaxnet import teachers
+    from jaxnet import condensation_measures as cd
+    from jaxnet import io, minnorm, teachers, train
     from jaxnet.experiments import condensation as script
 
     cfg = script.Config(seeds=a.seeds)
-    tcfg = train.TrainConfig(width=cfg.width, steps=cfg.steps, batch=cfg.batch,
-                             log_every=cfg.log_every, stages=cfg.stages)
+    tcfg = train.TrainConfig(
+        width=cfg.width,
+        steps=cfg.steps,
+        batch=cfg.batch,
+        log_every=cfg.log_every,
+        stages=cfg.stages,
+    )
     teacher = teachers.make(cfg.teacher, 3, 2)
     keys, x, y = script.make_data(cfg, 40, teacher, jax.random.key(cfg.seed))
     s = a.seeds
 
     t0 = time.perf_counter()
-    fn = jax.jit(lambda k, xx, yy: train.train_batch(
-        k, xx, yy, jnp.full(s, cfg.lr), jnp.full(s, cfg.lam), jnp.full(s, cfg.lam_final),
-        tcfg))
+    fn = jax.jit(
+        lambda k, xx, yy: train.train_batch(
+            k,
+            xx,
+            yy,
+            jnp.full(s, cfg.lr),
+            jnp.full(s, cfg.lam),
+            jnp.full(s, cfg.lam_final),
+            tcfg,
+        )
+    )
     params, trace = jax.block_until_ready(fn(keys, x, y))
     batched = time.perf_counter() - t0
     gn = np.asarray(trace.grad_norm[:, -1])
-    sq = np.array([cd.squared_norm({k: np.asarray(v[r]) for k, v in params.items()})
-                   for r in range(s)])
+    sq = np.array(
+        [
+            cd.squared_norm({k: np.asarray(v[r]) for k, v in params.items()})
+            for r in range(s)
+        ]
+    )
 
-    single = jax.jit(lambda k, xx, yy: train.train(k, xx, yy, cfg.lr, cfg.lam,
-                                                   cfg.lam_final, tcfg))
+    single = jax.jit(
+        lambda k, xx, yy: train.train(k, xx, yy, cfg.lr, cfg.lam, cfg.lam_final, tcfg)
+    )
     jax.block_until_ready(single(keys[0], x[0], y[0]))  # compile once, not timed
     t0 = time.perf_counter()
     for r in range(a.baseline_seeds):
         p1, _ = jax.block_until_ready(single(keys[r], x[r], y[r]))
     loop = (time.perf_counter() - t0) / a.baseline_seeds
-    agree = np.allclose(np.asarray(p1["w"]), np.asarray(params["w"][a.baseline_seeds - 1]),
-                        rtol=1e-9, atol=1e-12)
+    agree = np.allclose(
+        np.asarray(p1["w"]),
+        np.asarray(params["w"][a.baseline_seeds - 1]),
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
     rng = np.random.default_rng(0)
     times = []
@@ -104,16 +125,25 @@ def main(argv=None) -> int:
 
     res = {
         "report_experiment": {
-            "seeds": s, "width": cfg.width, "N": 40, "steps": cfg.steps,
-            "batch": cfg.batch, "wall_s_with_compile": batched,
-            "converged": int((gn < a.grad_tol).sum()), "grad_tol": a.grad_tol,
-            "grad_norm_max": float(gn.max()), "sq_norm_mean": float(sq.mean()),
-            "baseline_s_per_seed": loop, "baseline_extrapolated_s": loop * s,
+            "seeds": s,
+            "width": cfg.width,
+            "N": 40,
+            "steps": cfg.steps,
+            "batch": cfg.batch,
+            "wall_s_with_compile": batched,
+            "converged": int((gn < a.grad_tol).sum()),
+            "grad_tol": a.grad_tol,
+            "grad_norm_max": float(gn.max()),
+            "sq_norm_mean": float(sq.mean()),
+            "baseline_s_per_seed": loop,
+            "baseline_extrapolated_s": loop * s,
             "baseline_matches_batched_run": bool(agree),
         },
         "exact_program": {
-            "instances": a.exact_instances, "s_mean": float(times.mean()),
-            "s_max": float(times.max()), "s_first": float(times[0]),
+            "instances": a.exact_instances,
+            "s_mean": float(times.mean()),
+            "s_max": float(times.max()),
+            "s_first": float(times[0]),
             "optimal": int(sum(st == minnorm.OPTIMAL for st in statuses)),
         },
         "metadata": io.run_metadata(),
@@ -122,30 +152,40 @@ def main(argv=None) -> int:
         res["sweep"] = _sweep(a)
     io.write_json(out / "bench.json", res)
     r = res["report_experiment"]
-    print(f"report experiment ({s} seeds x width {cfg.width} x N=40, {cfg.steps} SGD "
-          f"steps): {r['wall_s_with_compile']:.2f} s with compilation (target <= 30 s); "
-          f"converged (grad norm < {a.grad_tol:g}) {r['converged']}/{s}, "
-          f"max grad norm {r['grad_norm_max']:.2e}; mean ||theta||^2 {r['sq_norm_mean']:.3f}")
-    print(f"  baseline loop over seeds: {loop:.2f} s/seed -> {loop * s:.1f} s for {s} "
-          f"seeds ({loop * s / batched:.1f}x slower); same parameters as the batched "
-          f"run: {agree}")
+    print(
+        f"report experiment ({s} seeds x width {cfg.width} x N=40, {cfg.steps} SGD "
+        f"steps): {r['wall_s_with_compile']:.2f} s with compilation (target <= 30 s); "
+        f"converged (grad norm < {a.grad_tol:g}) {r['converged']}/{s}, "
+        f"max grad norm {r['grad_norm_max']:.2e}; mean ||theta||^2 {r['sq_norm_mean']:.3f}"
+    )
+    print(
+        f"  baseline loop over seeds: {loop:.2f} s/seed -> {loop * s:.1f} s for {s} "
+        f"seeds ({loop * s / batched:.1f}x slower); same parameters as the batched "
+        f"run: {agree}"
+    )
     e = res["exact_program"]
-    print(f"exact min-norm program, N=40, d=2: {e['s_mean']:.3f} s/instance mean, "
-          f"{e['s_max']:.3f} s max (first, with imports: {e['s_first']:.3f} s; target "
-          f"<= 0.5 s); optimal {e['optimal']}/{e['instances']}")
+    print(
+        f"exact min-norm program, N=40, d=2: {e['s_mean']:.3f} s/instance mean, "
+        f"{e['s_max']:.3f} s max (first, with imports: {e['s_first']:.3f} s; target "
+        f"<= 0.5 s); optimal {e['optimal']}/{e['instances']}"
+    )
     sw = res.get("sweep")
     if sw:
-        print(f"converged lambda-sweep ({sw['seeds']} seeds x N={sw['N']} x "
-              f"{len(sw['per_lam'])} lambda, to stationarity): {sw['total_s']:.1f} s in all "
-              f"(target <= 900 s)")
+        print(
+            f"converged lambda-sweep ({sw['seeds']} seeds x N={sw['N']} x "
+            f"{len(sw['per_lam'])} lambda, to stationarity): {sw['total_s']:.1f} s in all "
+            f"(target <= 900 s)"
+        )
         for row in sw["per_lam"]:
             g = row["plain_gd"]
-            print(f"  lambda={row['lam']:g}: {row['seconds']:.1f} s, converged "
-                  f"{row['converged']}/{row['runs']} ({row['stops']}), L-BFGS steps median "
-                  f"{row['steps_median']:.0f} max {row['steps_max']}; plain GD: "
-                  f"{g['reached']}/{g['seeds']} seeds met the rule within "
-                  f"{a.gd_max_steps} steps (steps {g['steps']}, end grad_rel "
-                  f"{max(g['grad_rel']):.1e}), {g['s_per_seed']:.1f} s/seed")
+            print(
+                f"  lambda={row['lam']:g}: {row['seconds']:.1f} s, converged "
+                f"{row['converged']}/{row['runs']} ({row['stops']}), L-BFGS steps median "
+                f"{row['steps_median']:.0f} max {row['steps_max']}; plain GD: "
+                f"{g['reached']}/{g['seeds']} seeds met the rule within "
+                f"{a.gd_max_steps} steps (steps {g['steps']}, end grad_rel "
+                f"{max(g['grad_rel']):.1e}), {g['s_per_seed']:.1f} s/seed"
+            )
     print(f"wrote {out / 'bench.json'}")
     return 0
 
@@ -155,7 +195,7 @@ def _sweep(a) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import runner, teachers, train
+    from jaxnet import runtime, teachers, train
     from jaxnet.experiments import condensation_sweep as cs
 
     base = cs.Config()
@@ -164,33 +204,54 @@ def _sweep(a) -> dict:
     for lam in base.lam:
         cfg = cs.Config(lam=(lam,), exact=False, check_seeds=0)
         t0 = time.perf_counter()
-        res = runner.run(cs, cfg, runner.Options(progress=False))
+        res = runtime.run(cs, cfg, runtime.Options(progress=False))
         dt = time.perf_counter() - t0
         total += dt
         runs = [r for blk in res.results["per_N"] for r in blk["cells"][0]["runs"]]
         steps = np.array([r["steps"] for r in runs])
         stops = {k: sum(r["stop"] == k for r in runs) for k in cs.STOPS}
         # plain GD from the same initialization, same rule
-        seed_n = runner.cell_seed(cs.SPEC.name, 40)
-        gd = jax.jit(lambda k, lam=lam: train.until_stationary(
-            train.init_student(jax.random.split(k)[0], base.width, 2, base.init_scale),
-            *cs.trial_data(k, 40, teacher), lam, jnp.asarray(teacher["w"]), method="gd",
-            lr=base.lr, stop=train.Stop(grad_rtol=base.grad_rtol, every=10000,
-                                        max_steps=a.gd_max_steps))[1])
+        seed_n = runtime.cell_seed(cs.SPEC.name, 40)
+        gd = jax.jit(
+            lambda k, lam=lam: train.until_stationary(
+                train.init_student(
+                    jax.random.split(k)[0], base.width, 2, base.init_scale
+                ),
+                *cs.trial_data(k, 40, teacher),
+                lam,
+                jnp.asarray(teacher["w"]),
+                method="gd",
+                lr=base.lr,
+                stop=train.Stop(
+                    grad_rtol=base.grad_rtol, every=10000, max_steps=a.gd_max_steps
+                ),
+            )[1]
+        )
         t1 = time.perf_counter()
-        st = [gd(runner.trial_key(jax.random.key(base.seed), seed_n, s))
-              for s in range(a.gd_seeds)]
+        st = [
+            gd(runtime.trial_key(jax.random.key(base.seed), seed_n, s))
+            for s in range(a.gd_seeds)
+        ]
         jax.block_until_ready(st)
         gd_s = (time.perf_counter() - t1) / a.gd_seeds
-        rows.append({
-            "lam": lam, "seconds": dt, "runs": len(runs),
-            "converged": int(sum(r["converged"] for r in runs)), "stops": stops,
-            "steps_median": float(np.median(steps)), "steps_max": int(steps.max()),
-            "plain_gd": {"seeds": a.gd_seeds, "s_per_seed": gd_s,
-                         "reached": int(sum(bool(x.converged) for x in st)),
-                         "steps": [int(x.steps) for x in st],
-                         "grad_rel": [float(x.grad_rel) for x in st]},
-        })
+        rows.append(
+            {
+                "lam": lam,
+                "seconds": dt,
+                "runs": len(runs),
+                "converged": int(sum(r["converged"] for r in runs)),
+                "stops": stops,
+                "steps_median": float(np.median(steps)),
+                "steps_max": int(steps.max()),
+                "plain_gd": {
+                    "seeds": a.gd_seeds,
+                    "s_per_seed": gd_s,
+                    "reached": int(sum(bool(x.converged) for x in st)),
+                    "steps": [int(x.steps) for x in st],
+                    "grad_rel": [float(x.grad_rel) for x in st],
+                },
+            }
+        )
     return {"seeds": base.seeds, "N": list(base.N), "total_s": total, "per_lam": rows}
 
 

@@ -38,14 +38,19 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=DESCRIPTION)
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--chunk", type=int, default=64)
-    p.add_argument("--baseline-cells", type=int, default=10,
-                   help="cells of the d0=1 grid timed by the baseline loop")
+    p.add_argument(
+        "--baseline-cells",
+        type=int,
+        default=10,
+        help="cells of the d0=1 grid timed by the baseline loop",
+    )
     p.add_argument("--baseline-trials", type=int, default=20)
     p.add_argument("--skip-suite", action="store_true", help="skip the 8-heatmap suite")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench_full_rank")
-    return _runtime.bench_args(p, argv, positive=("trials", "chunk", "baseline_cells",
-                                                  "baseline_trials"))
+    return _runtime.bench_args(
+        p, argv, positive=("trials", "chunk", "baseline_cells", "baseline_trials")
+    )
 
 
 def _sweep(fr, convention, key, trials, chunk, **grid_kw):
@@ -54,16 +59,28 @@ def _sweep(fr, convention, key, trials, chunk, **grid_kw):
     rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
     t0 = time.perf_counter()
-    out = fr.run_grid(convention, grid, trials, base_key=key, chunk=chunk,
-                      rank_dtype=rank_dtype, progress=False)
+    out = fr.run_grid(
+        convention,
+        grid,
+        trials,
+        base_key=key,
+        chunk=chunk,
+        rank_dtype=rank_dtype,
+        progress=False,
+    )
     return time.perf_counter() - t0, grid, out
 
 
 def _engine_flops(fr, out, trials) -> float:
     """Flops of the certificates as run: every bucket's trials at its padded sizes."""
-    return sum(b["columns"] * trials * fr._column_flops(b["sizes"], len(b["widths"]),
-                                                        b["factorizations"])
-               for b in out["buckets"])
+    from jaxnet.rank import fig4
+
+    return sum(
+        b["columns"]
+        * trials
+        * fig4._column_flops(b["sizes"], len(b["widths"]), b["factorizations"])
+        for b in out["buckets"]
+    )
 
 
 def _matmul_gflops(jax, jnp) -> float:
@@ -83,12 +100,13 @@ def main(argv=None) -> int:
     import numpy as np
 
     from jaxnet import io, jacobian, nets
-    from jaxnet import runner as sweep
+    from jaxnet import runtime as sweep
     from jaxnet.experiments import full_rank as fr
 
     key = jax.random.key(a.seed)
-    d0_grid = dict(d0_values=(1,), n_values=fr.PEER_D0_GRID["n"],
-                   d1_values=fr.PEER_D0_GRID["d1"])
+    d0_grid = dict(
+        d0_values=(1,), n_values=fr.PEER_D0_GRID["n"], d1_values=fr.PEER_D0_GRID["d1"]
+    )
     res = {"trials_per_cell": a.trials, "chunk": a.chunk}
 
     cold, grid, out1 = _sweep(fr, "peer", key, a.trials, a.chunk, **d0_grid)
@@ -97,32 +115,60 @@ def main(argv=None) -> int:
     seeds = fr.grid_seeds("peer", grid)
     n_units = len(grid.n) * a.trials
     res["d0=1 grid"] = {
-        "cells": len(grid.n), "trials": n_units, "wall_s_with_compile": cold,
-        "wall_s_without_compile": warm, "trials_per_s": n_units / warm,
+        "cells": len(grid.n),
+        "trials": n_units,
+        "wall_s_with_compile": cold,
+        "wall_s_without_compile": warm,
+        "trials_per_s": n_units / warm,
         "host_refined": int(np.isfinite(out1["s_ratio"]).sum()),
-        "svd_refined": int(np.isin(out1["code"], (jacobian.SVD_FULL,
-                                                  jacobian.SVD_DEFICIENT)).sum()),
-        "flops": _engine_flops(fr, out1, a.trials), "buckets": out1["buckets"],
+        "svd_refined": int(
+            np.isin(out1["code"], (jacobian.SVD_FULL, jacobian.SVD_DEFICIENT)).sum()
+        ),
+        "flops": _engine_flops(fr, out1, a.trials),
+        "buckets": out1["buckets"],
     }
 
     if not a.skip_suite:
         suite_t, suite_trials, suite_flops, per_family = 0.0, 0, 0.0, {}
-        for name, kw in (("d0", dict(d0_values=fr.FIG4_D0, n_values=fr.PEER_D0_GRID["n"],
-                                     d1_values=fr.PEER_D0_GRID["d1"])),
-                         ("ratio", dict(ratios=fr.FIG4_RATIOS,
-                                        n_values=fr.PEER_RATIO_GRID["n"],
-                                        d1_values=fr.PEER_RATIO_GRID["d1"]))):
+        for name, kw in (
+            (
+                "d0",
+                dict(
+                    d0_values=fr.FIG4_D0,
+                    n_values=fr.PEER_D0_GRID["n"],
+                    d1_values=fr.PEER_D0_GRID["d1"],
+                ),
+            ),
+            (
+                "ratio",
+                dict(
+                    ratios=fr.FIG4_RATIOS,
+                    n_values=fr.PEER_RATIO_GRID["n"],
+                    d1_values=fr.PEER_RATIO_GRID["d1"],
+                ),
+            ),
+        ):
             t, g, o = _sweep(fr, "peer", key, a.trials, a.chunk, **kw)
             suite_t += t
             suite_trials += len(g.n) * a.trials
             suite_flops += _engine_flops(fr, o, a.trials)
-            per_family[name] = {"seconds": t, "buckets": o["buckets"],
-                                "host_refined": int(np.isfinite(o["s_ratio"]).sum()),
-                                "svd_refined": int(np.isin(o["code"], (
-                                    jacobian.SVD_FULL, jacobian.SVD_DEFICIENT)).sum())}
-        res["8 heatmaps"] = {"trials": suite_trials, "wall_s_with_compile": suite_t,
-                             "trials_per_s": suite_trials / suite_t, "flops": suite_flops,
-                             "families": per_family}
+            per_family[name] = {
+                "seconds": t,
+                "buckets": o["buckets"],
+                "host_refined": int(np.isfinite(o["s_ratio"]).sum()),
+                "svd_refined": int(
+                    np.isin(
+                        o["code"], (jacobian.SVD_FULL, jacobian.SVD_DEFICIENT)
+                    ).sum()
+                ),
+            }
+        res["8 heatmaps"] = {
+            "trials": suite_trials,
+            "wall_s_with_compile": suite_t,
+            "trials_per_s": suite_trials / suite_t,
+            "flops": suite_flops,
+            "families": per_family,
+        }
 
     # Baseline: a plain loop, one Jacobian and one numpy matrix_rank per trial.
     wrt = nets.get_convention("peer").wrt
@@ -133,8 +179,9 @@ def main(argv=None) -> int:
 
         @jax.jit
         def jac_of(k, n=n, d0=d0, d1=d1):
-            params, xs, _ = fr.sample_trial(k, "peer", n, d0, d1, sizes=(n, d0, d1),
-                                            dtype=jnp.float32)
+            params, xs, _ = fr.sample_trial(
+                k, "peer", n, d0, d1, sizes=(n, d0, d1), dtype=jnp.float32
+            )
             return jacobian.closed_form_jacobian(params, xs, wrt)
 
         jac_of(sweep.trial_key(key, seeds[c], 0)).block_until_ready()  # compile
@@ -148,8 +195,11 @@ def main(argv=None) -> int:
         base_trials += a.baseline_trials
         est_total += dt / a.baseline_trials * a.trials * (len(grid.n) / len(pick))
     res["baseline"] = {
-        "cells_timed": len(pick), "trials_timed": base_trials, "seconds": base_t,
-        "s_per_trial": base_t / base_trials, "extrapolated_d0=1_grid_s": est_total,
+        "cells_timed": len(pick),
+        "trials_timed": base_trials,
+        "seconds": base_t,
+        "s_per_trial": base_t / base_trials,
+        "extrapolated_d0=1_grid_s": est_total,
         "decisions_agreeing_with_engine": int(agree),
     }
     gflops = _matmul_gflops(jax, jnp)
@@ -158,39 +208,55 @@ def main(argv=None) -> int:
     io.write_json(Path(out_dir) / "bench.json", res)
 
     g1 = res["d0=1 grid"]
-    print(f"machine: {res['metadata']['cpu_count']} CPUs, backend "
-          f"{res['metadata']['backend']}, float64 matmul {gflops:.1f} GFLOP/s")
+    print(
+        f"machine: {res['metadata']['cpu_count']} CPUs, backend "
+        f"{res['metadata']['backend']}, float64 matmul {gflops:.1f} GFLOP/s"
+    )
     print(f"peer d0=1 grid ({g1['cells']} cells x {a.trials} trials = {g1['trials']}):")
-    print(f"  jaxnet: {g1['wall_s_with_compile']:.2f} s with compilation, "
-          f"{g1['wall_s_without_compile']:.2f} s without ({g1['trials_per_s']:.0f} "
-          f"trials/s); re-decided on the host: {g1['host_refined']} trials, "
-          f"{g1['svd_refined']} of them by SVD")
-    print(f"  arithmetic limit: {g1['flops'] / 1e9:.1f} GFLOP at {gflops:.1f} GFLOP/s = "
-          f"{g1['flops'] / 1e9 / gflops:.2f} s "
-          f"(jaxnet at {g1['flops'] / 1e9 / g1['wall_s_without_compile']:.1f} GFLOP/s,"
-          f" {g1['flops'] / 1e9 / gflops / g1['wall_s_without_compile']:.0%} of it)")
+    print(
+        f"  jaxnet: {g1['wall_s_with_compile']:.2f} s with compilation, "
+        f"{g1['wall_s_without_compile']:.2f} s without ({g1['trials_per_s']:.0f} "
+        f"trials/s); re-decided on the host: {g1['host_refined']} trials, "
+        f"{g1['svd_refined']} of them by SVD"
+    )
+    print(
+        f"  arithmetic limit: {g1['flops'] / 1e9:.1f} GFLOP at {gflops:.1f} GFLOP/s = "
+        f"{g1['flops'] / 1e9 / gflops:.2f} s "
+        f"(jaxnet at {g1['flops'] / 1e9 / g1['wall_s_without_compile']:.1f} GFLOP/s,"
+        f" {g1['flops'] / 1e9 / gflops / g1['wall_s_without_compile']:.0%} of it)"
+    )
     b = res["baseline"]
-    print(f"  baseline loop (jitted J + numpy matrix_rank): {b['s_per_trial'] * 1e3:.2f} "
-          f"ms/trial over {b['trials_timed']} trials, extrapolated "
-          f"{b['extrapolated_d0=1_grid_s']:.1f} s -> jaxnet is "
-          f"{b['extrapolated_d0=1_grid_s'] / g1['wall_s_with_compile']:.1f}x faster "
-          f"(with compilation); decisions agree on {b['decisions_agreeing_with_engine']}"
-          f"/{b['trials_timed']}")
-    print(f"  reference PyTorch code (quoted from REFERENCE_CODE.md, not re-run): "
-          f"{REFERENCE_SECONDS['d0=1 grid']} s -> "
-          f"{REFERENCE_SECONDS['d0=1 grid'] / g1['wall_s_with_compile']:.1f}x")
+    print(
+        f"  baseline loop (jitted J + numpy matrix_rank): {b['s_per_trial'] * 1e3:.2f} "
+        f"ms/trial over {b['trials_timed']} trials, extrapolated "
+        f"{b['extrapolated_d0=1_grid_s']:.1f} s -> jaxnet is "
+        f"{b['extrapolated_d0=1_grid_s'] / g1['wall_s_with_compile']:.1f}x faster "
+        f"(with compilation); decisions agree on {b['decisions_agreeing_with_engine']}"
+        f"/{b['trials_timed']}"
+    )
+    print(
+        f"  reference PyTorch code (quoted from REFERENCE_CODE.md, not re-run): "
+        f"{REFERENCE_SECONDS['d0=1 grid']} s -> "
+        f"{REFERENCE_SECONDS['d0=1 grid'] / g1['wall_s_with_compile']:.1f}x"
+    )
     if "8 heatmaps" in res:
         s8 = res["8 heatmaps"]
-        print(f"all 8 heatmaps ({s8['trials']} trials): {s8['wall_s_with_compile']:.2f} s "
-              f"with compilation ({s8['trials_per_s']:.0f} trials/s); arithmetic limit "
-              f"{s8['flops'] / 1e9 / gflops:.2f} s; reference (quoted) "
-              f"{REFERENCE_SECONDS['8 heatmaps']} s -> "
-              f"{REFERENCE_SECONDS['8 heatmaps'] / s8['wall_s_with_compile']:.1f}x")
+        print(
+            f"all 8 heatmaps ({s8['trials']} trials): {s8['wall_s_with_compile']:.2f} s "
+            f"with compilation ({s8['trials_per_s']:.0f} trials/s); arithmetic limit "
+            f"{s8['flops'] / 1e9 / gflops:.2f} s; reference (quoted) "
+            f"{REFERENCE_SECONDS['8 heatmaps']} s -> "
+            f"{REFERENCE_SECONDS['8 heatmaps'] / s8['wall_s_with_compile']:.1f}x"
+        )
         for name, fam in s8["families"].items():
-            print(f"  {name} family: {fam['seconds']:.2f} s in {len(fam['buckets'])} "
-                  f"programs (N, D0, D1): "
-                  + ", ".join(f"{tuple(b['sizes'])}x{b['columns']} {b['seconds']:.1f}s"
-                              for b in fam["buckets"]))
+            print(
+                f"  {name} family: {fam['seconds']:.2f} s in {len(fam['buckets'])} "
+                f"programs (N, D0, D1): "
+                + ", ".join(
+                    f"{tuple(b['sizes'])}x{b['columns']} {b['seconds']:.1f}s"
+                    for b in fam["buckets"]
+                )
+            )
     print(f"wrote {Path(out_dir) / 'bench.json'}")
     return 0
 

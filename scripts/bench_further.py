@@ -41,8 +41,11 @@ def parse_args(argv):
     p.add_argument("--gd-d0", type=int, default=2)
     p.add_argument("--skip-gd", action="store_true")
     p.add_argument("--out", default="runs/bench_further")
-    return _runtime.bench_args(p, argv, positive=("trials", "baseline_trials",
-                                                  "baseline_every", "gd_trials", "gd_d0"))
+    return _runtime.bench_args(
+        p,
+        argv,
+        positive=("trials", "baseline_trials", "baseline_every", "gd_trials", "gd_d0"),
+    )
 
 
 def _baseline(res, trials: int, every: int):
@@ -55,7 +58,7 @@ def _baseline(res, trials: int, every: int):
     import jax
     import numpy as np
 
-    from jaxnet import jacobian, models, runner
+    from jaxnet import jacobian, models, runtime
     from jaxnet.experiments import deep_rank
 
     key = jax.random.key(res.results["config"]["seed"])
@@ -65,15 +68,16 @@ def _baseline(res, trials: int, every: int):
         if c % every:
             continue
         net = models.mlp(cell["d0"], cell["d1"], cell["depth"])
-        fn = jax.jit(deep_rank.jacobian_fn(net, (cell["n"], cell["d0"])),
-                     static_argnums=(1, 2))  # one program per exact shape
+        fn = jax.jit(
+            deep_rank.jacobian_fn(net, (cell["n"], cell["d0"])), static_argnums=(1, 2)
+        )  # one program per exact shape
         t0 = time.perf_counter()
         fn(key, cell["n"], cell["d0"]).block_until_ready()
         compile_s.append(time.perf_counter() - t0)
-        seed = runner.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
+        seed = runtime.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
         t0 = time.perf_counter()
         for t in range(trials):
-            j = np.asarray(fn(runner.trial_key(key, seed, t), cell["n"], cell["d0"]))
+            j = np.asarray(fn(runtime.trial_key(key, seed, t), cell["n"], cell["d0"]))
             s = np.linalg.svd(j, compute_uv=False)
             full = j.shape[1] >= cell["n"] and s[cell["n"] - 1] > cell["rtol"] * s[0]
             agree += int(full == (codes[c, t] in jacobian.FULL_CODES))
@@ -94,33 +98,52 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = deep_rank.probability(trials=a.trials, check_fig4=False)
     rows["deep_rank default grid"] = time.perf_counter() - t0
-    print(f"deep_rank default grid ({len(res.cells)} cells x {a.trials} trials): "
-          f"{rows['deep_rank default grid']:.1f} s with compilation (target <= 300 s)",
-          flush=True)
+    print(
+        f"deep_rank default grid ({len(res.cells)} cells x {a.trials} trials): "
+        f"{rows['deep_rank default grid']:.1f} s with compilation (target <= 300 s)",
+        flush=True,
+    )
     print(f"  {res}", flush=True)
-    est, est_c, agree, total, cells = _baseline(res, a.baseline_trials,
-                                                a.baseline_every)
+    est, est_c, agree, total, cells = _baseline(
+        res, a.baseline_trials, a.baseline_every
+    )
     rows["baseline loop (extrapolated)"] = est
     eng = rows["deep_rank default grid"]
-    print(f"  plain per-trial loop, extrapolated from {total} trials of {cells} cells: "
-          f"{est:.1f} s without compilation ({est / eng:.2f}x the engine's time), "
-          f"{est_c:.1f} s with one compilation per cell shape ({est_c / eng:.2f}x); "
-          f"decisions equal on {agree}/{total}", flush=True)
-    bench = {"deep_rank": {"seconds": eng,
-                           "cells": len(res.cells), "trials": a.trials,
-                           "baseline_seconds_extrapolated": est,
-                           "baseline_seconds_with_compile_extrapolated": est_c,
-                           "baseline_agree": agree, "baseline_checked": total,
-                           "sweep_seconds": res.results["metadata"]["sweep_seconds"]}}
+    print(
+        f"  plain per-trial loop, extrapolated from {total} trials of {cells} cells: "
+        f"{est:.1f} s without compilation ({est / eng:.2f}x the engine's time), "
+        f"{est_c:.1f} s with one compilation per cell shape ({est_c / eng:.2f}x); "
+        f"decisions equal on {agree}/{total}",
+        flush=True,
+    )
+    bench = {
+        "deep_rank": {
+            "seconds": eng,
+            "cells": len(res.cells),
+            "trials": a.trials,
+            "baseline_seconds_extrapolated": est,
+            "baseline_seconds_with_compile_extrapolated": est_c,
+            "baseline_agree": agree,
+            "baseline_checked": total,
+            "sweep_seconds": res.results["metadata"]["sweep_seconds"],
+        }
+    }
     if not a.skip_gd:
         t0 = time.perf_counter()
         g = gradient_descent.train(d0=[a.gd_d0], trials=a.gd_trials, gm_regions=0)
         sec = time.perf_counter() - t0
-        print(f"gradient_descent d0={a.gd_d0} 10x10 grid x {a.gd_trials} inits, "
-              f"{g.results['config']['steps']} steps: {sec:.1f} s with compilation "
-              f"(target <= 600 s)\n  {g}", flush=True)
-        bench["gradient_descent"] = {"seconds": sec, "d0": a.gd_d0,
-                                     "trials": a.gd_trials, "cells": len(g.cells)}
+        print(
+            f"gradient_descent d0={a.gd_d0} 10x10 grid x {a.gd_trials} inits, "
+            f"{g.results['config']['steps']} steps: {sec:.1f} s with compilation "
+            f"(target <= 600 s)\n  {g}",
+            flush=True,
+        )
+        bench["gradient_descent"] = {
+            "seconds": sec,
+            "d0": a.gd_d0,
+            "trials": a.gd_trials,
+            "cells": len(g.cells),
+        }
     bench["metadata"] = io.run_metadata(0.0)
     io.write_json(out_dir / "bench.json", bench)
     print(f"wrote {out_dir / 'bench.json'}")

@@ -41,25 +41,31 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from jaxnet import io, runner
+    from jaxnet import io, runtime
     from jaxnet.experiments import global_minima as gm
+
     res = {}
     for name, d0s in (("fig5", (1,)), ("fig6", (2, 5))):
         cfg = gm.Config(d0=d0s, regions=a.regions, check_reference=a.check_reference)
         t0 = time.perf_counter()
-        r = runner.run(gm, cfg, runner.Options(out=str(out / name), progress=False)).results
+        r = runtime.run(
+            gm, cfg, runtime.Options(out=str(out / name), progress=False)
+        ).results
         wall = time.perf_counter() - t0
         cells = cfg.cells()
         pick = np.linspace(0, len(cells) - 1, a.baseline_cells).round().astype(int)
         base_t, per_cell = 0.0, []
         for c in pick:
             t1 = time.perf_counter()
-            keys = runner.trial_key_data(jax.random.key(cfg.seed),
-                                         [gm.cell_seed(*cells[c], cfg.targets)],
-                                         a.baseline_regions)[0]
+            keys = runtime.trial_key_data(
+                jax.random.key(cfg.seed),
+                [gm.cell_seed(*cells[c], cfg.targets)],
+                a.baseline_regions,
+            )[0]
             for t in range(a.baseline_regions):
-                _, xt, pattern, v, y = gm.instance(runner.host_rng(keys[t]), cells[c],
-                                                   cfg.targets)
+                _, xt, pattern, v, y = gm.instance(
+                    runtime.host_rng(keys[t]), cells[c], cfg.targets
+                )
                 gm.reference(xt, pattern, v, y)
             dt = time.perf_counter() - t1
             base_t += dt
@@ -67,12 +73,16 @@ def main(argv=None) -> int:
         # Extrapolate: mean time per region over the sampled cells, times all regions.
         est = float(np.mean(per_cell)) * len(cells) * a.regions
         res[name] = {
-            "cells": len(cells), "regions": len(cells) * a.regions, "wall_s": wall,
-            "target_s": TARGET_S[name], "reference_check": r["reference_check"],
+            "cells": len(cells),
+            "regions": len(cells) * a.regions,
+            "wall_s": wall,
+            "target_s": TARGET_S[name],
+            "reference_check": r["reference_check"],
             "failed": sum(c["failed"] for c in r["cells"]),
             "borderline": sum(c["borderline"] for c in r["cells"]),
-            "decided_by": {k: sum(c["decided_by"][k] for c in r["cells"])
-                           for k in gm.METHOD_NAMES},
+            "decided_by": {
+                k: sum(c["decided_by"][k] for c in r["cells"]) for k in gm.METHOD_NAMES
+            },
             "baseline_s_per_region": float(np.mean(per_cell)),
             "baseline_extrapolated_s": est,
         }
@@ -82,13 +92,15 @@ def main(argv=None) -> int:
         if name == "metadata":
             continue
         rc = b["reference_check"]
-        print(f"{name}: {b['cells']} cells x {a.regions} regions in {b['wall_s']:.1f} s "
-              f"(target <= {b['target_s']:.0f} s); decided by {b['decided_by']}; "
-              f"failed {b['failed']}, borderline {b['borderline']}; agreement with the "
-              f"full HiGHS program {rc['agree']}/{rc['checked']}; baseline (full LP per "
-              f"region) {b['baseline_s_per_region'] * 1e3:.0f} ms/region -> "
-              f"{b['baseline_extrapolated_s']:.0f} s extrapolated "
-              f"({b['baseline_extrapolated_s'] / b['wall_s']:.1f}x)")
+        print(
+            f"{name}: {b['cells']} cells x {a.regions} regions in {b['wall_s']:.1f} s "
+            f"(target <= {b['target_s']:.0f} s); decided by {b['decided_by']}; "
+            f"failed {b['failed']}, borderline {b['borderline']}; agreement with the "
+            f"full HiGHS program {rc['agree']}/{rc['checked']}; baseline (full LP per "
+            f"region) {b['baseline_s_per_region'] * 1e3:.0f} ms/region -> "
+            f"{b['baseline_extrapolated_s']:.0f} s extrapolated "
+            f"({b['baseline_extrapolated_s'] / b['wall_s']:.1f}x)"
+        )
     print(f"wrote {out / 'bench.json'}")
     return 0
 

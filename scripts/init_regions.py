@@ -1,7 +1,8 @@
 """Where a Gaussian initialization lands: regions weighted by their Gaussian measure.
 
 The command line of ``jaxnet.experiments.init_regions``, generated from its ``Config``
-(``--help`` lists the flags): ``python scripts/init_regions.py --d0 1 2 --trials 100 --out runs/init_regions``.
+(``--help`` lists the flags), e.g.
+``python scripts/init_regions.py --d0 1 2 --trials 100 --out runs/init_regions``.
 """
 
 import _runtime

@@ -42,19 +42,28 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=32, help="matrices per device")
     ap.add_argument("--size", type=int, default=100, help="matrix size N")
     ap.add_argument("--calls", type=int, default=100, help="calls of the program")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds without progress")
+    ap.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds without progress"
+    )
     a = ap.parse_args(argv)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               f" --xla_force_host_platform_device_count={a.devices}")
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_force_host_platform_device_count={a.devices}"
+    )
     import jax
     import jax.numpy as jnp
     import numpy as np
     from jax.sharding import Mesh, PartitionSpec
 
     mesh = Mesh(np.array(jax.devices()), ("d",))
-    chol = jax.jit(jax.shard_map(
-        lambda m: jax.lax.linalg.cholesky(m, symmetrize_input=False),
-        mesh=mesh, in_specs=PartitionSpec("d"), out_specs=PartitionSpec("d")))
+    chol = jax.jit(
+        jax.shard_map(
+            lambda m: jax.lax.linalg.cholesky(m, symmetrize_input=False),
+            mesh=mesh,
+            in_specs=PartitionSpec("d"),
+            out_specs=PartitionSpec("d"),
+        )
+    )
     x = jnp.broadcast_to(jnp.eye(a.size), (a.devices * a.batch, a.size, a.size))
     last = [time.monotonic(), 0]
 
@@ -62,8 +71,11 @@ def main(argv=None) -> int:
         while True:
             time.sleep(1.0)
             if time.monotonic() - last[0] > a.timeout:
-                print(f"deadlock: call {last[1]} made no progress for {a.timeout:g} s "
-                      f"({a.devices} devices, batch {a.batch}, N={a.size})", flush=True)
+                print(
+                    f"deadlock: call {last[1]} made no progress for {a.timeout:g} s "
+                    f"({a.devices} devices, batch {a.batch}, N={a.size})",
+                    flush=True,
+                )
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -71,7 +83,9 @@ def main(argv=None) -> int:
         last[1] = i
         jax.block_until_ready(chol(x + i))
         last[0] = time.monotonic()
-    print(f"finished {a.calls} calls ({a.devices} devices, batch {a.batch}, N={a.size})")
+    print(
+        f"finished {a.calls} calls ({a.devices} devices, batch {a.batch}, N={a.size})"
+    )
     return 0
 
 

@@ -38,7 +38,7 @@ import time
 import traceback
 from pathlib import Path
 
-from jaxnet import claims, io, runner  # noqa: E402
+from jaxnet import claims, io, runtime  # noqa: E402
 from jaxnet.experiments import REGISTRY, module  # noqa: E402
 
 DESCRIPTION = __doc__.split("\n\n")[0]
@@ -49,20 +49,43 @@ def parse_args(argv):
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick")
     scale.add_argument("--full", dest="scale", action="store_const", const="full")
-    p.add_argument("--out", default=None,
-                   help="default: figures/ for --full, figures/quick/ for --quick")
-    p.add_argument("--only", nargs="+", default=None, choices=sorted(REGISTRY),
-                   help="run only these experiments (the report covers what exists)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="default: figures/ for --full, figures/quick/ for --quick",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        choices=sorted(REGISTRY),
+        help="run only these experiments (the report covers what exists)",
+    )
     p.add_argument("--force", action="store_true", help="ignore cached results")
-    p.add_argument("--report", action="store_true",
-                   help="only rewrite OUT/REPORT.md from the results files there")
-    p.add_argument("--audit", action="store_true",
-                   help="recompute a sample of every stored experiment's trials and "
-                        "re-derive its results and REPORT.md (default OUT: figures/)")
-    p.add_argument("--audit-trials", type=int, default=1, metavar="K",
-                   help="--audit: trials recomputed per cell of every part (default 1)")
-    p.add_argument("--audit-seed", type=int, default=0,
-                   help="--audit: seed of the trial sample (default 0)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="only rewrite OUT/REPORT.md from the results files there",
+    )
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="recompute a sample of every stored experiment's trials and "
+        "re-derive its results and REPORT.md (default OUT: figures/)",
+    )
+    p.add_argument(
+        "--audit-trials",
+        type=int,
+        default=1,
+        metavar="K",
+        help="--audit: trials recomputed per cell of every part (default 1)",
+    )
+    p.add_argument(
+        "--audit-seed",
+        type=int,
+        default=0,
+        help="--audit: seed of the trial sample (default 0)",
+    )
     a = p.parse_args(argv)
     if a.audit_trials < 1:
         p.error(f"--audit-trials must be a positive integer; got {a.audit_trials}")
@@ -88,8 +111,8 @@ def _load_code() -> None:
     io.provenance()
 
 
-def _options(name: str, out: Path) -> runner.Options:
-    return runner.Options(out=str(out / name), progress=False)
+def _options(name: str, out: Path) -> runtime.Options:
+    return runtime.Options(out=str(out / name), progress=False)
 
 
 def _cache(name: str, scale: str, out: Path) -> io.ResultsCache | None:
@@ -97,10 +120,12 @@ def _cache(name: str, scale: str, out: Path) -> io.ResultsCache | None:
     config = entry.config(scale)
     if config is None:
         return None
-    record = runner.config_dict(module(entry.module), config, _options(name, out))
-    return io.ResultsCache(out / name, {"config": {**record, "out": None},
-                                        "experiment": entry.module, "scale": scale},
-                           code=io.provenance()["source_fingerprint"])
+    record = runtime.config_dict(module(entry.module), config, _options(name, out))
+    return io.ResultsCache(
+        out / name,
+        {"config": {**record, "out": None}, "experiment": entry.module, "scale": scale},
+        code=io.provenance()["source_fingerprint"],
+    )
 
 
 def _audit_one(name: str, out: Path, a) -> bool:
@@ -135,8 +160,11 @@ def run_experiments(a, out: Path) -> dict:
                 status[name] = "cached"
                 print(f"[reproduce] {name}: reusing finished results", flush=True)
                 continue
-            print(f"[reproduce] {name}: the code changed since it was computed; "
-                  "auditing it", flush=True)
+            print(
+                f"[reproduce] {name}: the code changed since it was computed; "
+                "auditing it",
+                flush=True,
+            )
             if _audit_one(name, out, a):
                 cache.commit()  # audited at today's code
                 status[name] = "cached (audit passed)"
@@ -146,7 +174,7 @@ def run_experiments(a, out: Path) -> dict:
         cache.invalidate()
         t0 = time.perf_counter()
         try:
-            result = runner.run(module(entry.module), config, _options(name, out))
+            result = runtime.run(module(entry.module), config, _options(name, out))
         except Exception:  # a failed experiment is reported; the others still run
             traceback.print_exc()
             status[name] = "FAILED"
@@ -171,7 +199,10 @@ def _computed_at(res: dict) -> str:
         text += f", {meta['finished_at'][:10]}"
     if meta.get("wall_time_s") is not None:
         text += f", {meta['wall_time_s']:.0f} s"
-    return text + f" on {meta.get('device_count', '?')} {meta.get('backend', '?')} device(s)"
+    return (
+        text
+        + f" on {meta.get('device_count', '?')} {meta.get('backend', '?')} device(s)"
+    )
 
 
 def report_text(out: Path, scale: str) -> str:
@@ -198,9 +229,11 @@ def report_text(out: Path, scale: str) -> str:
         cells = [claim, doc, measured, trials, f"**{verdict}**", link]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     lines += ["", "## Experiments: the code each was computed with", ""]
-    lines += [f"- `{name}`: " + (_computed_at(loaded[name]) if loaded[name] is not None
-                                 else "not run")
-              for name in REGISTRY]
+    lines += [
+        f"- `{name}`: "
+        + (_computed_at(loaded[name]) if loaded[name] is not None else "not run")
+        for name in REGISTRY
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +249,9 @@ def audit(a, out: Path) -> int:
     ok = True
     for name in names:
         if not (out / name / "results.json").exists():
-            print(f"[audit] {name}: MISSING: no {out / name / 'results.json'}", flush=True)
+            print(
+                f"[audit] {name}: MISSING: no {out / name / 'results.json'}", flush=True
+            )
             ok = False
             continue
         ok &= _audit_one(name, out, a)
@@ -229,11 +264,17 @@ def audit(a, out: Path) -> int:
         ok = False
         import difflib
 
-        diff = [d for d in difflib.unified_diff(have.splitlines(), want.splitlines(),
-                                                 lineterm="", n=0)
-                if d[:1] in "+-" and d[:3] not in ("+++", "---")]
-        print(f"[audit] {report}: MISMATCH: {len(diff)} lines differ from the "
-              f"re-derived report; first: {diff[0][:200] if diff else ''}")
+        diff = [
+            d
+            for d in difflib.unified_diff(
+                have.splitlines(), want.splitlines(), lineterm="", n=0
+            )
+            if d[:1] in "+-" and d[:3] not in ("+++", "---")
+        ]
+        print(
+            f"[audit] {report}: MISMATCH: {len(diff)} lines differ from the "
+            f"re-derived report; first: {diff[0][:200] if diff else ''}"
+        )
     print(f"[audit] {'everything matches' if ok else 'FAILED'}")
     return 0 if ok else 1
 
@@ -259,8 +300,10 @@ def main(argv=None) -> int:
     failed = [n for n, s in status.items() if s.startswith("FAILED")]
     for name, s in status.items():
         print(f"[reproduce] {name}: {s}")
-    print(f"[reproduce] wrote {path} in {time.perf_counter() - t0:.0f} s"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"[reproduce] wrote {path} in {time.perf_counter() - t0:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

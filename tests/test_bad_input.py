@@ -18,15 +18,19 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 from jaxnet import jacobian, nets  # noqa: E402
 
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
-NON_POSITIVE_INT = st.integers(min_value=-10**6, max_value=0)
-NEGATIVE_INT = st.integers(min_value=-10**6, max_value=-1)
+NON_POSITIVE_INT = st.integers(min_value=-(10**6), max_value=0)
+NEGATIVE_INT = st.integers(min_value=-(10**6), max_value=-1)
 
 # script -> flag -> strategy of bad values (each flag must reject every one of them)
 BAD = {
     "full_rank": {
-        "--n": NON_POSITIVE_INT, "--d1": NON_POSITIVE_INT, "--d0": NON_POSITIVE_INT,
-        "--trials": NON_POSITIVE_INT, "--chunk": NON_POSITIVE_INT,
-        "--max-buckets": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT,
+        "--d0": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--chunk": NON_POSITIVE_INT,
+        "--max-buckets": NON_POSITIVE_INT,
+        "--seed": NEGATIVE_INT,
         "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--rtol": st.one_of(st.floats(max_value=0), st.floats(min_value=1), NON_FINITE),
         "--beta": st.one_of(st.floats(max_value=1.41), NON_FINITE),
@@ -34,65 +38,98 @@ BAD = {
         "--num-processes": NON_POSITIVE_INT,
     },
     "global_minima": {
-        "--d0": NON_POSITIVE_INT, "--n": NON_POSITIVE_INT, "--d1": NON_POSITIVE_INT,
-        "--regions": NON_POSITIVE_INT, "--teacher-width": NON_POSITIVE_INT,
-        "--check-reference": NEGATIVE_INT, "--workers": NEGATIVE_INT,
+        "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT,
+        "--regions": NON_POSITIVE_INT,
+        "--teacher-width": NON_POSITIVE_INT,
+        "--check-reference": NEGATIVE_INT,
+        "--workers": NEGATIVE_INT,
         "--seed": NEGATIVE_INT,
         "--tol": st.one_of(st.floats(max_value=0), st.floats(min_value=1), NON_FINITE),
     },
     "binary_singularity": {
-        "--n": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT, "--chunk": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--chunk": NON_POSITIVE_INT,
         "--seed": NEGATIVE_INT,
     },
     "region_rank": {
-        "--n": NON_POSITIVE_INT, "--d1": NON_POSITIVE_INT, "--d0": NON_POSITIVE_INT,
-        "--trials": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT,
+        "--d0": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--seed": NEGATIVE_INT,
         "--eps": st.one_of(st.floats(max_value=0), st.floats(min_value=1), NON_FINITE),
         "--c1": st.one_of(st.floats(max_value=0), NON_FINITE),
     },
     "region_figures": {"--x": NON_FINITE},
     "condensation": {
-        "--seeds": NON_POSITIVE_INT, "--width": NON_POSITIVE_INT,
-        "--steps": NON_POSITIVE_INT, "--stages": NON_POSITIVE_INT,
-        "--N": st.integers(min_value=-10, max_value=2), "--seed": NEGATIVE_INT,
+        "--seeds": NON_POSITIVE_INT,
+        "--width": NON_POSITIVE_INT,
+        "--steps": NON_POSITIVE_INT,
+        "--stages": NON_POSITIVE_INT,
+        "--N": st.integers(min_value=-10, max_value=2),
+        "--seed": NEGATIVE_INT,
         "--lr": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--lam": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--angle-tol": st.one_of(st.floats(max_value=0), NON_FINITE),
     },
     "minnorm_phase": {
-        "--m0": NON_POSITIVE_INT, "--N": NON_POSITIVE_INT, "--d": NON_POSITIVE_INT,
-        "--instances": NON_POSITIVE_INT, "--workers": NEGATIVE_INT,
+        "--m0": NON_POSITIVE_INT,
+        "--N": NON_POSITIVE_INT,
+        "--d": NON_POSITIVE_INT,
+        "--instances": NON_POSITIVE_INT,
+        "--workers": NEGATIVE_INT,
         "--tol": st.one_of(st.floats(max_value=0), st.floats(min_value=1), NON_FINITE),
     },
     "threshold": {
-        "--d0": NON_POSITIVE_INT, "--n": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
-        "--min-cap": NON_POSITIVE_INT, "--widths": NON_POSITIVE_INT,
-        "--check-float": NEGATIVE_INT, "--bootstrap": NON_POSITIVE_INT,
-        "--chunk": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--min-cap": NON_POSITIVE_INT,
+        "--widths": NON_POSITIVE_INT,
+        "--check-float": NEGATIVE_INT,
+        "--bootstrap": NON_POSITIVE_INT,
+        "--chunk": NON_POSITIVE_INT,
+        "--seed": NEGATIVE_INT,
         "--cap-factor": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
     },
     "deep_rank": {
-        "--depth": st.integers(min_value=-10, max_value=1), "--d0": NON_POSITIVE_INT,
-        "--n": NON_POSITIVE_INT, "--width": NON_POSITIVE_INT,
-        "--trials": NON_POSITIVE_INT, "--chunk": NON_POSITIVE_INT, "--seed": NEGATIVE_INT,
+        "--depth": st.integers(min_value=-10, max_value=1),
+        "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--width": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--chunk": NON_POSITIVE_INT,
+        "--seed": NEGATIVE_INT,
         "--ratio": st.one_of(st.floats(max_value=0), NON_FINITE),
         "--beta": st.one_of(st.floats(max_value=1.41), NON_FINITE),
     },
     "gradient_descent": {
-        "--depth": st.integers(min_value=-10, max_value=1), "--d0": NON_POSITIVE_INT,
-        "--n": NON_POSITIVE_INT, "--d1": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
-        "--steps": NON_POSITIVE_INT, "--gm-regions": NEGATIVE_INT,
+        "--depth": st.integers(min_value=-10, max_value=1),
+        "--d0": NON_POSITIVE_INT,
+        "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--steps": NON_POSITIVE_INT,
+        "--gm-regions": NEGATIVE_INT,
         "--lr": st.one_of(st.floats(max_value=0), NON_FINITE),
-        "--momentum": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1),
-                                NON_FINITE),
-        "--loss-tol": st.one_of(st.floats(max_value=0), st.floats(min_value=1),
-                                NON_FINITE),
+        "--momentum": st.one_of(
+            st.floats(max_value=-1e-9), st.floats(min_value=1), NON_FINITE
+        ),
+        "--loss-tol": st.one_of(
+            st.floats(max_value=0), st.floats(min_value=1), NON_FINITE
+        ),
     },
     "init_regions": {
-        "--d0": st.integers(min_value=3, max_value=50), "--n": NON_POSITIVE_INT,
-        "--d1": NON_POSITIVE_INT, "--trials": NON_POSITIVE_INT,
-        "--check-mc": NEGATIVE_INT, "--mc-samples": NON_POSITIVE_INT,
+        "--d0": st.integers(min_value=3, max_value=50),
+        "--n": NON_POSITIVE_INT,
+        "--d1": NON_POSITIVE_INT,
+        "--trials": NON_POSITIVE_INT,
+        "--check-mc": NEGATIVE_INT,
+        "--mc-samples": NON_POSITIVE_INT,
         "--seed": NEGATIVE_INT,
     },
 }
@@ -100,8 +137,11 @@ CASES = [(script, flag) for script, flags in BAD.items() for flag in flags]
 
 
 @pytest.mark.parametrize(("script", "flag"), CASES, ids=[f"{s}{f}" for s, f in CASES])
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_script_rejects_bad_flag_values(script, flag, data, tmp_path, capsys):
     value = data.draw(BAD[script][flag])
@@ -125,9 +165,11 @@ def test_script_rejects_bad_flag_values(script, flag, data, tmp_path, capsys):
 
 def _net(n=5, d=3, m=4):
     rng = np.random.default_rng(0)
-    params = {"w": jnp.asarray(rng.standard_normal((m, d))),
-              "b": jnp.asarray(rng.standard_normal(m)),
-              "v": jnp.asarray(rng.standard_normal(m))}
+    params = {
+        "w": jnp.asarray(rng.standard_normal((m, d))),
+        "b": jnp.asarray(rng.standard_normal(m)),
+        "v": jnp.asarray(rng.standard_normal(m)),
+    }
     return params, jnp.asarray(rng.standard_normal((n, d)))
 
 
@@ -139,11 +181,27 @@ FUNCTIONS = [
 ]
 
 
-@pytest.mark.parametrize("fn", FUNCTIONS, ids=["jacrev", "closed_form", "gram", "apply"])
+@pytest.mark.parametrize(
+    "fn", FUNCTIONS, ids=["jacrev", "closed_form", "gram", "apply"]
+)
 @settings(max_examples=20, deadline=None)
-@given(which=st.sampled_from(["xs_nan", "xs_inf", "w_nan", "xs_shape", "xs_1d",
-                              "v_shape", "b_shape", "int_xs", "no_v", "empty_xs"]),
-       row=st.integers(0, 4))
+@given(
+    which=st.sampled_from(
+        [
+            "xs_nan",
+            "xs_inf",
+            "w_nan",
+            "xs_shape",
+            "xs_1d",
+            "v_shape",
+            "b_shape",
+            "int_xs",
+            "no_v",
+            "empty_xs",
+        ]
+    ),
+    row=st.integers(0, 4),
+)
 def test_network_functions_reject_bad_input(fn, which, row):
     params, xs = _net()
     if which == "xs_nan":
@@ -166,16 +224,27 @@ def test_network_functions_reject_bad_input(fn, which, row):
         del params["v"]
     elif which == "empty_xs":
         xs = jnp.ones((0, 3))
-    names = {"xs_nan": "xs", "xs_inf": "xs", "w_nan": "params['w']", "xs_shape": "xs",
-             "xs_1d": "xs", "v_shape": "params", "b_shape": "params['b']", "int_xs": "xs",
-             "no_v": "params", "empty_xs": "xs"}
+    names = {
+        "xs_nan": "xs",
+        "xs_inf": "xs",
+        "w_nan": "params['w']",
+        "xs_shape": "xs",
+        "xs_1d": "xs",
+        "v_shape": "params",
+        "b_shape": "params['b']",
+        "int_xs": "xs",
+        "no_v": "params",
+        "empty_xs": "xs",
+    }
     with pytest.raises(ValueError, match=r"^" + __import__("re").escape(names[which])):
         fn(params, xs)
 
 
 @settings(max_examples=20, deadline=None)
-@given(shape=st.sampled_from([(0, 3), (3,), (2, 2, 2)]),
-       rtol=st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1), NON_FINITE))
+@given(
+    shape=st.sampled_from([(0, 3), (3,), (2, 2, 2)]),
+    rtol=st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1), NON_FINITE),
+)
 def test_matrix_rank_rejects_bad_input(shape, rtol):
     with pytest.raises(ValueError, match="^jac"):
         jacobian.matrix_rank(jnp.ones(shape))
@@ -189,73 +258,158 @@ def test_matrix_rank_rejects_bad_input(shape, rtol):
 # The other public functions: each case is a function, good arguments, and per
 # argument the kinds of damage it must refuse with a ValueError naming it.
 
+
 def _lp_args(n=5, d=3, d1=4):
     rng = np.random.default_rng(0)
-    return dict(xt=rng.standard_normal((n, d)), pattern=rng.integers(0, 2, (d1, n)),
-                v=rng.standard_normal(d1), y=rng.standard_normal(n))
+    return dict(
+        xt=rng.standard_normal((n, d)),
+        pattern=rng.integers(0, 2, (d1, n)),
+        v=rng.standard_normal(d1),
+        y=rng.standard_normal(n),
+    )
 
 
 def _cases():
-    from jaxnet import condensation, data, lp, minnorm, regions, stats, theory, train
+    from jaxnet import condensation_measures as condensation
+    from jaxnet import data, lp, minnorm, regions, stats, theory, train
 
     lp_args = _lp_args()
-    one_d = dict(x_sorted=np.linspace(-1, 1, 5), pattern=lp_args["pattern"],
-                 v=lp_args["v"], y=lp_args["y"])
+    one_d = dict(
+        x_sorted=np.linspace(-1, 1, 5),
+        pattern=lp_args["pattern"],
+        v=lp_args["v"],
+        y=lp_args["y"],
+    )
     primary = ["nan", "inf", "ndim", "empty", "text"]
     follower = ["nan", "inf", "ndim", "length", "text"]
     params = {"w": np.ones((4, 2)), "v": np.ones(4)}
     cfg = train.TrainConfig(width=4, steps=10, log_every=5)
     key = __import__("jax").random.key(0)
     return {
-        "row_margin": (lp.row_margin, dict(xt=lp_args["xt"], a=lp_args["pattern"][0]),
-                       {"xt": primary, "a": follower + ["nonbinary"]}),
-        "region_nonempty": (lp.region_nonempty,
-                            dict(xt=lp_args["xt"], pattern=lp_args["pattern"]),
-                            {"xt": primary, "pattern": follower + ["nonbinary"]}),
-        "global_min_margin": (lp.global_min_margin, lp_args,
-                              {"xt": primary, "pattern": follower + ["nonbinary"],
-                               "v": follower, "y": follower}),
-        "global_min_1d": (lp.global_min_1d, one_d,
-                          {"x_sorted": primary + ["unsorted"], "pattern": follower,
-                           "v": follower, "y": follower}),
-        "min_norm_interpolant": (minnorm.min_norm_interpolant,
-                                 dict(x=np.ones((5, 2)), y=np.ones(5)),
-                                 {"x": primary, "y": follower}),
-        "jacobian_in_region": (regions.jacobian_in_region,
-                               dict(pattern=lp_args["pattern"], xt=lp_args["xt"],
-                                    v=lp_args["v"]),
-                               {"xt": primary, "pattern": follower + ["nonbinary"],
-                                "v": ["ndim", "length", "text"]}),
-        "theorem2_width": (theory.theorem2_width, dict(n=10, d0=2, eps=0.1, c1=8.0),
-                           {"n": ["zero", "nan"], "d0": ["zero", "half", "bool"],
-                            "eps": ["zero", "one", "nan"], "c1": ["zero", "inf"]}),
-        "theorem9_width": (theory.theorem9_width, dict(n=10, eps=0.1),
-                           {"n": ["zero", "nan", "text"], "eps": ["zero", "one", "inf"]}),
-        "prop5_count": (theory.prop5_count, dict(n=5, d=2, d1=3),
-                        {"n": ["zero", "half"], "d": ["zero", "bool"], "d1": ["zero"]}),
-        "lemma8_count": (theory.lemma8_count, dict(n=5, d1=3),
-                         {"n": ["zero", "half"], "d1": ["zero", "nan"]}),
-        "wilson_interval": (stats.wilson_interval, dict(successes=3, trials=10, z=1.96),
-                            {"successes": ["nan", "negative", "text"],
-                             "trials": ["zero", "inf"], "z": ["zero", "nan"]}),
-        "normal_quantile": (stats.normal_quantile, dict(q=0.975),
-                            {"q": ["zero", "one", "nan"]}),
-        "condensation": (condensation.condensation,
-                         dict(params=params, b_star=np.ones((3, 2)), angle_tol=0.05,
-                              mass_tol=1e-3),
-                         {"b_star": ["nan", "ndim", "text"],
-                          "angle_tol": ["negative", "nan"], "mass_tol": ["negative"]}),
-        "train": (train.train, dict(key=key, x=np.ones((6, 2)), y=np.ones(6), lr=0.1,
-                                    lam=1e-3, lam_final=1e-3, cfg=cfg),
-                  {"x": ["nan", "ndim"], "y": ["inf", "length"],
-                   "cfg": ["zero_width", "bad_log_every"]}),
-        "gaussian": (data.gaussian, dict(key=key, n=4, d=2),
-                     {"n": ["zero", "half"], "d": ["negative", "bool"]}),
-        "uniform_box": (data.uniform_box, dict(key=key, n=4, d=2, low=0.0, high=1.0),
-                        {"n": ["zero"], "low": ["nan"], "high": ["inf"]}),
-        "sample_uniform": (regions.sample_uniform,
-                           dict(rng=np.random.default_rng(0), d1=3, n=4),
-                           {"d1": ["zero", "half"], "n": ["negative"]}),
+        "row_margin": (
+            lp.row_margin,
+            dict(xt=lp_args["xt"], a=lp_args["pattern"][0]),
+            {"xt": primary, "a": follower + ["nonbinary"]},
+        ),
+        "region_nonempty": (
+            lp.region_nonempty,
+            dict(xt=lp_args["xt"], pattern=lp_args["pattern"]),
+            {"xt": primary, "pattern": follower + ["nonbinary"]},
+        ),
+        "global_min_margin": (
+            lp.global_min_margin,
+            lp_args,
+            {
+                "xt": primary,
+                "pattern": follower + ["nonbinary"],
+                "v": follower,
+                "y": follower,
+            },
+        ),
+        "global_min_1d": (
+            lp.global_min_1d,
+            one_d,
+            {
+                "x_sorted": primary + ["unsorted"],
+                "pattern": follower,
+                "v": follower,
+                "y": follower,
+            },
+        ),
+        "min_norm_interpolant": (
+            minnorm.min_norm_interpolant,
+            dict(x=np.ones((5, 2)), y=np.ones(5)),
+            {"x": primary, "y": follower},
+        ),
+        "jacobian_in_region": (
+            regions.jacobian_in_region,
+            dict(pattern=lp_args["pattern"], xt=lp_args["xt"], v=lp_args["v"]),
+            {
+                "xt": primary,
+                "pattern": follower + ["nonbinary"],
+                "v": ["ndim", "length", "text"],
+            },
+        ),
+        "theorem2_width": (
+            theory.theorem2_width,
+            dict(n=10, d0=2, eps=0.1, c1=8.0),
+            {
+                "n": ["zero", "nan"],
+                "d0": ["zero", "half", "bool"],
+                "eps": ["zero", "one", "nan"],
+                "c1": ["zero", "inf"],
+            },
+        ),
+        "theorem9_width": (
+            theory.theorem9_width,
+            dict(n=10, eps=0.1),
+            {"n": ["zero", "nan", "text"], "eps": ["zero", "one", "inf"]},
+        ),
+        "prop5_count": (
+            theory.prop5_count,
+            dict(n=5, d=2, d1=3),
+            {"n": ["zero", "half"], "d": ["zero", "bool"], "d1": ["zero"]},
+        ),
+        "lemma8_count": (
+            theory.lemma8_count,
+            dict(n=5, d1=3),
+            {"n": ["zero", "half"], "d1": ["zero", "nan"]},
+        ),
+        "wilson_interval": (
+            stats.wilson_interval,
+            dict(successes=3, trials=10, z=1.96),
+            {
+                "successes": ["nan", "negative", "text"],
+                "trials": ["zero", "inf"],
+                "z": ["zero", "nan"],
+            },
+        ),
+        "normal_quantile": (
+            stats.normal_quantile,
+            dict(q=0.975),
+            {"q": ["zero", "one", "nan"]},
+        ),
+        "condensation": (
+            condensation.condensation,
+            dict(params=params, b_star=np.ones((3, 2)), angle_tol=0.05, mass_tol=1e-3),
+            {
+                "b_star": ["nan", "ndim", "text"],
+                "angle_tol": ["negative", "nan"],
+                "mass_tol": ["negative"],
+            },
+        ),
+        "train": (
+            train.train,
+            dict(
+                key=key,
+                x=np.ones((6, 2)),
+                y=np.ones(6),
+                lr=0.1,
+                lam=1e-3,
+                lam_final=1e-3,
+                cfg=cfg,
+            ),
+            {
+                "x": ["nan", "ndim"],
+                "y": ["inf", "length"],
+                "cfg": ["zero_width", "bad_log_every"],
+            },
+        ),
+        "gaussian": (
+            data.gaussian,
+            dict(key=key, n=4, d=2),
+            {"n": ["zero", "half"], "d": ["negative", "bool"]},
+        ),
+        "uniform_box": (
+            data.uniform_box,
+            dict(key=key, n=4, d=2, low=0.0, high=1.0),
+            {"n": ["zero"], "low": ["nan"], "high": ["inf"]},
+        ),
+        "sample_uniform": (
+            regions.sample_uniform,
+            dict(rng=np.random.default_rng(0), d1=3, n=4),
+            {"d1": ["zero", "half"], "n": ["negative"]},
+        ),
     }
 
 
@@ -275,7 +429,10 @@ def _damage(value, how, pos):
         "text": lambda: np.full(a.shape, "x"),
         "nonbinary": lambda: np.where(a == 1, 2, a),
         "unsorted": lambda: a[::-1],
-        "zero": lambda: 0, "one": lambda: 1, "half": lambda: 2.5, "bool": lambda: True,
+        "zero": lambda: 0,
+        "one": lambda: 1,
+        "half": lambda: 2.5,
+        "bool": lambda: True,
         "negative": lambda: -1,
         "zero_width": lambda: value._replace(width=0),
         "bad_log_every": lambda: value._replace(log_every=3),
@@ -286,8 +443,11 @@ CASES_FN = sorted(_cases())
 
 
 @pytest.mark.parametrize("name", CASES_FN)
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_public_functions_reject_bad_input(name, data):
     fn, good, damage = _cases()[name]

@@ -13,8 +13,15 @@ def _fig4(slope_fixed: float, slope_ratio: float, trials=50):
         for n in (10, 20, 30, 40):
             threshold = 30 + slope * n
             for d1 in range(30, 601, 30):
-                cells.append({"panel": panel, "n": n, "d1": d1, "trials": trials,
-                              "p": 1.0 if d1 >= threshold else 0.0})
+                cells.append(
+                    {
+                        "panel": panel,
+                        "n": n,
+                        "d1": d1,
+                        "trials": trials,
+                        "p": 1.0 if d1 >= threshold else 0.0,
+                    }
+                )
     return {"cells": cells}
 
 
@@ -38,9 +45,16 @@ def test_fig4_missing_is_not_tested():
 
 
 def _exact(wrong: int):
-    cell = {"panel": "d0=1", "n": 10, "d1": 30,
-            "exact": {"checked": 6, "float_full_exact_deficient": wrong,
-                      "float_deficient_exact_full": 0}}
+    cell = {
+        "panel": "d0=1",
+        "n": 10,
+        "d1": 30,
+        "exact": {
+            "checked": 6,
+            "float_full_exact_deficient": wrong,
+            "float_deficient_exact_full": 0,
+        },
+    }
     return {"fig4_exact": {"cells": [cell]}}
 
 
@@ -53,8 +67,16 @@ def _peer(k: int, t: int = 1000):
     cells = []
     for (d0, n, d1), ref in claims.REFERENCE_PEER.items():
         kk = k if (d0, n, d1) == (1, 20, 300) else round(ref * t)
-        cells.append({"d0": d0, "n": n, "d1": d1, "full_rank": kk, "trials": t,
-                      "near_threshold": 0})
+        cells.append(
+            {
+                "d0": d0,
+                "n": n,
+                "d1": d1,
+                "full_rank": kk,
+                "trials": t,
+                "near_threshold": 0,
+            }
+        )
     return {"fig4_peer": {"cells": cells}}
 
 
@@ -65,8 +87,9 @@ def test_peer_numbers_within_and_outside_the_two_sample_band():
 
 
 def _thm3(base: float):
-    cells = [{"n": n, "p": base**n, "singular": 1000, "trials": 10**5}
-             for n in range(5, 15)]
+    cells = [
+        {"n": n, "p": base**n, "singular": 1000, "trials": 10**5} for n in range(5, 15)
+    ]
     return {"thm3": {"cells": cells, "c1": 1.0}}
 
 
@@ -79,9 +102,16 @@ def test_theorem3_decay_criterion():
 
 def _thm9(p_wide: float):
     cfg = {"theorem": 9, "d0": 1, "eps": 0.5, "c1": 8.5}
-    cells = [{"n": 5, "d1": d1, "trials": 100, "full_rank": round(100 * p),
-              "p": round(100 * p) / 100}
-             for d1, p in ((2, 0.1), (60, p_wide))]
+    cells = [
+        {
+            "n": 5,
+            "d1": d1,
+            "trials": 100,
+            "full_rank": round(100 * p),
+            "p": round(100 * p) / 100,
+        }
+        for d1, p in ((2, 0.1), (60, p_wide))
+    ]
     return {"thm9": {"config": cfg, "cells": cells}}
 
 
@@ -108,13 +138,23 @@ def test_threshold_law_verdict_linear_and_superlinear():
     v = claims.threshold_law_verdict({"d0=3": _law_fits(1.0), "d0=1": _law_fits(1.5)})
     assert v["d0=3"]["linear"] and not v["d0=1"]["linear"]
     assert v["d0=1"]["a_ci95"][0] > 1.4
-    rows = claims.claims_threshold({"threshold_law": {
-        "fits": {"d0=1": _law_fits(1.5)},
-        "cells": [{"n": 50, "trials": 10, "censored": 0}]}})
+    rows = claims.claims_threshold(
+        {
+            "threshold_law": {
+                "fits": {"d0=1": _law_fits(1.5)},
+                "cells": [{"n": 50, "trials": 10, "censored": 0}],
+            }
+        }
+    )
     assert rows[1][4] == "not reproduced" and "n^1.5" in rows[1][2]
-    rows = claims.claims_threshold({"threshold_d0": {
-        "fits": {"d0=3": _law_fits(1.0)},
-        "cells": [{"n": 50, "trials": 10, "censored": 0}]}})
+    rows = claims.claims_threshold(
+        {
+            "threshold_d0": {
+                "fits": {"d0=3": _law_fits(1.0)},
+                "cells": [{"n": 50, "trials": 10, "censored": 0}],
+            }
+        }
+    )
     assert rows[1][4] == "reproduced"
     assert claims.claims_threshold({})[0][4] == "not tested"
 
@@ -124,39 +164,76 @@ def _gm(p_wide: float, rising: bool):
     for n in (10, 20, 30, 40):
         for d1, p in ((100, 0.5), (1000, p_wide if rising else 0.2)):
             yes = round(100 * p)
-            cells.append({"panel": "d0=1", "n": n, "d1": d1, "regions": 100, "yes": yes,
-                          "no": 100 - yes, "failed": 0, "p": yes / 100})
+            cells.append(
+                {
+                    "panel": "d0=1",
+                    "n": n,
+                    "d1": d1,
+                    "regions": 100,
+                    "yes": yes,
+                    "no": 100 - yes,
+                    "failed": 0,
+                    "p": yes / 100,
+                }
+            )
     return {"cells": cells, "reference_check": {"agree": 10, "checked": 10}}
 
 
 def test_global_minima_rows_fail_when_the_fraction_does_not_rise():
     ok = claims.claims_regions({"fig5": _gm(0.99, rising=True)})
     assert ok[0][4] == "reproduced"
-    assert claims.claims_regions({"fig5": _gm(0.99, rising=False)})[0][4] == \
-        "not reproduced"
-    assert claims.claims_regions({"fig6": _gm(0.5, rising=True)})[0][4] == \
-        "not reproduced"  # rises, but not towards 1
+    assert (
+        claims.claims_regions({"fig5": _gm(0.99, rising=False)})[0][4]
+        == "not reproduced"
+    )
+    assert (
+        claims.claims_regions({"fig6": _gm(0.5, rising=True)})[0][4] == "not reproduced"
+    )  # rises, but not towards 1
 
 
 def test_theorem3_fails_when_the_sampler_check_fails():
     res = _thm3(0.65)
-    res["thm3"]["cells"].append({"n": 3, "p": 0.64, "exact": 169 / 256,
-                                 "exact_fraction": "169/256", "singular": 640000,
-                                 "trials": 10**6})
+    res["thm3"]["cells"].append(
+        {
+            "n": 3,
+            "p": 0.64,
+            "exact": 169 / 256,
+            "exact_fraction": "169/256",
+            "singular": 640000,
+            "trials": 10**6,
+        }
+    )
     (row,) = [r for r in claims.claims_regions(res) if "Theorem 3" in r[0]]
     assert row[4] == "not reproduced" and "FAILED" in row[2]
     res["thm3"]["cells"][-1]["p"] = 169 / 256 + 1e-4  # z ≈ 0.2
     (row,) = [r for r in claims.claims_regions(res) if "Theorem 3" in r[0]]
-    assert row[4] == "reproduced" and "passed" in row[2] and "1000000 at n ≤ 3" in row[3]
+    assert (
+        row[4] == "reproduced" and "passed" in row[2] and "1000000 at n ≤ 3" in row[3]
+    )
 
 
 def _lemma1(tested: int, certified: int):
-    cell = {"depth": 2, "panel": "d0=2", "d0": 2, "n": 10, "d1": 10, "trials": 5,
-            "outcomes": {"reached": 5 - tested, "critical_deficient": tested,
-                         "critical_full": 0, "budget": 0, "diverged": 0},
-            "gradient_bound_violations": 0,
-            "lemma1": {"critical_tested": tested, "critical_full_certified": certified,
-                       "critical_max_s_ratio_over_rtol": 3.0 if tested else None}}
+    cell = {
+        "depth": 2,
+        "panel": "d0=2",
+        "d0": 2,
+        "n": 10,
+        "d1": 10,
+        "trials": 5,
+        "outcomes": {
+            "reached": 5 - tested,
+            "critical_deficient": tested,
+            "critical_full": 0,
+            "budget": 0,
+            "diverged": 0,
+        },
+        "gradient_bound_violations": 0,
+        "lemma1": {
+            "critical_tested": tested,
+            "critical_full_certified": certified,
+            "critical_max_s_ratio_over_rtol": 3.0 if tested else None,
+        },
+    }
     cfg = {"steps": 10, "loss_tol": 1e-4, "grad_tol": 1e-6}
     return {"gradient_descent": {"cells": [cell], "config": cfg}}
 
@@ -166,10 +243,16 @@ def test_lemma1_row_can_fail_and_the_matrix_identity_is_only_a_consistency_check
     lemma = [r for r in rows if r[0].startswith("Slides, Lemma 1")]
     assert [r[4] for r in lemma] == ["reproduced"]
     assert "0 of 3 critical end points" in lemma[0][2]
-    assert [r[4] for r in claims.claims_further(_lemma1(3, 1))
-            if r[0].startswith("Slides, Lemma 1")] == ["not reproduced"]
-    assert [r[4] for r in claims.claims_further(_lemma1(0, 0))
-            if r[0].startswith("Slides, Lemma 1")] == ["not tested at this scale"]
+    assert [
+        r[4]
+        for r in claims.claims_further(_lemma1(3, 1))
+        if r[0].startswith("Slides, Lemma 1")
+    ] == ["not reproduced"]
+    assert [
+        r[4]
+        for r in claims.claims_further(_lemma1(0, 0))
+        if r[0].startswith("Slides, Lemma 1")
+    ] == ["not tested at this scale"]
     (check,) = [r for r in rows if r[0].startswith("Consistency check")]
     assert check[4] == "consistent"
 
@@ -184,33 +267,72 @@ def test_affine_threshold_law_counts_as_linear():
     assert fit["best"] == "c0+c1*n"
     np.testing.assert_allclose(fit["models"]["c0+c1*n"]["c1"], 1 / 3, rtol=0.05)
     assert claims.threshold_law_verdict({"d0=2": fit})["d0=2"]["linear"]
-    rows = claims.claims_threshold({"threshold_d0": {
-        "fits": {"d0=2": fit}, "cells": [{"n": 20, "trials": 10, "censored": 0}]}})
+    rows = claims.claims_threshold(
+        {
+            "threshold_d0": {
+                "fits": {"d0=2": fit},
+                "cells": [{"n": 20, "trials": 10, "censored": 0}],
+            }
+        }
+    )
     assert rows[1][4] == "reproduced" and "c0+c1*n" in rows[1][2]
 
 
 def test_cross_checks_fail_on_disagreements():
-    fc = {"disagree": 2, "decisions": 10, "borderline": 0, "cells": 1,
-          "trials_per_cell": 5}
-    rows = claims.claims_threshold({
-        "threshold_fig4": {"float_check": fc, "cells": [{"trials": 5}]},
-        "threshold_law": {"fits": {"d0=1": _law_fits(1.5)},
-                          "cells": [{"n": 50, "trials": 10, "censored": 0}]}})
+    fc = {
+        "disagree": 2,
+        "decisions": 10,
+        "borderline": 0,
+        "cells": 1,
+        "trials_per_cell": 5,
+    }
+    rows = claims.claims_threshold(
+        {
+            "threshold_fig4": {"float_check": fc, "cells": [{"trials": 5}]},
+            "threshold_law": {
+                "fits": {"d0=1": _law_fits(1.5)},
+                "cells": [{"n": 50, "trials": 10, "censored": 0}],
+            },
+        }
+    )
     assert rows[-1][4] == "not reproduced"
-    deep = {"deep_rank": {"cells": [{"trials": 5}], "thresholds": [],
-                          "fig4_check": {"d0=2": {"disagree": 1, "decisions": 9}}}}
-    assert [r[4] for r in claims.claims_further(deep)
-            if "vmap(jacrev)" in r[0]] == ["not reproduced"]
+    deep = {
+        "deep_rank": {
+            "cells": [{"trials": 5}],
+            "thresholds": [],
+            "fig4_check": {"d0=2": {"disagree": 1, "decisions": 9}},
+        }
+    }
+    assert [r[4] for r in claims.claims_further(deep) if "vmap(jacrev)" in r[0]] == [
+        "not reproduced"
+    ]
 
 
 def _condensation(bound=0.836, sq_norm=5.99, condensed=95):
-    summary = {"seeds": 100, "sgd": {"sq_norm_mean": sq_norm, "sq_norm_min": 5.9,
-                                     "sq_norm_max": 6.0, "condensed": condensed,
-                                     "aligned_mass_fraction_mean": 0.9},
-               "exact": {"solved": 0, "theorem52_checked": 5,
-                         "theorem52_confirmed": 4}}
-    return {"condensation": {"config": {"angle_tol": 0.05}, "per_N": [
-        {"N": 40, "eq12_bound": bound, "p_hypothesis_exact": 0.84, "summary": summary}]}}
+    summary = {
+        "seeds": 100,
+        "sgd": {
+            "sq_norm_mean": sq_norm,
+            "sq_norm_min": 5.9,
+            "sq_norm_max": 6.0,
+            "condensed": condensed,
+            "aligned_mass_fraction_mean": 0.9,
+        },
+        "exact": {"solved": 0, "theorem52_checked": 5, "theorem52_confirmed": 4},
+    }
+    return {
+        "condensation": {
+            "config": {"angle_tol": 0.05},
+            "per_N": [
+                {
+                    "N": 40,
+                    "eq12_bound": bound,
+                    "p_hypothesis_exact": 0.84,
+                    "summary": summary,
+                }
+            ],
+        }
+    }
 
 
 def test_report_rows_fail_on_contradicting_numbers():
@@ -222,12 +344,22 @@ def test_report_rows_fail_on_contradicting_numbers():
 
 
 def _sweep(decreasing: bool):
-    cells = [{"lam": lam, "seeds": 10, "converged": 10, "condensed": 10,
-              "off_mass": {"mean": lam if decreasing else 0.1},
-              "teacher_distance": {"mean": lam}, "max_angle": {"mean": 0.01}}
-             for lam in (1e-2, 1e-3, 1e-4)]
-    fits = {"off_mass": {"b": 1.0, "b_ci95": [0.9, 1.1] if decreasing else [-0.1, 0.1]},
-            "teacher_distance": {"b": 1.0, "b_ci95": [0.9, 1.1]}}
+    cells = [
+        {
+            "lam": lam,
+            "seeds": 10,
+            "converged": 10,
+            "condensed": 10,
+            "off_mass": {"mean": lam if decreasing else 0.1},
+            "teacher_distance": {"mean": lam},
+            "max_angle": {"mean": 0.01},
+        }
+        for lam in (1e-2, 1e-3, 1e-4)
+    ]
+    fits = {
+        "off_mass": {"b": 1.0, "b_ci95": [0.9, 1.1] if decreasing else [-0.1, 0.1]},
+        "teacher_distance": {"b": 1.0, "b_ci95": [0.9, 1.1]},
+    }
     return {"condensation_sweep": {"per_N": [{"N": 40, "cells": cells, "fits": fits}]}}
 
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import claims, runner, teachers, train
+from jaxnet import claims, runtime, teachers, train
 from jaxnet.experiments import condensation_sweep as cs
 
 jax.config.update("jax_enable_x64", True)
@@ -49,15 +49,24 @@ def test_stopping_rule_at_a_known_stationary_point():
     # (NumPy against autodiff, tolerance 1e-10 relative).
     clarke, kinks = train.kink_stationarity(start, x, y, lam)
     assert kinks == 0
-    np.testing.assert_allclose(clarke, float(train.relative_gradient(start, x, y, lam)),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        clarke, float(train.relative_gradient(start, x, y, lam)), rtol=1e-10
+    )
 
 
 def test_a_run_that_cannot_meet_the_rule_is_not_converged():
     x, y, lam, u, _ = _one_neuron_case()
     start = {"w": jnp.asarray([[0.6, 0.5]]), "v": jnp.asarray([0.7])}
-    _, st = train.until_stationary(start, x, y, lam, u[None], method="gd", lr=1e-3,
-                                   stop=train.Stop(every=100, max_steps=300))
+    _, st = train.until_stationary(
+        start,
+        x,
+        y,
+        lam,
+        u[None],
+        method="gd",
+        lr=1e-3,
+        stop=train.Stop(every=100, max_steps=300),
+    )
     assert not bool(st.converged) and int(st.steps) == 300
     assert float(st.grad_rel) > 1e-6
 
@@ -72,37 +81,55 @@ def test_kink_stationarity_minimizes_over_the_relu_derivative():
     lam, theta = 0.1, np.sqrt(2.0)
     f = np.array([0.0, 1.0, 0.6])
     # r0 = 0.8: t = 1/2 in [0, 1] zeroes the gradient: Clarke-stationary (to rounding)
-    clarke, kinks = train.kink_stationarity(params, x, f - np.array([0.8, 0, -0.5]), lam)
+    clarke, kinks = train.kink_stationarity(
+        params, x, f - np.array([0.8, 0, -0.5]), lam
+    )
     assert kinks == 1 and clarke < 1e-8  # lsq_linear solves to about 1e-10
     # r0 = −0.8: the best t is 0 and the residual gradient is (0, −0.4/3)
     clarke, _ = train.kink_stationarity(params, x, f - np.array([-0.8, 0, -0.5]), lam)
-    np.testing.assert_allclose(clarke, (0.4 / 3) / (lam * theta), rtol=1e-8)  # lsq_linear
+    np.testing.assert_allclose(
+        clarke, (0.4 / 3) / (lam * theta), rtol=1e-8
+    )  # lsq_linear
     # r0 = 0.2: t = 1 gets closest, leaving (0, −0.2/3)
     clarke, _ = train.kink_stationarity(params, x, f - np.array([0.2, 0, -0.5]), lam)
     np.testing.assert_allclose(clarke, (0.2 / 3) / (lam * theta), rtol=1e-8)
 
 
 def _small_config(**kw):
-    base = dict(N=(12,), lam=(1e-2, 1e-3), seeds=2, width=8, warmup=500,
-                check_every=100, max_steps=3000, exact=False, check_seeds=0, chunk=4)
+    base = dict(
+        N=(12,),
+        lam=(1e-2, 1e-3),
+        seeds=2,
+        width=8,
+        warmup=500,
+        check_every=100,
+        max_steps=3000,
+        exact=False,
+        check_seeds=0,
+        chunk=4,
+    )
     return cs.Config(**{**base, **kw})
 
 
 def test_batched_sweep_equals_single_runs():
     cfg = _small_config()
     teacher = teachers.make("report", 3, 2)
-    res = cs.sweep(**{f.name: getattr(cfg, f.name) for f in cfg.__dataclass_fields__.values()})
+    res = cs.sweep(
+        **{f.name: getattr(cfg, f.name) for f in cfg.__dataclass_fields__.values()}
+    )
     fn = jax.jit(cs.solve_fn(cfg, 12, teacher))
     base = jax.random.key(cfg.seed)
-    seed_n = runner.cell_seed(cs.SPEC.name, 12)
+    seed_n = runtime.cell_seed(cs.SPEC.name, 12)
     for i, lam in enumerate(cfg.lam):
         for s in range(cfg.seeds):
-            one = fn(runner.trial_key(base, seed_n, s), {"lam": jnp.asarray(lam)})
+            one = fn(runtime.trial_key(base, seed_n, s), {"lam": jnp.asarray(lam)})
             # tolerance 1e-9: batched and single programs may round differently
-            np.testing.assert_allclose(res.arrays["N12_w"][i, s], one["w"], rtol=0,
-                                       atol=1e-9)
-            np.testing.assert_allclose(res.arrays["N12_v"][i, s], one["v"], rtol=0,
-                                       atol=1e-9)
+            np.testing.assert_allclose(
+                res.arrays["N12_w"][i, s], one["w"], rtol=0, atol=1e-9
+            )
+            np.testing.assert_allclose(
+                res.arrays["N12_v"][i, s], one["v"], rtol=0, atol=1e-9
+            )
             assert res.arrays["N12_steps"][i, s] == one["steps"]
     # every λ of a seed saw the same data (trial keys hash N, not λ)
     assert res.arrays["N12_x"].shape == (2, 12, 2)
@@ -111,14 +138,32 @@ def test_batched_sweep_equals_single_runs():
 def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
     """Bit for bit: runs go one after another on a device (``lax.map``), so neither the
     chunk nor the number of devices changes a rounding."""
-    cfg = dict(N=[12], lam=[1e-2, 1e-3], seeds=3, width=8, warmup=500, check_every=100,
-               max_steps=3000, exact=False, check_seeds=1, gd_steps=400, gd_log=100,
-               sgd_steps=1000)
+    cfg = dict(
+        N=[12],
+        lam=[1e-2, 1e-3],
+        seeds=3,
+        width=8,
+        warmup=500,
+        check_every=100,
+        max_steps=3000,
+        exact=False,
+        check_seeds=1,
+        gd_steps=400,
+        gd_log=100,
+        sgd_steps=1000,
+    )
     four = cs.sweep(**cfg, chunk=4)  # 4 CPU devices (conftest)
     one = cs.sweep(**cfg, chunk=1)
-    monkeypatch.setattr(runner, "device_mesh",
-                        lambda devices=None: jax.sharding.Mesh(
-                            np.asarray(jax.devices()[:1]), ("dev",)))
+    from jaxnet.runtime import device_loop, protocol
+
+    for where in (device_loop, protocol):  # the default mesh: one device
+        monkeypatch.setattr(
+            where,
+            "device_mesh",
+            lambda devices=None: jax.sharding.Mesh(
+                np.asarray(jax.devices()[:1]), ("dev",)
+            ),
+        )
     single = cs.sweep(**cfg, chunk=3)  # one device, all 6 runs in two calls
     assert len(set(four.arrays["N12_steps"].ravel().tolist())) > 1
     for other in (one, single):
@@ -139,9 +184,14 @@ def test_converged_student_is_near_the_exact_interpolant_at_small_lambda():
 
 
 def _block(off, dist, lams=(1e-2, 1e-3, 1e-4)):
-    cells = [{"lam": lam, "off_mass": {"mean": o}, "teacher_distance": {"mean": d}}
-             for lam, o, d in zip(lams, off, dist, strict=True)]
-    fits = {"off_mass": cs.power_fit(lams, off), "teacher_distance": cs.power_fit(lams, dist)}
+    cells = [
+        {"lam": lam, "off_mass": {"mean": o}, "teacher_distance": {"mean": d}}
+        for lam, o, d in zip(lams, off, dist, strict=True)
+    ]
+    fits = {
+        "off_mass": cs.power_fit(lams, off),
+        "teacher_distance": cs.power_fit(lams, dist),
+    }
     return {"cells": cells, "fits": fits}
 
 
@@ -164,7 +214,7 @@ def test_power_fit_recovers_an_exponent():
 
 
 def test_mass_measures_agree_between_numpy_and_jax():
-    from jaxnet import condensation as cd
+    from jaxnet import condensation_measures as cd
 
     rng = np.random.default_rng(1)
     params = {"w": rng.standard_normal((20, 2)), "v": rng.standard_normal(20)}
@@ -172,8 +222,9 @@ def test_mass_measures_agree_between_numpy_and_jax():
     jp = {k: jnp.asarray(v) for k, v in params.items()}
     for fn in (cd.mass_weighted_angle, cd.aligned_fraction):
         # tolerance 1e-12: the same float64 formula in two array modules
-        np.testing.assert_allclose(float(fn(jp, b_star, xp=jnp)), fn(params, b_star),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            float(fn(jp, b_star, xp=jnp)), fn(params, b_star), rtol=1e-12
+        )
     k, sign, angle = cd.alignment(params, b_star)
     kj, sj, aj = cd.alignment(jp, b_star, xp=jnp)
     assert np.array_equal(k, np.asarray(kj)) and np.array_equal(sign, np.asarray(sj))

@@ -5,14 +5,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import jacobian, models, runner
+from jaxnet import jacobian, models, runtime
 from jaxnet.experiments import deep_rank
 from jaxnet.experiments import full_rank as fr
 
 
 def test_two_layer_equals_the_figure4_engine_trial_by_trial():
-    res = deep_rank.probability(depth=[2], d0=[1, 2], ratio=[0.5], n=[6, 12, 20],
-                                width=[4, 12, 40], trials=24)
+    res = deep_rank.probability(
+        depth=[2], d0=[1, 2], ratio=[0.5], n=[6, 12, 20], width=[4, 12, 40], trials=24
+    )
     chk = res.results["fig4_check"]
     assert chk["d0"] == {"decisions": 2 * 3 * 3 * 24, "disagree": 0}
     assert chk["ratio"] == {"decisions": 3 * 3 * 24, "disagree": 0}
@@ -21,20 +22,27 @@ def test_two_layer_equals_the_figure4_engine_trial_by_trial():
 
 
 def test_decisions_equal_numpy_svd_rule_at_depth_3():
-    res = deep_rank.probability(depth=[3], d0=[2], n=[8, 16], width=[3, 6], trials=12,
-                                check_fig4=False)
+    res = deep_rank.probability(
+        depth=[3], d0=[2], n=[8, 16], width=[3, 6], trials=12, check_fig4=False
+    )
     codes = res.arrays["code"]
     key = jax.random.key(0)  # the default seed
     for c, cell in enumerate(res.cells):
         net = models.mlp(cell["d0"], cell["d1"], 3)
-        seed = runner.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
+        seed = runtime.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
         for t in range(12):
-            k = runner.trial_key(key, seed, t)
-            j = np.asarray(deep_rank.jacobian_fn(net, (cell["n"], cell["d0"]))(
-                k, cell["n"], cell["d0"]))
+            k = runtime.trial_key(key, seed, t)
+            j = np.asarray(
+                deep_rank.jacobian_fn(net, (cell["n"], cell["d0"]))(
+                    k, cell["n"], cell["d0"]
+                )
+            )
             s = np.linalg.svd(j, compute_uv=False)
-            full = s[cell["n"] - 1] > max(j.shape) * np.finfo(float).eps * s[0] \
-                if j.shape[1] >= cell["n"] else False
+            full = (
+                s[cell["n"] - 1] > max(j.shape) * np.finfo(float).eps * s[0]
+                if j.shape[1] >= cell["n"]
+                else False
+            )
             assert full == (codes[c, t] in jacobian.FULL_CODES), (cell, t)
     assert {r["depth"] for r in res.results["thresholds"]} == {3}
     assert (codes == jacobian.PATTERN_DEFICIENT).any()  # the pattern path was taken
@@ -50,8 +58,9 @@ def test_padding_does_not_change_a_trial():
     np.testing.assert_allclose(s_big[:6], s_small, rtol=1e-12)
     np.testing.assert_allclose(s_big[6:], 0, atol=1e-12 * s_small[0])
     # the Figure-4 draws: depth 2's first layer is fr.sample_trial's
-    params, _, _ = fr.sample_trial(key, "paper", 6, 2, 5, sizes=(6, 4, 5),
-                                   dtype=jnp.float64)
+    params, _, _ = fr.sample_trial(
+        key, "paper", 6, 2, 5, sizes=(6, 4, 5), dtype=jnp.float64
+    )
     p, _ = net.init(key, 2)
     np.testing.assert_array_equal(p["hidden"][0]["kernel"].T, params["w"])
 
@@ -67,13 +76,14 @@ def test_pattern_certificate_fires_on_an_affine_dependency():
     rng = np.random.default_rng(0)
     n, d0, p = 6, 2, 30
     xs, j = _affine_rows(rng, n, d0, p)
-    j[d0 + 2:] = rng.standard_normal((n - d0 - 2, p))  # only the first 4 share a piece
+    j[d0 + 2 :] = rng.standard_normal((n - d0 - 2, p))  # only the first 4 share a piece
     bits = np.ones((n, 5), bool)
-    bits[d0 + 2:, 0] = False
-    bits[d0 + 2:, 1] = np.arange(n - d0 - 2) % 2 == 0  # distinct patterns for the rest
+    bits[d0 + 2 :, 0] = False
+    bits[d0 + 2 :, 1] = np.arange(n - d0 - 2) % 2 == 0  # distinct patterns for the rest
     rtol = max(n, p) * np.finfo(float).eps
-    hit, bound = jacobian.pattern_deficiency(jnp.asarray(j), jnp.asarray(xs),
-                                             jnp.asarray(bits), n, d0, rtol)
+    hit, bound = jacobian.pattern_deficiency(
+        jnp.asarray(j), jnp.asarray(xs), jnp.asarray(bits), n, d0, rtol
+    )
     s = np.linalg.svd(j, compute_uv=False)
     assert bool(hit)
     assert s[n - 1] / s[0] <= float(bound) < rtol / 2  # the bound holds and is < rtol/β
@@ -87,8 +97,13 @@ def test_pattern_certificate_never_fires_on_a_full_rank_jacobian():
         j = rng.standard_normal((n, 4 * n))
         bits = np.ones((n, 3), bool)
         hit, bound = jacobian.pattern_deficiency(
-            jnp.asarray(j), jnp.asarray(xs), jnp.asarray(bits), n, d0,
-            max(j.shape) * np.finfo(float).eps)
+            jnp.asarray(j),
+            jnp.asarray(xs),
+            jnp.asarray(bits),
+            n,
+            d0,
+            max(j.shape) * np.finfo(float).eps,
+        )
         s = np.linalg.svd(j, compute_uv=False)
         assert not bool(hit)
         assert float(bound) >= s[n - 1] / s[0]  # still an upper bound on s_n/s_1
@@ -108,16 +123,23 @@ def test_pattern_certificate_with_padding():
     pad_bits = np.zeros((10, 4), bool)
     pad_bits[:n] = bits
     hit, bound = jacobian.pattern_deficiency(
-        jnp.asarray(pad_j), jnp.asarray(pad_x), jnp.asarray(pad_bits), n, d0, rtol,
-        row_mask=jnp.arange(10) < n)
+        jnp.asarray(pad_j),
+        jnp.asarray(pad_x),
+        jnp.asarray(pad_bits),
+        n,
+        d0,
+        rtol,
+        row_mask=jnp.arange(10) < n,
+    )
     assert bool(hit) and float(bound) < rtol / 2
 
 
 def test_pattern_decisions_are_svd_deficient_on_deep_trials():
     # every pattern-certified trial of a small depth-3/4 sweep is rank-deficient by
     # NumPy's SVD rule, and the certificate decides most deficient trials
-    res = deep_rank.probability(depth=[3, 4], d0=[1, 2], n=[12, 24], width=[4, 8],
-                                trials=16, check_fig4=False)
+    res = deep_rank.probability(
+        depth=[3, 4], d0=[1, 2], n=[12, 24], width=[4, 8], trials=16, check_fig4=False
+    )
     codes, s_upper = res.arrays["code"], res.arrays["s_upper"]
     key = jax.random.key(0)
     hits = deficient = 0
@@ -125,12 +147,12 @@ def test_pattern_decisions_are_svd_deficient_on_deep_trials():
         if cell["n_params"] < cell["n"]:
             continue
         net = models.mlp(cell["d0"], cell["d1"], cell["depth"])
-        seed = runner.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
+        seed = runtime.cell_seed("full_rank", "paper", cell["n"], cell["d0"])
         jac = deep_rank.jacobian_fn(net, (cell["n"], cell["d0"]))
         for t in range(16):
             if codes[c, t] not in (jacobian.PATTERN_DEFICIENT, jacobian.SVD_DEFICIENT):
                 continue
-            j = np.asarray(jac(runner.trial_key(key, seed, t), cell["n"], cell["d0"]))
+            j = np.asarray(jac(runtime.trial_key(key, seed, t), cell["n"], cell["d0"]))
             s = np.linalg.svd(j, compute_uv=False)
             assert s[cell["n"] - 1] <= cell["rtol"] * s[0]
             deficient += 1

@@ -17,8 +17,26 @@ import numpy as np
 from jaxnet import io
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
-GRID = ["--convention", "paper", "--d0", "1", "3", "--n", "4", "8", "12", "--d1", "2",
-        "6", "12", "--trials", "60", "--chunk", "4", "--no-progress"]
+GRID = [
+    "--convention",
+    "paper",
+    "--d0",
+    "1",
+    "3",
+    "--n",
+    "4",
+    "8",
+    "12",
+    "--d1",
+    "2",
+    "6",
+    "12",
+    "--trials",
+    "60",
+    "--chunk",
+    "4",
+    "--no-progress",
+]
 
 
 def _cmd(*args):
@@ -46,24 +64,26 @@ def _assert_same_trials(a: Path, b: Path):
 def test_sigkill_at_any_moment_then_rerun_is_bit_identical(tmp_path):
     ref = tmp_path / "ref"
     _run("--out", str(ref))
-    # Kill (1) while checkpoints are being written, (2) during start-up, before any.
-    for k, wait_for_checkpoint in enumerate((True, False)):
-        out = tmp_path / f"killed{k}"
-        proc = subprocess.Popen(_cmd("--out", str(out), "--checkpoint-every", "0"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while wait_for_checkpoint and time.monotonic() < deadline and proc.poll() is None:
-            if list(out.glob("checkpoint-*.npz")):
-                break
-            time.sleep(0.02)
-        if not wait_for_checkpoint:
-            time.sleep(1.0)
+    # Kill (1) right after the first checkpoint is written, (2) during start-up, before
+    # any block: the run pauses there (the device loop's fault hook) until killed.
+    for k, when in enumerate(("checkpoint", "start")):
+        out, flag = tmp_path / f"killed{k}", tmp_path / f"paused{k}"
+        env = {**os.environ, "JAXNET_FAULT_PAUSE": f"{when}:{flag}"}
+        proc = subprocess.Popen(
+            _cmd("--out", str(out), "--checkpoint-every", "0"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + 240
+        while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), "the run never reached its pause point"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         assert proc.returncode == -signal.SIGKILL  # killed, not finished
         assert not (out / "results.json").exists()  # nothing half-written
-        if wait_for_checkpoint:
-            assert list(out.glob("checkpoint-*.npz"))
+        assert bool(list(out.glob("checkpoint-*.npz"))) == (when == "checkpoint")
         _run("--out", str(out))
         _assert_same_trials(out, ref)
         assert not list(out.glob("checkpoint-*"))
@@ -78,10 +98,24 @@ def _free_port() -> int:
 def test_two_processes_equal_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     port = _free_port()
-    procs = [subprocess.Popen(
-        _cmd("--out", str(two), "--coordinator", f"localhost:{port}",
-             "--num-processes", "2", "--process-id", str(i)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+    procs = [
+        subprocess.Popen(
+            _cmd(
+                "--out",
+                str(two),
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
     for p in procs:
         out, _ = p.communicate(timeout=300)
         assert p.returncode == 0, out[-2000:]
@@ -109,8 +143,15 @@ def test_results_cache_detects_changed_config_truncation_and_corruption(tmp_path
 
 
 def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path):
-    cmd = [sys.executable, str(SCRIPTS / "reproduce.py"), "--quick", "--only",
-           "fig1_fig3", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        str(SCRIPTS / "reproduce.py"),
+        "--quick",
+        "--only",
+        "fig1_fig3",
+        "--out",
+        str(tmp_path),
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert (tmp_path / "REPORT.md").exists()

@@ -3,27 +3,50 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import io, jacobian, nets, runner
+from jaxnet import io, jacobian, nets, runtime
 from jaxnet.experiments import full_rank as fr
+from jaxnet.rank import fig4
 
 GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 
 
-def _sweep(convention, *, trials=6, chunk=4, mesh=None, checkpoint_dir=None,
-           cholesky=None, max_buckets=8, exact_trials=0, **grid_kw):
+def _sweep(
+    convention,
+    *,
+    trials=6,
+    chunk=4,
+    mesh=None,
+    checkpoint_dir=None,
+    cholesky=None,
+    max_buckets=8,
+    exact_trials=0,
+    **grid_kw,
+):
     rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
     ctx, base_key = None, key
     if checkpoint_dir is not None:  # the runner's context: checkpoints in that folder
-        ctx = runner.Context("full_rank", fr.Config(convention=convention, trials=trials,
-                                                    seed=3),
-                             runner.Options(checkpoint_every=0.0, progress=False,
-                                            stall_timeout=0.0), checkpoint_dir)
+        ctx = runtime.Context(
+            "full_rank",
+            fr.Config(convention=convention, trials=trials, seed=3),
+            runtime.Options(checkpoint_every=0.0, progress=False, stall_timeout=0.0),
+            checkpoint_dir,
+        )
         base_key = None  # the context's: key(3), from its config's seed
-    out = fr.run_grid(convention, grid, trials, base_key=base_key, ctx=ctx, chunk=chunk,
-                      rank_dtype=rank_dtype, mesh=mesh, cholesky=cholesky,
-                      max_buckets=max_buckets, exact_trials=exact_trials)
+    out = fr.run_grid(
+        convention,
+        grid,
+        trials,
+        base_key=base_key,
+        ctx=ctx,
+        chunk=chunk,
+        rank_dtype=rank_dtype,
+        mesh=mesh,
+        cholesky=cholesky,
+        max_buckets=max_buckets,
+        exact_trials=exact_trials,
+    )
     return grid, fr.grid_seeds(convention, grid), rank_dtype, key, out
 
 
@@ -53,11 +76,14 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
     for c in range(len(grid.n)):
         n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
         for t in range(out["code"].shape[1]):
-            k = runner.trial_key(key, seeds[c], t)
-            params, xs, _ = fr.sample_trial(k, convention, n, d0, d1, sizes=(n, d0, d1),
-                                            dtype=jnp.dtype(rank_dtype))
+            k = runtime.trial_key(key, seeds[c], t)
+            params, xs, _ = fr.sample_trial(
+                k, convention, n, d0, d1, sizes=(n, d0, d1), dtype=jnp.dtype(rank_dtype)
+            )
             params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
-            jac = np.asarray(jacobian.param_jacobian(params, xs.astype(jnp.float64), wrt))
+            jac = np.asarray(
+                jacobian.param_jacobian(params, xs.astype(jnp.float64), wrt)
+            )
             full = np.linalg.matrix_rank(jac, rtol=float(grid.rtol[c])) == n
             assert full == (out["code"][c, t] in jacobian.FULL_CODES), (c, t)
             n_full += full
@@ -71,8 +97,11 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
 @pytest.fixture
 def sphere_convention():
     """A convention the package does not ship: paper init, data on the unit sphere."""
-    conv = nets.register_convention(nets.Convention(
-        "test-sphere", "sphere", nets.gaussian_init, ("b", "w"), "float64"))
+    conv = nets.register_convention(
+        nets.Convention(
+            "test-sphere", "sphere", nets.gaussian_init, ("b", "w"), "float64"
+        )
+    )
     yield conv
     del nets.CONVENTIONS[conv.name]
 
@@ -80,18 +109,31 @@ def sphere_convention():
 def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
     # Registered from outside: accepted by the Config, the sampler and the sweep, and
     # its decisions are still NumPy's SVD rule on its own draws.
-    res = fr.probability(convention="test-sphere", d0=[2, 3], n=[4, 8], d1=[2, 6],
-                         trials=5, seed=1, out=tmp_path / "run")
+    res = fr.probability(
+        convention="test-sphere",
+        d0=[2, 3],
+        n=[4, 8],
+        d1=[2, 6],
+        trials=5,
+        seed=1,
+        out=tmp_path / "run",
+    )
     codes = res.arrays["d0_code"]
     cells = res.results["cells"]
     key = jax.random.key(1)
     for c, cell in enumerate(cells):
         n, d0, d1 = cell["n"], cell["d0"], cell["d1"]
-        seed = runner.cell_seed("full_rank", "test-sphere", n, d0)
+        seed = runtime.cell_seed("full_rank", "test-sphere", n, d0)
         for t in range(5):
-            params, xs, _ = fr.sample_trial(runner.trial_key(key, seed, t), "test-sphere",
-                                            n, d0, d1, sizes=(n, d0 + 1, d1),
-                                            dtype=jnp.float64)
+            params, xs, _ = fr.sample_trial(
+                runtime.trial_key(key, seed, t),
+                "test-sphere",
+                n,
+                d0,
+                d1,
+                sizes=(n, d0 + 1, d1),
+                dtype=jnp.float64,
+            )
             np.testing.assert_allclose(np.linalg.norm(xs, axis=1), 1.0, rtol=1e-14)
             assert not np.asarray(xs)[:, d0:].any()  # padded coordinate stays zero
             jac = np.asarray(jacobian.param_jacobian(params, xs, ("b", "w")))
@@ -102,12 +144,13 @@ def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
     with pytest.raises(ValueError, match="already registered"):
         nets.register_convention(sphere_convention)
     with pytest.raises(ValueError, match="^data must be one of"):
-        nets.register_convention(nets.Convention("x", "cauchy", nets.gaussian_init,
-                                                 ("w",), "float64"))
+        nets.register_convention(
+            nets.Convention("x", "cauchy", nets.gaussian_init, ("w",), "float64")
+        )
 
 
 def test_results_do_not_depend_on_chunk_or_device_count():
-    one_dev = runner.device_mesh(jax.devices()[:1])
+    one_dev = runtime.device_mesh(jax.devices()[:1])
     ref = _sweep("peer", chunk=24, mesh=one_dev, cholesky="xla")[-1]
     assert jax.device_count() == 4
     for chunk in (1, 3):
@@ -141,6 +184,7 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, monkeypatch):
             if _CALLS["n"] == 4:
                 raise KeyboardInterrupt
             return refine(*a)
+
         return wrapped
 
     monkeypatch.setattr(fr, "make_refine", dies_after_three_blocks)
@@ -175,6 +219,7 @@ def test_one_compile_per_program(monkeypatch):
         def wrapped(key, col):
             traces["n"] += 1  # Python side effect: runs once per trace
             return unit(key, col)
+
         return wrapped
 
     monkeypatch.setattr(fr, "unit_fn", counting)
@@ -190,8 +235,11 @@ def test_summary_counts(key):
         assert cell["full_rank"] == int(np.isin(codes, jacobian.FULL_CODES).sum())
         assert sum(cell["decided_by"].values()) == cell["trials"]
         np.testing.assert_allclose(  # against SciPy's Wilson interval
-            cell["p_ci95"], _scipy_wilson(cell["full_rank"], cell["trials"]), rtol=1e-9,
-            atol=1e-12)
+            cell["p_ci95"],
+            _scipy_wilson(cell["full_rank"], cell["trials"]),
+            rtol=1e-9,
+            atol=1e-12,
+        )
 
 
 def _scipy_wilson(k, t):
@@ -202,8 +250,13 @@ def _scipy_wilson(k, t):
 
 
 def test_bucketed_grid_decides_as_one_padded_program():
-    grid = fr.make_grid("peer", rank_dtype="float32", d0_values=(1, 3), n_values=(4, 12),
-                        d1_values=(1, 3, 9))
+    grid = fr.make_grid(
+        "peer",
+        rank_dtype="float32",
+        d0_values=(1, 3),
+        n_values=(4, 12),
+        d1_values=(1, 3, 9),
+    )
     assert (grid.n_cols < grid.n).any()  # some cells are P < n: decided without running
     kw = dict(base_key=jax.random.key(5), chunk=8, rank_dtype="float32", progress=False)
     many = fr.run_grid("peer", grid, 10, max_buckets=8, compile_seconds=0.0, **kw)
@@ -218,8 +271,14 @@ def test_bucketed_grid_decides_as_one_padded_program():
 
 
 def test_buckets_cover_the_grid_and_pad_upwards():
-    grid = fr.make_grid("paper", rank_dtype="float64", ratios=(0.5, 2), d0_values=(1,),
-                        n_values=(10, 50, 90), d1_values=(2, 20))
+    grid = fr.make_grid(
+        "paper",
+        rank_dtype="float64",
+        ratios=(0.5, 2),
+        d0_values=(1,),
+        n_values=(10, 50, 90),
+        d1_values=(2, 20),
+    )
     columns = fr.grid_columns("paper", grid)
     buckets = fr.plan_buckets(grid, columns, max_buckets=3)
     cols = np.sort(np.concatenate([b.columns for b in buckets]))
@@ -227,18 +286,26 @@ def test_buckets_cover_the_grid_and_pad_upwards():
     np.testing.assert_array_equal(cols, np.unique(columns.of_cell[live]))
     for b in buckets:
         cells = np.flatnonzero(live & np.isin(columns.of_cell, b.columns))
-        assert b.sizes == (grid.n[cells].max(), grid.d0[cells].max(), grid.d1[cells].max())
+        assert b.sizes == (
+            grid.n[cells].max(),
+            grid.d0[cells].max(),
+            grid.d1[cells].max(),
+        )
         assert set(b.widths) == set(grid.d1[cells].tolist())
-        assert len(set(columns.d0[b.columns] == 1)) == 1  # d0 = 1 never mixed with d0 > 1
+        assert (
+            len(set(columns.d0[b.columns] == 1)) == 1
+        )  # d0 = 1 never mixed with d0 > 1
 
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])
 def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
     # Padded sizes (N, D0, D1) = (12, 3, 9); cells from deficient (d1 = 1) to full.
     setup = fr.Setup(convention, (12, 3, 9), "float64", 0.0, (9,))
-    gram_fn, full_fn = (jax.jit(jax.vmap(f, in_axes=(0, None, None, None)))
-                        for f in fr.exact_rank_fns(setup))
-    keys = jax.vmap(lambda t: runner.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
+    gram_fn, full_fn = (
+        jax.jit(jax.vmap(f, in_axes=(0, None, None, None)))
+        for f in fr.exact_rank_fns(setup)
+    )
+    keys = jax.vmap(lambda t: runtime.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
     outcomes = set()
     for n, d0, d1 in [(10, 1, 1), (10, 1, 9), (12, 3, 4), (6, 2, 2), (8, 3, 9)]:
         g = np.asarray(gram_fn(keys, n, d0, d1))
@@ -252,15 +319,29 @@ def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
 def test_exact_check_eliminates_small_cells_at_their_own_size():
     """Cells padded into a larger program (n = 6 beside n = 40) are eliminated at their
     own size (``_rank_size``), with the ranks of the whole padded Gram."""
-    grid = fr.make_grid("paper", rank_dtype="float64", d0_values=(2,), n_values=(6, 40),
-                        d1_values=(3, 30))
+    grid = fr.make_grid(
+        "paper",
+        rank_dtype="float64",
+        d0_values=(2,),
+        n_values=(6, 40),
+        d1_values=(3, 30),
+    )
     key = jax.random.key(8)
-    out = fr.run_grid("paper", grid, 5, base_key=key, chunk=4, rank_dtype="float64",
-                      max_buckets=1, exact_trials=5)
+    out = fr.run_grid(
+        "paper",
+        grid,
+        5,
+        base_key=key,
+        chunk=4,
+        rank_dtype="float64",
+        max_buckets=1,
+        exact_trials=5,
+    )
     (bucket,) = out["buckets"]
-    assert bucket["sizes"][0] == 40 and fr._rank_size(6) < 40
-    setup = fr.Setup("paper", tuple(bucket["sizes"]), "float64", 2.0,
-                     tuple(bucket["widths"]))
+    assert bucket["sizes"][0] == 40 and fig4._rank_size(6) < 40
+    setup = fr.Setup(
+        "paper", tuple(bucket["sizes"]), "float64", 2.0, tuple(bucket["widths"])
+    )
     gram_fn, full_fn = (jax.jit(f) for f in fr.exact_rank_fns(setup))
     seeds = fr.grid_seeds("paper", grid)
     live = grid.n_cols >= grid.n
@@ -268,7 +349,7 @@ def test_exact_check_eliminates_small_cells_at_their_own_size():
     for c in np.flatnonzero(live):
         n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
         for t in range(5):
-            k = runner.trial_key(key, seeds[c], t)
+            k = runtime.trial_key(key, seeds[c], t)
             whole = int(gram_fn(k, n, d0, d1))  # the unsliced N x N Gram
             if whole < n and out["code"][c, t] in jacobian.FULL_CODES:
                 whole = int(full_fn(k, n, d0, d1))  # re-decided on K itself

@@ -13,8 +13,9 @@ from jaxnet.experiments import init_regions
 
 def test_gd_from_a_full_rank_start_reaches_zero_loss():
     # d0 = 5, n = 8, d1 = 40: P = 240 >> n; every start has a full-rank Jacobian
-    cfg = gd.Config(d0=(5,), n=(8,), d1=(40,), trials=8, steps=20000, loss_tol=1e-10,
-                    gm_regions=0)
+    cfg = gd.Config(
+        d0=(5,), n=(8,), d1=(40,), trials=8, steps=20000, loss_tol=1e-10, gm_regions=0
+    )
     one = gd.unit_fn(models.mlp(5, 40, 2), (8, 5), cfg)
     cell = {"n": jnp.int32(8), "d0": jnp.int32(5), "n_params": jnp.int32(240)}
     keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.key(3), t))(jnp.arange(8))
@@ -27,8 +28,9 @@ def test_gd_from_a_full_rank_start_reaches_zero_loss():
 
 
 def test_outcomes_and_lemma1_bookkeeping():
-    res = gd.train(d0=[1, 5], n=[6, 20], d1=[8, 60], trials=12, steps=2000,
-                   gm_regions=4)
+    res = gd.train(
+        d0=[1, 5], n=[6, 20], d1=[8, 60], trials=12, steps=2000, gm_regions=4
+    )
     for c in res.cells:
         assert sum(c["outcomes"].values()) == c["trials"] == 12
         assert c["gradient_bound_violations"] == 0
@@ -46,8 +48,9 @@ def test_outcomes_and_lemma1_bookkeeping():
 
 
 def test_init_regions_one_call():
-    res = init_regions.probability(d0=[1, 2], n=[6, 12], d1=[20], trials=10,
-                                   check_mc=5, mc_samples=50_000)
+    res = init_regions.probability(
+        d0=[1, 2], n=[6, 12], d1=[20], trials=10, check_mc=5, mc_samples=50_000
+    )
     for c in res.cells:
         for pop in ("gauss", "uniform"):
             b = c[pop]
@@ -64,12 +67,17 @@ def test_further_claims_from_small_runs():
 
     none = claims.claims_further({})
     assert [row[4] for row in none] == ["not tested"] * 3
-    runs = {"deep_rank": deep_rank.probability(depth=[2, 3], d0=[2], n=[6, 12],
-                                               width=[3, 8], trials=10).results,
-            "gradient_descent": gd.train(d0=[2], n=[6], d1=[10], trials=6, steps=500,
-                                         gm_regions=0).results,
-            "init_regions": init_regions.probability(d0=[1], n=[6], d1=[10],
-                                                     trials=6).results}
+    runs = {
+        "deep_rank": deep_rank.probability(
+            depth=[2, 3], d0=[2], n=[6, 12], width=[3, 8], trials=10
+        ).results,
+        "gradient_descent": gd.train(
+            d0=[2], n=[6], d1=[10], trials=6, steps=500, gm_regions=0
+        ).results,
+        "init_regions": init_regions.probability(
+            d0=[1], n=[6], d1=[10], trials=6
+        ).results,
+    }
     rows = claims.claims_further(runs)
     verdicts = [row[4] for row in rows]
     assert verdicts[:3] == ["beyond the documents"] * 3

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnet import audit, io, runner
+from jaxnet import audit, io, runtime
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 
@@ -40,25 +40,31 @@ class _Cfg:
 
 
 def _ctx(out, **options):
-    opts = runner.Options(out=str(out) if out else None, progress=False,
-                          checkpoint_every=0.0, workers=1, **options)
-    return runner.Context("identity_test", _Cfg(), opts, Path(out) if out else None)
+    opts = runtime.Options(
+        out=str(out) if out else None,
+        progress=False,
+        checkpoint_every=0.0,
+        workers=1,
+        **options,
+    )
+    return runtime.Context("identity_test", _Cfg(), opts, Path(out) if out else None)
 
 
 def test_describe_sees_the_values_a_closure_captured():
-    same = runner.describe(_normal_unit(2.0)) == runner.describe(_normal_unit(2.0))
+    same = runtime.describe(_normal_unit(2.0)) == runtime.describe(_normal_unit(2.0))
     assert same
-    assert runner.describe(_normal_unit(2.0)) != runner.describe(_normal_unit(3.0))
+    assert runtime.describe(_normal_unit(2.0)) != runtime.describe(_normal_unit(3.0))
     a, b = np.zeros(3), np.ones(3)
-    assert runner.describe(a) != runner.describe(b)
-    assert runner.describe(jax.random.key(1)) != runner.describe(jax.random.key(2))
+    assert runtime.describe(a) != runtime.describe(b)
+    assert runtime.describe(jax.random.key(1)) != runtime.describe(jax.random.key(2))
 
 
 def test_same_shape_host_parts_never_share_a_checkpoint(tmp_path):
-    kw = dict(base_key=jax.random.key(3), static={"scale": 1.0}, progress=False,
-              workers=1)
-    alone_a = runner.run_host(_draw, [0.0, 1.0], [7, 8], 4, **kw)
-    alone_b = runner.run_host(_draw, [5.0, 6.0], [9, 10], 4, **kw)
+    kw = dict(
+        base_key=jax.random.key(3), static={"scale": 1.0}, progress=False, workers=1
+    )
+    alone_a = runtime.run_host(_draw, [0.0, 1.0], [7, 8], 4, **kw)
+    alone_b = runtime.run_host(_draw, [5.0, 6.0], [9, 10], 4, **kw)
     ctx = _ctx(tmp_path)
     a = ctx.host(_draw, [0.0, 1.0], [7, 8], 4, static={"scale": 1.0})
     b = ctx.host(_draw, [5.0, 6.0], [9, 10], 4, static={"scale": 1.0})
@@ -69,8 +75,9 @@ def test_same_shape_host_parts_never_share_a_checkpoint(tmp_path):
     # ... and a new run of b alone (same shapes) reads b's, never a's.
     again = _ctx(tmp_path).host(_draw, [5.0, 6.0], [9, 10], 4, static={"scale": 1.0})
     np.testing.assert_array_equal(again["x"], alone_b["x"])
-    other_scale = _ctx(tmp_path).host(_draw, [5.0, 6.0], [9, 10], 4,
-                                      static={"scale": 2.0})
+    other_scale = _ctx(tmp_path).host(
+        _draw, [5.0, 6.0], [9, 10], 4, static={"scale": 2.0}
+    )
     assert not np.array_equal(other_scale["x"], alone_b["x"])
 
 
@@ -78,8 +85,8 @@ def test_same_shape_device_parts_never_share_a_checkpoint(tmp_path):
     cells_a, cells_b = {"c": np.array([0.0, 1.0])}, {"c": np.array([5.0, 6.0])}
     seeds = np.array([7, 8], np.uint32)
     kw = dict(base_key=jax.random.key(3), chunk=2, progress=False)
-    alone_a = runner.run_device(_normal_unit(1.0), cells_a, seeds, 3, **kw)
-    alone_b = runner.run_device(_normal_unit(1.0), cells_b, seeds, 3, **kw)
+    alone_a = runtime.run_device(_normal_unit(1.0), cells_a, seeds, 3, **kw)
+    alone_b = runtime.run_device(_normal_unit(1.0), cells_b, seeds, 3, **kw)
     ctx = _ctx(tmp_path)
     a = ctx.device(_normal_unit(1.0), cells_a, seeds, 3, chunk=2)
     b = ctx.device(_normal_unit(1.0), cells_b, seeds, 3, chunk=2)
@@ -107,19 +114,33 @@ def dies_after_two_blocks(cell_idx, trial_idx, out):
 
 def test_a_part_killed_in_the_middle_resumes_to_the_uninterrupted_numbers(tmp_path):
     cells, seeds = {"c": np.arange(4.0)}, np.arange(4, dtype=np.uint32)
-    one = runner.device_mesh(jax.devices()[:1])  # blocks of 2 units: 8 blocks
+    one = runtime.device_mesh(jax.devices()[:1])  # blocks of 2 units: 8 blocks
     ref = _ctx(None).device(_normal_unit(1.0), cells, seeds, 4, chunk=2, mesh=one)
     _BLOCKS["n"] = 0
 
     with pytest.raises(_Die):
-        _ctx(tmp_path).device(_normal_unit(1.0), cells, seeds, 4, chunk=2, mesh=one,
-                              refine_fn=dies_after_two_blocks)
+        _ctx(tmp_path).device(
+            _normal_unit(1.0),
+            cells,
+            seeds,
+            4,
+            chunk=2,
+            mesh=one,
+            refine_fn=dies_after_two_blocks,
+        )
     (ckpt,) = tmp_path.glob("checkpoint-*.npz")
     with np.load(ckpt) as z:
         assert z["done"].sum() == 4  # the two finished blocks of the killed part
     _BLOCKS["n"] = -100
-    out = _ctx(tmp_path).device(_normal_unit(1.0), cells, seeds, 4, chunk=2, mesh=one,
-                                refine_fn=dies_after_two_blocks)
+    out = _ctx(tmp_path).device(
+        _normal_unit(1.0),
+        cells,
+        seeds,
+        4,
+        chunk=2,
+        mesh=one,
+        refine_fn=dies_after_two_blocks,
+    )
     np.testing.assert_array_equal(out["x"], ref["x"])
     assert _BLOCKS["n"] == -100 + 6  # only the 6 missing blocks ran
 
@@ -128,14 +149,23 @@ def test_gd_boundary_equals_standalone_global_minima_for_every_d0(tmp_path):
     from jaxnet.experiments import global_minima, gradient_descent
 
     grid = dict(n=[10, 20], d1=[10, 20])
-    gd = gradient_descent.train(d0=[2, 5], trials=2, steps=50, gm_regions=8, workers=1,
-                                out=tmp_path / "gd", **grid)
+    gd = gradient_descent.train(
+        d0=[2, 5],
+        trials=2,
+        steps=50,
+        gm_regions=8,
+        workers=1,
+        out=tmp_path / "gd",
+        **grid,
+    )
     for d0 in (2, 5):
-        alone = global_minima.probability(d0=[d0], regions=8, check_reference=0,
-                                          workers=1, **grid)
+        alone = global_minima.probability(
+            d0=[d0], regions=8, check_reference=0, workers=1, **grid
+        )
         got = [c for c in gd.results["global_minima_cells"] if c["d0"] == d0]
-        assert [(c["yes"], c["no"]) for c in got] == [(c["yes"], c["no"])
-                                                      for c in alone.cells]
+        assert [(c["yes"], c["no"]) for c in got] == [
+            (c["yes"], c["no"]) for c in alone.cells
+        ]
     # The sub-computations' checkpoint folders are gone once the run finished.
     assert not list((tmp_path / "gd").glob("global_minima_d0=*"))
 
@@ -143,12 +173,13 @@ def test_gd_boundary_equals_standalone_global_minima_for_every_d0(tmp_path):
 def test_results_record_provenance_and_parts(tmp_path):
     from jaxnet.experiments import binary_singularity
 
-    res = binary_singularity.singular_probability(n=[2, 5], trials=40, exact_trials=40,
-                                                  out=tmp_path)
+    res = binary_singularity.singular_probability(
+        n=[2, 5], trials=40, exact_trials=40, out=tmp_path
+    )
     prov = res.results["provenance"]
     assert prov["source_fingerprint"] == io.source_fingerprint()
     assert {p["desc"] for p in prov["parts"]} == {"n=2", "n=5"}
-    with np.load(tmp_path / runner.PARTS_FILE) as z:
+    with np.load(tmp_path / runtime.PARTS_FILE) as z:
         assert {k.split(".")[1] for k in z.files} == {"rank_p", "rank"}
 
 
@@ -164,8 +195,9 @@ def test_audit_passes_on_a_stored_run_and_names_a_flipped_decision(tmp_path):
     from jaxnet.experiments import global_minima
 
     out = tmp_path / "fig5"
-    global_minima.probability(d0=[1], n=[5, 10], d1=[10, 20], regions=6,
-                              check_reference=3, workers=1, out=out)
+    global_minima.probability(
+        d0=[1], n=[5, 10], d1=[10, 20], regions=6, check_reference=3, workers=1, out=out
+    )
     res = audit.audit_run(out, per_cell=2)
     assert res.ok, res.line()
     assert res.recomputed == 8 and res.parts == 1
@@ -179,29 +211,39 @@ def test_audit_recomputes_device_trials_and_names_the_cell(tmp_path):
     from jaxnet.experiments import binary_singularity
 
     out = tmp_path / "thm3"
-    binary_singularity.singular_probability(n=[3, 6], trials=30, exact_trials=30,
-                                            chunk=8, out=out)
+    binary_singularity.singular_probability(
+        n=[3, 6], trials=30, exact_trials=30, chunk=8, out=out
+    )
     assert audit.audit_run(out, per_cell=3).ok
     # A stored trial changed consistently everywhere but in its recomputation.
-    with np.load(out / runner.PARTS_FILE) as z:
+    with np.load(out / runtime.PARTS_FILE) as z:
         parts = {k: z[k] for k in z.files}
     for k in parts:
         parts[k][0, :] = 0  # every trial of the part, so the sample must hit one
-    io.write_npz(out / runner.PARTS_FILE, **parts)
+    io.write_npz(out / runtime.PARTS_FILE, **parts)
     res = audit.audit_run(out, per_cell=1)
     assert not res.ok and "trial" in res.line() and "rank" in res.line()
 
 
 def test_audit_refuses_results_without_stored_parts(tmp_path):
-    io.write_json(tmp_path / "results.json", {"experiment": "binary_singularity",
-                                              "config": {}, "metadata": {}})
+    io.write_json(
+        tmp_path / "results.json",
+        {"experiment": "binary_singularity", "config": {}, "metadata": {}},
+    )
     with pytest.raises(audit.AuditError, match="regenerate"):
         audit.audit_run(tmp_path)
 
 
 def test_reproduce_audit_checks_the_report_text(tmp_path):
-    base = [sys.executable, str(SCRIPTS / "reproduce.py"), "--quick", "--only",
-            "fig1_fig3", "--out", str(tmp_path)]
+    base = [
+        sys.executable,
+        str(SCRIPTS / "reproduce.py"),
+        "--quick",
+        "--only",
+        "fig1_fig3",
+        "--out",
+        str(tmp_path),
+    ]
     run = subprocess.run(base, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     ok = subprocess.run(base + ["--audit"], capture_output=True, text=True, timeout=300)
@@ -209,20 +251,29 @@ def test_reproduce_audit_checks_the_report_text(tmp_path):
     assert "[audit] fig1_fig3: OK" in ok.stdout and "REPORT.md: OK" in ok.stdout
     report = tmp_path / "REPORT.md"
     report.write_text(report.read_text().replace("reproduced (figure)", "reproduced!"))
-    bad = subprocess.run(base + ["--audit"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        base + ["--audit"], capture_output=True, text=True, timeout=300
+    )
     assert bad.returncode == 1 and "REPORT.md: MISMATCH" in bad.stdout
 
 
 def test_host_pool_in_an_unguarded_script_stops_at_once_with_advice(tmp_path):
     script = tmp_path / "unguarded.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         from jaxnet.experiments import global_minima
         global_minima.probability(d0=[1], n=[5], d1=[10], regions=4,
                                   check_reference=0, workers=2)
         print("finished")
-    """))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=240, cwd=tmp_path)
+    """)
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     assert "__main__" in proc.stderr.strip().splitlines()[-1]
     assert "finished" not in proc.stdout
@@ -238,13 +289,15 @@ def test_results_cache_tracks_the_code(tmp_path):
 
 
 def test_timing_fields_and_float_tolerance_in_comparisons():
-    assert audit._close(np.array([1.0, np.nan]), np.array([1.0 + 1e-12, np.nan]),
-                        1e-9).all()
+    assert audit._close(
+        np.array([1.0, np.nan]), np.array([1.0 + 1e-12, np.nan]), 1e-9
+    ).all()
     assert not audit._close(np.array([1.0]), np.array([1.001]), 1e-9).all()
     assert not audit._close(np.array([1], np.int8), np.array([2], np.int8), 1.0).all()
     diffs = []
-    audit._compare_tree({"a": 1, "x_seconds": 3.0}, {"a": 1, "x_seconds": 9.0}, "r",
-                        diffs)
+    audit._compare_tree(
+        {"a": 1, "x_seconds": 3.0}, {"a": 1, "x_seconds": 9.0}, "r", diffs
+    )
     assert diffs == []
     audit._compare_tree({"a": [1, 2]}, {"a": [1, 3]}, "r", diffs)
     assert diffs == ["r.a[1]: stored 2, re-derived 3"]
@@ -253,11 +306,13 @@ def test_timing_fields_and_float_tolerance_in_comparisons():
 def test_subset_of_units_equals_the_full_run():
     cells, seeds = {"c": np.arange(3.0)}, np.array([4, 5, 6], np.uint32)
     kw = dict(base_key=jax.random.key(9), progress=False)
-    full = runner.run_device(_normal_unit(1.0), cells, seeds, 5, chunk=4, **kw)
+    full = runtime.run_device(_normal_unit(1.0), cells, seeds, 5, chunk=4, **kw)
     units = np.array([0, 7, 14])
-    sub = runner.run_device(_normal_unit(1.0), cells, seeds, 5, chunk=4, units=units,
-                            **kw)
+    sub = runtime.run_device(
+        _normal_unit(1.0), cells, seeds, 5, chunk=4, units=units, **kw
+    )
     np.testing.assert_array_equal(sub["x"], full["x"].reshape(-1)[units])
     with pytest.raises(ValueError, match="units"):
-        runner.run_device(_normal_unit(1.0), cells, seeds, 5, chunk=4,
-                          units=np.array([15]), **kw)
+        runtime.run_device(
+            _normal_unit(1.0), cells, seeds, 5, chunk=4, units=np.array([15]), **kw
+        )

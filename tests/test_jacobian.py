@@ -61,10 +61,17 @@ def test_rank_invariant_under_permutation_and_rescaling(key):
     params, xs = _problem(key, n=10, d=2, m=6)
     perm = jax.random.permutation(key, 6)
     c = jnp.linspace(0.5, 3.0, 6)
-    moved = {"w": params["w"][perm] * c[:, None], "b": params["b"][perm] * c,
-             "v": params["v"][perm] / c}
-    tree_allclose(nets.apply_batch(moved, xs), nets.apply_batch(params, xs),
-                  rtol=1e-12, atol=1e-12)
+    moved = {
+        "w": params["w"][perm] * c[:, None],
+        "b": params["b"][perm] * c,
+        "v": params["v"][perm] / c,
+    }
+    tree_allclose(
+        nets.apply_batch(moved, xs),
+        nets.apply_batch(params, xs),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     for wrt in WRTS:
         r0 = jacobian.matrix_rank(jacobian.param_jacobian(params, xs, wrt)).rank
         r1 = jacobian.matrix_rank(jacobian.param_jacobian(moved, xs, wrt)).rank
@@ -75,7 +82,9 @@ def test_certificate_agrees_with_svd_of_autodiff_jacobian(key):
     # Fast path vs plain SVD of the autodiff Jacobian on instances on both sides of
     # full rank (1-D data, widths from far too few units to plenty).
     agree = certified = 0
-    for i, (n, m) in enumerate([(6, 2), (6, 4), (8, 6), (10, 30), (5, 40), (12, 12)] * 4):
+    for i, (n, m) in enumerate(
+        [(6, 2), (6, 4), (8, 6), (10, 30), (5, 40), (12, 12)] * 4
+    ):
         k = jax.random.fold_in(key, i)
         params, xs = _problem(k, n=n, d=1, m=m)
         for wrt, rule in [(("b", "w"), "float64"), (("b", "v", "w"), "float32")]:
@@ -130,7 +139,9 @@ def test_gram_by_width_equals_products_of_cut_jacobians(key, convention, d):
         ref = jac @ jac.T
         scale = float(jnp.max(jnp.abs(ref)))
         np.testing.assert_allclose(got[k], ref, rtol=0, atol=1e-13 * scale)
-    full = jacobian.gram(params, xs, wrt, row_mask=mask)  # one block: other summation order
+    full = jacobian.gram(
+        params, xs, wrt, row_mask=mask
+    )  # one block: other summation order
     np.testing.assert_allclose(full, got[-1], rtol=0, atol=1e-13 * float(jnp.max(full)))
     with pytest.raises(ValueError, match="widths"):
         jacobian.gram_by_width(params, xs, wrt, (7, 7))

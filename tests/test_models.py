@@ -14,8 +14,9 @@ from jaxnet.experiments import full_rank as fr
 
 def test_depth2_mlp_is_the_figure4_trial(key):
     n, d0, m = 9, 2, 6
-    params, xs, _ = fr.sample_trial(key, "paper", n, d0, m, sizes=(n, 3, m),
-                                    dtype=jnp.float64)
+    params, xs, _ = fr.sample_trial(
+        key, "paper", n, d0, m, sizes=(n, 3, m), dtype=jnp.float64
+    )
     net = models.mlp(3, m, 2)
     p, f = net.init(key, d0)
     np.testing.assert_array_equal(p["hidden"][0]["kernel"].T, params["w"])
@@ -48,8 +49,9 @@ def test_depth3_autodiff_jacobian_equals_closed_form(key):
     xs = jax.random.normal(jax.random.fold_in(key, 1), (n, d0))
     j = np.asarray(models.flat_jacobian(net, p, f, xs))
     pn = jax.tree.map(np.asarray, p)
-    ref = np.stack([_closed_form_depth3(pn, np.asarray(f["out"]), np.asarray(x))
-                    for x in xs])
+    ref = np.stack(
+        [_closed_form_depth3(pn, np.asarray(f["out"]), np.asarray(x)) for x in xs]
+    )
     assert j.shape == (n, m * (d0 + 1) + m * (m + 1)) == ref.shape
     np.testing.assert_allclose(j, ref, rtol=1e-12, atol=1e-12)
     assert models.n_params(models.mlp, d0, m, 3) == j.shape[1]
@@ -91,8 +93,10 @@ def test_a_user_flax_model_runs_through_the_registry(key):
     # finite differences on one coordinate (float64, step 1e-6: error ~1e-9)
     flat, unravel = jax.flatten_util.ravel_pytree(p)
     e = jnp.zeros_like(flat).at[7].set(1e-6)
-    fd = (models.apply_batch(net, unravel(flat + e), f, xs)
-          - models.apply_batch(net, unravel(flat - e), f, xs)) / 2e-6
+    fd = (
+        models.apply_batch(net, unravel(flat + e), f, xs)
+        - models.apply_batch(net, unravel(flat - e), f, xs)
+    ) / 2e-6
     np.testing.assert_allclose(j[:, 7], fd, atol=1e-8)
     with pytest.raises(ValueError, match="model must be one of"):
         models.get_model("nope")

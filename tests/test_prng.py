@@ -29,8 +29,11 @@ def test_streams_differ_and_samplers_have_the_right_law(key):
 def test_float32_draws(key):
     x = data.uniform_box(key, 100, 10, dtype=np.float32)
     assert x.dtype == np.float32 and float(x.min()) >= 0 and float(x.max()) < 1
-    assert np.isfinite(np.asarray(prng.normal(prng.stream_bits(key, {"z": (100, 100)})["z"],
-                                              np.float32))).all()
+    assert np.isfinite(
+        np.asarray(
+            prng.normal(prng.stream_bits(key, {"z": (100, 100)})["z"], np.float32)
+        )
+    ).all()
 
 
 def test_derive_key_depends_on_both_values(key):

@@ -11,8 +11,21 @@ import global_minima  # noqa: E402
 
 from jaxnet import lp  # noqa: E402
 
-GM_TINY = ["--n", "5", "9", "--d1", "6", "20", "--regions", "6", "--workers", "1",
-           "--check-reference", "24", "--no-progress"]
+GM_TINY = [
+    "--n",
+    "5",
+    "9",
+    "--d1",
+    "6",
+    "20",
+    "--regions",
+    "6",
+    "--workers",
+    "1",
+    "--check-reference",
+    "24",
+    "--no-progress",
+]
 
 
 @pytest.mark.parametrize("d0", ["1", "2"])
@@ -39,6 +52,7 @@ def test_global_minima_resumes_and_is_worker_independent(tmp_path, monkeypatch):
         ref = {k: z[k] for k in z.files}
 
     from jaxnet import region_minima
+
     real = region_minima.trial
 
     def dies(*args, **kwargs):  # the same closure in both runs: the same part
@@ -64,8 +78,16 @@ def test_global_minima_resumes_and_is_worker_independent(tmp_path, monkeypatch):
     assert (ref["status"] != lp.FAILED).all()
 
 
-@pytest.mark.parametrize("bad", [["--n", "0"], ["--regions", "0"], ["--tol", "2"],
-                                 ["--workers", "-1"], ["--targets", "labels"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--n", "0"],
+        ["--regions", "0"],
+        ["--tol", "2"],
+        ["--workers", "-1"],
+        ["--targets", "labels"],
+    ],
+)
 def test_global_minima_bad_input(tmp_path, capsys, bad):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exc:
@@ -76,8 +98,24 @@ def test_global_minima_bad_input(tmp_path, capsys, bad):
 
 def test_binary_singularity_script_matches_exact(tmp_path):
     out = tmp_path / "out"
-    assert binary_singularity.main(["--n", "1", "2", "3", "4", "12", "--trials", "3000",
-                                    "--no-progress", "--out", str(out)]) == 0
+    assert (
+        binary_singularity.main(
+            [
+                "--n",
+                "1",
+                "2",
+                "3",
+                "4",
+                "12",
+                "--trials",
+                "3000",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     exact = {1: 1 / 2, 2: 10 / 16, 3: 338 / 512, 4: 42976 / 65536}
     for c in res["cells"]:

@@ -70,16 +70,23 @@ def test_region_jacobian_is_the_network_jacobian():
     rng = np.random.default_rng(4)
     n, d0, d1 = 6, 2, 4
     xs = rng.standard_normal((n, d0))
-    params = {"w": jnp.asarray(rng.standard_normal((d1, d0))),
-              "b": jnp.asarray(rng.standard_normal(d1)),
-              "v": jnp.asarray(rng.standard_normal(d1))}
+    params = {
+        "w": jnp.asarray(rng.standard_normal((d1, d0))),
+        "b": jnp.asarray(rng.standard_normal(d1)),
+        "v": jnp.asarray(rng.standard_normal(d1)),
+    }
     jac = jacobian.param_jacobian(params, jnp.asarray(xs), ("b", "w"))
     pat = np.asarray(nets.activation_pattern(params, jnp.asarray(xs))).T
     xt = np.asarray(data.append_one(jnp.asarray(xs)))
     ref = np.asarray(regions.jacobian_in_region(pat, xt, params["v"]))
     # ravel order: b block (d1) then w block (d1 x d0); region form: per unit (w, b)
-    got = np.concatenate([ref.reshape(n, d1, d0 + 1)[:, :, -1],
-                          ref.reshape(n, d1, d0 + 1)[:, :, :-1].reshape(n, -1)], axis=1)
+    got = np.concatenate(
+        [
+            ref.reshape(n, d1, d0 + 1)[:, :, -1],
+            ref.reshape(n, d1, d0 + 1)[:, :, :-1].reshape(n, -1),
+        ],
+        axis=1,
+    )
     np.testing.assert_allclose(np.asarray(jac), got, rtol=0, atol=1e-12)
 
 
@@ -145,11 +152,14 @@ def test_fan_has_2n_step_regions():
 def test_relu_function_space_is_the_polyline_of_prop12(n):
     x = np.sort(np.random.default_rng(n).standard_normal(n))
     curve, verts, _ = regions.relu_function_curve(x, num=4000)
-    assert len(verts) == 2 * n - 2  # breakpoints on x_1..x_{n-1} (w > 0), x_2..x_n (w < 0)
+    assert (
+        len(verts) == 2 * n - 2
+    )  # breakpoints on x_1..x_{n-1} (w > 0), x_2..x_n (w < 0)
     a, b = verts[:-1], verts[1:]
     seg = b - a
-    tt = np.clip(np.einsum("kj,sj->ks", curve, seg) - np.einsum("sj,sj->s", a, seg),
-                 0, None) / np.einsum("sj,sj->s", seg, seg)
+    tt = np.clip(
+        np.einsum("kj,sj->ks", curve, seg) - np.einsum("sj,sj->s", a, seg), 0, None
+    ) / np.einsum("sj,sj->s", seg, seg)
     tt = np.clip(tt, 0, 1)
     dist = np.linalg.norm(curve[:, None, :] - (a + tt[..., None] * seg), axis=2).min(1)
     assert dist.max() < 1e-9  # every sampled function lies on the polyline
@@ -170,18 +180,21 @@ def test_lemma1_critical_point_with_full_rank_jacobian_is_a_global_minimum():
         n, d0, d1 = 8, 2, 30
         xs = jnp.asarray(rng.standard_normal((n, d0)))
         y = jnp.asarray(rng.standard_normal(n))
-        params = {"w": jnp.asarray(rng.standard_normal((d1, d0))),
-                  "b": jnp.asarray(rng.standard_normal(d1)),
-                  "v": jnp.asarray(rng.choice([-1.0, 1.0], d1))}
+        params = {
+            "w": jnp.asarray(rng.standard_normal((d1, d0))),
+            "b": jnp.asarray(rng.standard_normal(d1)),
+            "v": jnp.asarray(rng.choice([-1.0, 1.0], d1)),
+        }
 
         def loss(wb, params=params, xs=xs, y=y):
             return 0.5 * jnp.sum((nets.apply_batch({**params, **wb}, xs) - y) ** 2)
 
         def step(_, wb, loss=loss):
-            return jax.tree.map(lambda p, g: p - 0.01 * g, wb, jax.grad(loss)(wb))
+            return jax.tree.map(lambda w, dw: w - 0.01 * dw, wb, jax.grad(loss)(wb))
 
         wb = jax.jit(lambda wb, step=step: jax.lax.fori_loop(0, 100_000, step, wb))(
-            {"w": params["w"], "b": params["b"]})
+            {"w": params["w"], "b": params["b"]}
+        )
         grads = jax.tree.leaves(jax.grad(loss)(wb))
         if float(jnp.sqrt(sum(jnp.sum(g**2) for g in grads))) > 1e-8:
             continue  # not (yet) a critical point: Lemma 1 does not apply

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxnet import condensation as cd
+from jaxnet import condensation_measures as cd
 from jaxnet import minnorm, teachers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
@@ -15,19 +15,43 @@ import minnorm_phase  # noqa: E402
 
 def test_condensation_script(tmp_path):
     out = tmp_path / "out"
-    assert condensation.main(["--N", "30", "--seeds", "3", "--width", "16", "--steps",
-                              "600", "--log-every", "100", "--stages", "3",
-                              "--workers", "2", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        condensation.main(
+            [
+                "--N",
+                "30",
+                "--seeds",
+                "3",
+                "--width",
+                "16",
+                "--steps",
+                "600",
+                "--log-every",
+                "100",
+                "--stages",
+                "3",
+                "--workers",
+                "2",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     blk = res["per_N"][0]
     # The exact solves ran on the host pool: the same program solved here, in-process,
     # gives the same optimum and neurons (same solver, same data; rtol 1e-12).
     arrays = np.load(out / "runs.npz")
     x0 = arrays["N30_x"][0]
-    sol = minnorm.min_norm_interpolant(x0, cd.evaluate(teachers.make("report", 3, 2), x0))
+    sol = minnorm.min_norm_interpolant(
+        x0, cd.evaluate(teachers.make("report", 3, 2), x0)
+    )
     assert blk["runs"][0]["exact"]["opt"] == pytest.approx(sol.opt, rel=1e-12)
-    np.testing.assert_allclose(arrays["N30_exact_w"], sol.params["w"], rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        arrays["N30_exact_w"], sol.params["w"], rtol=1e-12, atol=1e-12
+    )
     assert 0 <= blk["eq12_bound"] <= blk["p_hypothesis_exact"] <= 1  # a lower bound
     assert len(blk["runs"]) == 3
     for run in blk["runs"]:
@@ -43,8 +67,18 @@ def test_condensation_script(tmp_path):
 
 
 def test_minnorm_phase_script_and_resume(tmp_path):
-    args = ["--teachers", "report", "--N", "6", "24", "--instances", "4", "--workers", "1",
-            "--no-progress"]
+    args = [
+        "--teachers",
+        "report",
+        "--N",
+        "6",
+        "24",
+        "--instances",
+        "4",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     out = tmp_path / "out"
     assert minnorm_phase.main([*args, "--out", str(out)]) == 0
     rows = json.loads((out / "results.json").read_text())["cells"]
@@ -54,5 +88,9 @@ def test_minnorm_phase_script_and_resume(tmp_path):
         assert r["theorem52_confirmed"] == r["hypothesis_held"]
     assert rows[0]["p_hypothesis_exact"] == 0.0  # 6 points cannot fill 6 sectors thrice
     assert (out / "phase.png").stat().st_size > 0
-    assert minnorm_phase.main(["--d", "3", "--teachers", "report",
-                               "--out", str(tmp_path / "y")]) == 2
+    assert (
+        minnorm_phase.main(
+            ["--d", "3", "--teachers", "report", "--out", str(tmp_path / "y")]
+        )
+        == 2
+    )

@@ -37,8 +37,16 @@ def test_closed_forms_equal_scipy_binomtest():
     # the vectorized Wilson and Clopper–Pearson intervals against SciPy's, rtol 1e-9
     from scipy.stats import binomtest
 
-    for k, t in ((0, 1), (1, 1), (0, 50), (3, 50), (25, 50), (50, 50), (7, 100_000),
-                 (99_999, 100_000)):
+    for k, t in (
+        (0, 1),
+        (1, 1),
+        (0, 50),
+        (3, 50),
+        (25, 50),
+        (50, 50),
+        (7, 100_000),
+        (99_999, 100_000),
+    ):
         lo, hi = stats.wilson_interval(k, t)
         ref = binomtest(k, t).proportion_ci(0.95, method="wilson")
         np.testing.assert_allclose([lo, hi], [ref.low, ref.high], rtol=1e-9, atol=1e-15)

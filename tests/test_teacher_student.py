@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import condensation as cd
+from jaxnet import condensation_measures as cd
 from jaxnet import minnorm, nets, teachers, theory, train
 
 REPORT = teachers.make("report", 3, 2)
@@ -24,10 +24,14 @@ def _circle(rng, n):
 def test_eq12_bound_and_exact_sector_probability():
     p = theory.sector_probabilities(REPORT["w"])
     np.testing.assert_allclose(p, 1 / 6, rtol=0, atol=1e-15)
-    assert theory.sector_bound_eq12(p, 40) == pytest.approx(0.8358928657646523, abs=1e-12)
+    assert theory.sector_bound_eq12(p, 40) == pytest.approx(
+        0.8358928657646523, abs=1e-12
+    )
     assert theory.sector_bound_eq12(p, 20) == 0.0
     exact = theory.prob_all_cells_at_least([Fraction(1, 6)] * 6, 40, exact=True)
-    assert float(exact) == pytest.approx(theory.prob_all_cells_at_least(p, 40), abs=1e-13)
+    assert float(exact) == pytest.approx(
+        theory.prob_all_cells_at_least(p, 40), abs=1e-13
+    )
     assert float(exact) >= theory.sector_bound_eq12(p, 40)  # a union bound is a bound
 
 
@@ -38,7 +42,9 @@ def test_sector_probability_equals_enumeration():
         for counts in itertools.product(range(n + 1), repeat=3):
             if sum(counts) == n and min(counts) >= k:
                 coef = factorial(n) // np.prod([factorial(c) for c in counts])
-                brute += coef * np.prod([p**c for p, c in zip(probs, counts, strict=True)])
+                brute += coef * np.prod(
+                    [p**c for p, c in zip(probs, counts, strict=True)]
+                )
         assert theory.prob_all_cells_at_least(probs, n, k, exact=True) == brute
 
 
@@ -82,14 +88,19 @@ def test_kappa_against_finite_differences():
 
 
 def test_condensation_metrics():
-    split = {"w": np.concatenate([REPORT["w"], 0.5 * REPORT["w"][:1]]),
-             "v": np.concatenate([REPORT["v"] * np.array([0.5, 1, 1]), [1.0]])}
+    split = {
+        "w": np.concatenate([REPORT["w"], 0.5 * REPORT["w"][:1]]),
+        "v": np.concatenate([REPORT["v"] * np.array([0.5, 1, 1]), [1.0]]),
+    }
     c = cd.condensation(split, REPORT["w"])
     assert c.condensed and c.stray_mass == 0
     np.testing.assert_allclose(c.group_mass, 1.0, rtol=0, atol=1e-14)  # Prop 4.2
     assert cd.function_distance(split, REPORT) < 1e-12
-    tilt = {"w": REPORT["w"] @ np.array([[np.cos(0.2), np.sin(0.2)],
-                                          [-np.sin(0.2), np.cos(0.2)]]), "v": REPORT["v"]}
+    tilt = {
+        "w": REPORT["w"]
+        @ np.array([[np.cos(0.2), np.sin(0.2)], [-np.sin(0.2), np.cos(0.2)]]),
+        "v": REPORT["v"],
+    }
     assert not cd.condensation(tilt, REPORT["w"]).condensed
     assert cd.squared_norm(REPORT) == pytest.approx(6.0)
 
@@ -141,8 +152,11 @@ def test_vmapped_training_equals_single_runs_and_descends():
     x = jnp.asarray(np.stack([_circle(np.random.default_rng(i), 10) for i in range(3)]))
     teacher = {k: jnp.asarray(v) for k, v in REPORT.items()}
     y = jax.vmap(lambda xx: nets.apply_batch(teacher, xx))(x)
-    lr, lam, lamf = jnp.array([0.1, 0.2, 0.1]), jnp.array([1e-2, 1e-2, 1e-3]), \
-        jnp.array([1e-3, 1e-3, 1e-3])
+    lr, lam, lamf = (
+        jnp.array([0.1, 0.2, 0.1]),
+        jnp.array([1e-2, 1e-2, 1e-3]),
+        jnp.array([1e-3, 1e-3, 1e-3]),
+    )
     params, trace = train.train_batch(keys, x, y, lr, lam, lamf, cfg)
     for r in range(3):
         p1, t1 = train.train(keys[r], x[r], y[r], lr[r], lam[r], lamf[r], cfg)
@@ -160,8 +174,9 @@ def test_bias_free_network_and_teachers():
     np.testing.assert_allclose(f, cd.evaluate(REPORT, x), rtol=1e-15)
     # The report's teacher: b*_j at 0, 120, 240 degrees, a*_j = +1.
     ang = 2 * np.pi * np.arange(3) / 3
-    np.testing.assert_allclose(REPORT["w"], np.stack([np.cos(ang), np.sin(ang)], 1),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        REPORT["w"], np.stack([np.cos(ang), np.sin(ang)], 1), rtol=0, atol=1e-15
+    )
     np.testing.assert_array_equal(teachers.make("mixed", 4, 2)["v"], [1, -1, 1, -1])
     t = teachers.make("random", 4, 3, np.random.default_rng(1))
     np.testing.assert_allclose(np.linalg.norm(t["w"], axis=1), 1.0, rtol=1e-14)

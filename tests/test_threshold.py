@@ -6,23 +6,31 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import jacobian, runner
-from jaxnet import threshold as th
+from jaxnet import jacobian, runtime
 from jaxnet.experiments import full_rank as fr
 from jaxnet.experiments import threshold as exp
+from jaxnet.rank import min_width as th
 
 
 def _pattern(cuts, classes, n):
     """Activation vectors of units given by (cut, class) on n sorted points."""
     idx = np.arange(n)
-    return np.array([(idx >= c) if k == 1 else (idx < c) for c, k in
-                     zip(cuts, classes, strict=True)], int).reshape(-1, n)
+    return np.array(
+        [
+            (idx >= c) if k == 1 else (idx < c)
+            for c, k in zip(cuts, classes, strict=True)
+        ],
+        int,
+    ).reshape(-1, n)
 
 
 def _integer_jacobian(act, x):
     """[a_i, a_i * x] for every unit, as an integer matrix (n, 2m)."""
-    return np.concatenate([np.stack([a, a * x], axis=1) for a in act], axis=1) if len(
-        act) else np.zeros((len(x), 0), int)
+    return (
+        np.concatenate([np.stack([a, a * x], axis=1) for a in act], axis=1)
+        if len(act)
+        else np.zeros((len(x), 0), int)
+    )
 
 
 def test_rank_formula_equals_exact_elimination():
@@ -36,8 +44,11 @@ def test_rank_formula_equals_exact_elimination():
         cuts = rng.integers(0, n + 1, m)
         classes = rng.integers(0, 2, m)
         x = rng.choice(np.arange(-60, 60), n, replace=False)
-        exact = jacobian.integer_rank(_integer_jacobian(_pattern(cuts, classes, n), x).T) \
-            if m else 0
+        exact = (
+            jacobian.integer_rank(_integer_jacobian(_pattern(cuts, classes, n), x).T)
+            if m
+            else 0
+        )
         mismatches += th.rank_1d(cuts, classes, n) != exact
         full += exact == n
     assert mismatches == 0
@@ -52,15 +63,23 @@ def test_min_width_1d_equals_brute_force():
         n, d = int(rng.integers(1, 12)), int(rng.integers(1, 30))
         w, b, v = rng.standard_normal((3, d))
         x = rng.standard_normal(n)
-        got, ok = fn(jnp.asarray(w), jnp.asarray(b), jnp.asarray(v),
-                     jnp.asarray(np.r_[x, np.zeros(4)]), n, d)  # padded data
+        got, ok = fn(
+            jnp.asarray(w),
+            jnp.asarray(b),
+            jnp.asarray(v),
+            jnp.asarray(np.r_[x, np.zeros(4)]),
+            n,
+            d,
+        )  # padded data
         assert bool(ok)
         order = np.argsort(x)
         act = (np.outer(w, x[order]) + b[:, None]) > 0  # (d, n) in sorted order
         cuts = np.where(w > 0, n - act.sum(1), act.sum(1))
         classes = (w > 0).astype(int)
         ranks = [th.rank_1d(cuts[:k], classes[:k], n) for k in range(1, d + 1)]
-        assert all(a <= b for a, b in zip(ranks, ranks[1:]))  # monotone in the width
+        assert all(
+            a <= b for a, b in zip(ranks, ranks[1:], strict=False)
+        )  # monotone in the width
         want = next((k for k, r in enumerate(ranks, 1) if r == n), d + 1)
         assert int(got) == want, (n, d)
         checked += 1
@@ -72,12 +91,22 @@ def test_min_width_mod_p_equals_exact_rank_of_prefixes():
     rng = np.random.default_rng(2)
     fn = jax.jit(th.min_width_mod_p)
     for _ in range(60):
-        n, d0, d = int(rng.integers(2, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 8))
+        n, d0, d = (
+            int(rng.integers(2, 9)),
+            int(rng.integers(1, 4)),
+            int(rng.integers(1, 8)),
+        )
         act = (rng.random((n, d)) < 0.6).astype(int)
-        x = np.concatenate([rng.integers(-1000, 1000, (n, d0)), np.ones((n, 1), int)], 1)
+        x = np.concatenate(
+            [rng.integers(-1000, 1000, (n, d0)), np.ones((n, 1), int)], 1
+        )
         pad = np.zeros((3, d), int)
-        got, rank = fn(jnp.asarray(np.r_[act, pad], float),
-                       jnp.asarray(np.r_[x, np.zeros((3, d0 + 1), int)], float), n, d)
+        got, rank = fn(
+            jnp.asarray(np.r_[act, pad], float),
+            jnp.asarray(np.r_[x, np.zeros((3, d0 + 1), int)], float),
+            n,
+            d,
+        )
         ranks = []
         for k in range(1, d + 1):
             kr = (act[:, :k, None] * x[:, None, :]).reshape(n, -1)
@@ -97,7 +126,7 @@ def test_one_dimensional_engines_agree_on_the_same_pattern():
         x = np.sort(rng.standard_normal(n))
         w1, _ = th.min_width_1d(*(jnp.asarray(a) for a in (w, b, v, x)), n, d)
         act = ((np.outer(x, w) + b[None, :]) > 0).astype(float)
-        xi = np.stack([rng.permutation(np.arange(-10**5, 10**5))[:n], np.ones(n)], 1)
+        xi = np.stack([rng.permutation(np.arange(-(10**5), 10**5))[:n], np.ones(n)], 1)
         wp, _ = th.min_width_mod_p(jnp.asarray(act), jnp.asarray(xi, float), n, d)
         assert int(w1) == int(wp)
 
@@ -106,8 +135,15 @@ def test_one_dimensional_engines_agree_on_the_same_pattern():
 def test_w_star_matches_the_float_engine_on_the_same_keys(d0):
     # full_rank's float SVD rule at each width on its own keys; w* from this module's
     # trials (the same keys and draws): equal wherever the float rule is not borderline.
-    res = exp.law(d0=[d0], n=[6, 12, 20], trials=40, widths=(2, 4, 8, 16, 40),
-                  min_cap=40, check_float=40, bootstrap=50)
+    res = exp.law(
+        d0=[d0],
+        n=[6, 12, 20],
+        trials=40,
+        widths=(2, 4, 8, 16, 40),
+        min_cap=40,
+        check_float=40,
+        bootstrap=50,
+    )
     fc = res.results["float_check"]
     assert fc["decisions"] == 3 * 5 * 40
     assert fc["disagree"] == 0, fc["disagreements"][:5]
@@ -136,27 +172,37 @@ def test_fit_law_selects_the_generating_model():
         fit = exp.fit_law(n, noisy)
         assert fit["best"] in (model, "c*n^a")
         assert fit["models"][model]["aic"] < min(
-            fit["models"][k]["aic"] for k in exp.MODELS if k not in (model, "c*n^a"))
+            fit["models"][k]["aic"] for k in exp.MODELS if k not in (model, "c*n^a")
+        )
 
 
 def test_streamed_units_are_full_rank_trials_units(key):
     # The blocks the threshold engine draws are the units of full_rank's trial.
-    params, _, _ = fr.sample_trial(key, "paper", 5, 1, 300, sizes=(5, 1, 300),
-                                   dtype=jnp.float64)
+    params, _, _ = fr.sample_trial(
+        key, "paper", 5, 1, 300, sizes=(5, 1, 300), dtype=jnp.float64
+    )
     w, b, v_nonzero = exp.paper_units_1d(key, jnp.uint32(64), 128)
     np.testing.assert_array_equal(w, params["w"][64:192, 0])
     np.testing.assert_array_equal(b, params["b"][64:192])
     np.testing.assert_array_equal(v_nonzero, params["v"][64:192] != 0)
     u = fr.sample_units(key, "paper", jnp.uint32(10), 7, 2, big_d0=3, dtype=jnp.float64)
-    p3, _, _ = fr.sample_trial(key, "paper", 4, 2, 40, sizes=(4, 3, 40),
-                               dtype=jnp.float64)
+    p3, _, _ = fr.sample_trial(
+        key, "paper", 4, 2, 40, sizes=(4, 3, 40), dtype=jnp.float64
+    )
     for k in ("w", "b", "v"):
         np.testing.assert_array_equal(u[k], p3[k][10:17])
 
 
 def test_full_rank_exact_rule_equals_float_rule_on_the_same_trials():
-    kw = dict(convention="paper", d0=[1, 2], ratio=[0.5], n=[6, 12], d1=[2, 4, 8, 16],
-              trials=30, seed=2)
+    kw = dict(
+        convention="paper",
+        d0=[1, 2],
+        ratio=[0.5],
+        n=[6, 12],
+        d1=[2, 4, 8, 16],
+        trials=30,
+        seed=2,
+    )
     exact = fr.probability(rank_rule="exact", **kw)
     flt = fr.probability(**kw)
     assert exact.results["rank_rule"].startswith("exact")
@@ -188,11 +234,16 @@ def test_merge_programs_pays_for_padding_only_below_a_compilation():
     def cost(idx):
         return len(idx) * max(costs[int(i)] for i in idx)
 
-    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=0.5)
+    plan = runtime.merge_programs([[0], [1], [2]], cost, compile_seconds=0.5)
     assert sorted(map(list, plan)) == [[0, 1], [2]]  # 0 with 1 adds 0.1 s; with 2, 9 s
-    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=0.5,
-                                 max_programs=1)
+    plan = runtime.merge_programs(
+        [[0], [1], [2]], cost, compile_seconds=0.5, max_programs=1
+    )
     assert [list(p) for p in plan] == [[0, 1, 2]]
-    plan = runner.merge_programs([[0], [1], [2]], cost, compile_seconds=100.0,
-                                 compatible=lambda a, b: 2 not in a and 2 not in b)
+    plan = runtime.merge_programs(
+        [[0], [1], [2]],
+        cost,
+        compile_seconds=100.0,
+        compatible=lambda a, b: 2 not in a and 2 not in b,
+    )
     assert sorted(map(list, plan)) == [[0, 1], [2]]

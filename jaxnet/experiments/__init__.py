@@ -1,9 +1,10 @@
 """The experiments, each one module with the same four parts, and their registry.
 
-An experiment module defines ``SPEC`` (``jaxnet.runner.Spec``: its name, document,
-arrays file, command-line options and whether it needs x64), a frozen ``Config`` dataclass (``jaxnet.config.field``), ``compute(config, ctx) ->
-(results body, arrays)`` (trials run through ``ctx.device`` / ``ctx.host``:
-``jaxnet.runner``), ``plot(results, arrays) -> {file name: Figure}``, ``report(results)
+An experiment module defines ``SPEC`` (``jaxnet.runtime.Spec``: its name, document,
+arrays file, command-line options and whether it needs x64), a frozen ``Config``
+dataclass (``jaxnet.config.field``), ``compute(config, ctx) -> (results body,
+arrays)`` (trials run through ``ctx.device`` / ``ctx.host``:
+``jaxnet.runtime``), ``plot(results, arrays) -> {file name: Figure}``, ``report(results)
 -> str`` and a notebook call (e.g. ``full_rank.probability(...)``).
 
 ``REGISTRY`` is the one list of what ``scripts/reproduce.py`` runs: each entry names
@@ -17,15 +18,28 @@ import dataclasses
 import importlib
 from types import ModuleType
 
-MODULES = ("full_rank", "global_minima", "binary_singularity", "region_rank",
-           "region_figures", "condensation", "condensation_sweep", "minnorm_phase",
-           "threshold", "deep_rank", "gradient_descent", "init_regions")
+MODULES = (
+    "full_rank",
+    "global_minima",
+    "binary_singularity",
+    "region_rank",
+    "region_figures",
+    "condensation",
+    "condensation_sweep",
+    "minnorm_phase",
+    "threshold",
+    "deep_rank",
+    "gradient_descent",
+    "init_regions",
+)
 
 
 def module(name: str) -> ModuleType:
     """The experiment module ``name`` (one of ``MODULES``)."""
     if name not in MODULES:
-        raise ValueError(f"experiment must be one of {', '.join(MODULES)}; got {name!r}")
+        raise ValueError(
+            f"experiment must be one of {', '.join(MODULES)}; got {name!r}"
+        )
     return importlib.import_module(f"jaxnet.experiments.{name}")
 
 
@@ -47,70 +61,156 @@ class Entry:
 _FIG4 = {"convention": "paper", "d0": (1, 2, 3, 5), "ratio": (0.25, 0.5, 1, 2)}
 
 REGISTRY: dict[str, Entry] = {
-    "fig4": Entry("full_rank", _FIG4, {"quick": {"trials": 50}, "full": {"trials": 1000}}),
-    "fig4_peer": Entry("full_rank", {"convention": "peer", "d0": (1, 2, 5),
-                                     "n": (20, 60, 90), "d1": (30, 150, 300)},
-                       {"quick": {"trials": 1000}, "full": {"trials": 10000}}),
-    "fig4_exact": Entry("full_rank", _FIG4,
-                        {"quick": {"trials": 6, "exact_check": 6},
-                         "full": {"trials": 30, "exact_check": 30}}),
-    "fig5": Entry("global_minima", {"d0": (1,)},
-                  {"quick": {"regions": 20, "check_reference": 20},
-                   "full": {"regions": 100, "check_reference": 100}}),
-    "fig6": Entry("global_minima", {"d0": (2, 5)},
-                  {"quick": {"regions": 20, "check_reference": 20},
-                   "full": {"regions": 100, "check_reference": 100}}),
-    "thm2": Entry("region_rank", {"theorem": 2},
-                  {"quick": {"trials": 40}, "full": {"trials": 200}}),
-    "thm9": Entry("region_rank", {"theorem": 9},
-                  {"quick": {"trials": 40}, "full": {"trials": 200}}),
-    "thm3": Entry("binary_singularity", {},
-                  {"quick": {"trials": 4000}, "full": {"trials": 100000}}),
+    "fig4": Entry(
+        "full_rank", _FIG4, {"quick": {"trials": 50}, "full": {"trials": 1000}}
+    ),
+    "fig4_peer": Entry(
+        "full_rank",
+        {
+            "convention": "peer",
+            "d0": (1, 2, 5),
+            "n": (20, 60, 90),
+            "d1": (30, 150, 300),
+        },
+        {"quick": {"trials": 1000}, "full": {"trials": 10000}},
+    ),
+    "fig4_exact": Entry(
+        "full_rank",
+        _FIG4,
+        {
+            "quick": {"trials": 6, "exact_check": 6},
+            "full": {"trials": 30, "exact_check": 30},
+        },
+    ),
+    "fig5": Entry(
+        "global_minima",
+        {"d0": (1,)},
+        {
+            "quick": {"regions": 20, "check_reference": 20},
+            "full": {"regions": 100, "check_reference": 100},
+        },
+    ),
+    "fig6": Entry(
+        "global_minima",
+        {"d0": (2, 5)},
+        {
+            "quick": {"regions": 20, "check_reference": 20},
+            "full": {"regions": 100, "check_reference": 100},
+        },
+    ),
+    "thm2": Entry(
+        "region_rank",
+        {"theorem": 2},
+        {"quick": {"trials": 40}, "full": {"trials": 200}},
+    ),
+    "thm9": Entry(
+        "region_rank",
+        {"theorem": 9},
+        {"quick": {"trials": 40}, "full": {"trials": 200}},
+    ),
+    "thm3": Entry(
+        "binary_singularity",
+        {},
+        {"quick": {"trials": 4000}, "full": {"trials": 100000}},
+    ),
     "fig1_fig3": Entry("region_figures", {}, {"quick": {}, "full": {}}),
-    "condensation": Entry("condensation", {},
-                          {"quick": {"seeds": 20}, "full": {"seeds": 100}}),
+    "condensation": Entry(
+        "condensation", {}, {"quick": {"seeds": 20}, "full": {"seeds": 100}}
+    ),
     "condensation_sweep": Entry(
-        "condensation_sweep", {},
-        {"quick": {"seeds": 5, "lam": (1e-2, 1e-3, 1e-4), "check_seeds": 2,
-                   "gd_steps": 80000},
-         "full": {}}),
-    "phase": Entry("minnorm_phase", {},
-                   {"quick": {"instances": 30}, "full": {"instances": 200}}),
-    "threshold_fig4": Entry("threshold", {"d0": (1, 2, 3, 5), "n": tuple(range(10, 101,
-                                                                              10))},
-                            {"quick": {"trials": 1000, "check_float": 20},
-                             "full": {"trials": 10000, "check_float": 100}}),
-    "threshold_law": Entry("threshold", {"d0": (1,), "n": tuple(range(50, 1001, 50))},
-                           {"quick": {"trials": 100}, "full": {"trials": 1000}}),
-    "threshold_d0": Entry("threshold", {"d0": (2, 3, 5), "n": tuple(range(20, 301, 20))},
-                          {"quick": {"trials": 40}, "full": {"trials": 500}}),
-    "deep_rank": Entry("deep_rank", {},
-                       {"quick": {"depth": (2, 3), "d0": (2,), "n": (10, 20, 30, 40),
-                                  "width": (5, 10, 20, 40), "trials": 50},
-                        "full": {"trials": 100}}),
+        "condensation_sweep",
+        {},
+        {
+            "quick": {
+                "seeds": 5,
+                "lam": (1e-2, 1e-3, 1e-4),
+                "check_seeds": 2,
+                "gd_steps": 80000,
+            },
+            "full": {},
+        },
+    ),
+    "phase": Entry(
+        "minnorm_phase", {}, {"quick": {"instances": 30}, "full": {"instances": 200}}
+    ),
+    "threshold_fig4": Entry(
+        "threshold",
+        {"d0": (1, 2, 3, 5), "n": tuple(range(10, 101, 10))},
+        {
+            "quick": {"trials": 1000, "check_float": 20},
+            "full": {"trials": 10000, "check_float": 100},
+        },
+    ),
+    "threshold_law": Entry(
+        "threshold",
+        {"d0": (1,), "n": tuple(range(50, 1001, 50))},
+        {"quick": {"trials": 100}, "full": {"trials": 1000}},
+    ),
+    "threshold_d0": Entry(
+        "threshold",
+        {"d0": (2, 3, 5), "n": tuple(range(20, 301, 20))},
+        {"quick": {"trials": 40}, "full": {"trials": 500}},
+    ),
+    "deep_rank": Entry(
+        "deep_rank",
+        {},
+        {
+            "quick": {
+                "depth": (2, 3),
+                "d0": (2,),
+                "n": (10, 20, 30, 40),
+                "width": (5, 10, 20, 40),
+                "trials": 50,
+            },
+            "full": {"trials": 100},
+        },
+    ),
     # d0 = ⌈ratio·n⌉ needs few units (P ≥ n at d1 ≈ 1/ratio for L = 2): Figure 4's
     # ratio widths 1..15 at every depth (the d0 panels' 30..300 saturate at once).
-    "deep_rank_ratio": Entry("deep_rank", {"d0": (), "ratio": (0.25, 0.5),
-                                           "width": tuple(range(1, 16))},
-                             {"full": {"trials": 100}}),
-    "gradient_descent": Entry("gradient_descent", {},
-                              {"quick": {"d0": (2,), "n": (10, 20, 30), "d1": (10, 40),
-                                         "trials": 20, "steps": 1000, "gm_regions": 5},
-                               "full": {}}),
-    "gradient_descent_L3": Entry("gradient_descent", {"depth": (3,), "d0": (2,),
-                                                      "d1": tuple(range(4, 41, 4))},
-                                 {"full": {}}),
-    "init_regions": Entry("init_regions", {},
-                          {"quick": {"n": (10, 20), "d1": (50,), "trials": 20},
-                           "full": {}}),
-    "phase_d3": Entry("minnorm_phase", {"teachers": ("random",), "d": (3,),
-                                        "N": tuple(range(6, 37, 3))},
-                      {"full": {"instances": 60}}),
-    # d = 4, 5: the sizes the exact program reaches here (README: teacher-student).
-    "phase_d4": Entry("minnorm_phase", {"teachers": ("random",), "d": (4,),
-                                        "N": tuple(range(6, 19, 3))},
-                      {"full": {"instances": 30}}),
-    "phase_d5": Entry("minnorm_phase", {"teachers": ("random",), "d": (5,),
-                                        "N": (6, 8, 10, 12)},
-                      {"full": {"instances": 30}}),
+    "deep_rank_ratio": Entry(
+        "deep_rank",
+        {"d0": (), "ratio": (0.25, 0.5), "width": tuple(range(1, 16))},
+        {"full": {"trials": 100}},
+    ),
+    "gradient_descent": Entry(
+        "gradient_descent",
+        {},
+        {
+            "quick": {
+                "d0": (2,),
+                "n": (10, 20, 30),
+                "d1": (10, 40),
+                "trials": 20,
+                "steps": 1000,
+                "gm_regions": 5,
+            },
+            "full": {},
+        },
+    ),
+    "gradient_descent_L3": Entry(
+        "gradient_descent",
+        {"depth": (3,), "d0": (2,), "d1": tuple(range(4, 41, 4))},
+        {"full": {}},
+    ),
+    "init_regions": Entry(
+        "init_regions",
+        {},
+        {"quick": {"n": (10, 20), "d1": (50,), "trials": 20}, "full": {}},
+    ),
+    "phase_d3": Entry(
+        "minnorm_phase",
+        {"teachers": ("random",), "d": (3,), "N": tuple(range(6, 37, 3))},
+        {"full": {"instances": 60}},
+    ),
+    # d = 4, 5: the sizes the exact program reaches here (docs/experiments/teacher_student.md).
+    "phase_d4": Entry(
+        "minnorm_phase",
+        {"teachers": ("random",), "d": (4,), "N": tuple(range(6, 19, 3))},
+        {"full": {"instances": 30}},
+    ),
+    "phase_d5": Entry(
+        "minnorm_phase",
+        {"teachers": ("random",), "d": (5,), "N": (6, 8, 10, 12)},
+        {"full": {"instances": 30}},
+    ),
 }

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, prng, runner, stats, theory
+from jaxnet import config, jacobian, prng, runtime, stats, theory
 
-SPEC = runner.Spec(
+SPEC = runtime.Spec(
     "binary_singularity",
     "slides, Theorem 3 ([BVW10]) and the C1*0.72^d bound of Theorem 2",
     arrays="ranks.npz",
@@ -34,14 +34,22 @@ DEFAULT_N = tuple(range(1, 21)) + (24, 28, 32, 48, 64)
 class Config:
     """``trials`` random n×n 0/1 matrices for every n in ``n``, decided exactly."""
 
-    n: tuple[int, ...] = config.field(DEFAULT_N, help="matrix sizes", check=config.ints())
+    n: tuple[int, ...] = config.field(
+        DEFAULT_N, help="matrix sizes", check=config.ints()
+    )
     trials: int = config.field(10000, help="matrices per size", check=config.count())
-    exact_trials: int = config.field(1000000, help="matrices per size for n <= 4, "
-                                     "whose exact probability checks the sampler",
-                                     check=config.count())
+    exact_trials: int = config.field(
+        1000000,
+        help="matrices per size for n <= 4, whose exact probability checks the sampler",
+        check=config.count(),
+    )
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(256, help="matrices decided at once per device",
-                              affects_results=False, check=config.count())
+    chunk: int = config.field(
+        256,
+        help="matrices decided at once per device",
+        affects_results=False,
+        check=config.count(),
+    )
 
     def __post_init__(self):
         config.freeze(self)
@@ -54,44 +62,62 @@ def binary_matrix(key, n: int):
     return (hi >> 31).astype(jnp.int64)
 
 
-def estimate(n: int, n_trials: int, ctx: runner.Context, *, chunk: int) -> tuple:
+def estimate(n: int, n_trials: int, ctx: runtime.Context, *, chunk: int) -> tuple:
     """``(row, ranks)``: the singular count, p with its Wilson interval, and how often
     the prime misjudged; ``ranks (n_trials,)`` the exact ranks."""
-    seed = runner.cell_seed("binary_singular", n)
+    seed = runtime.cell_seed("binary_singular", n)
 
     def trial(key, cell):
         return {"rank_p": jacobian.rank_mod_p(binary_matrix(key, n))}
 
-    redraw = jax.jit(lambda t: binary_matrix(runner.trial_key(ctx.base_key, seed, t), n))
+    redraw = jax.jit(
+        lambda t: binary_matrix(runtime.trial_key(ctx.base_key, seed, t), n)
+    )
 
     # Every minor of a k x k 0/1 matrix is at most (k+1)^((k+1)/2) / 2^k in absolute
     # value (Hadamard's bound on the bordered +-1 matrix); below p, no nonzero minor
     # vanishes mod p, so rank mod p is the rank over Q and nothing needs re-deciding.
-    prime_exact = all((k + 1) ** ((k + 1) / 2) / 2**k < jacobian.PRIMES[0]
-                      for k in range(1, n + 1))
+    prime_exact = all(
+        (k + 1) ** ((k + 1) / 2) / 2**k < jacobian.PRIMES[0] for k in range(1, n + 1)
+    )
 
     def refine(cell_idx, trial_idx, out):
         exact = out["rank_p"].copy()
         for u in np.flatnonzero(out["rank_p"] < n) if not prime_exact else ():
-            exact[u] = jacobian.integer_rank(np.asarray(redraw(jnp.int32(trial_idx[u]))))
+            exact[u] = jacobian.integer_rank(
+                np.asarray(redraw(jnp.int32(trial_idx[u])))
+            )
         return {"rank_p": out["rank_p"], "rank": exact}
 
-    out = ctx.device(trial, {"n": np.array([n])}, np.array([seed], np.uint32), n_trials,
-                     chunk=chunk, desc=f"n={n}", refine_fn=refine)
+    out = ctx.device(
+        trial,
+        {"n": np.array([n])},
+        np.array([seed], np.uint32),
+        n_trials,
+        chunk=chunk,
+        desc=f"n={n}",
+        refine_fn=refine,
+    )
     rank = out["rank"][0]
     singular = int((rank < n).sum())
     lo, hi = stats.wilson_interval(singular, n_trials)
-    row = {"n": n, "trials": n_trials, "singular": singular, "p": singular / n_trials,
-           "p_ci95": [float(lo), float(hi)],
-           "prime_misjudged": int((out["rank_p"][0] != rank).sum())}
+    row = {
+        "n": n,
+        "trials": n_trials,
+        "singular": singular,
+        "p": singular / n_trials,
+        "p_ci95": [float(lo), float(hi)],
+        "prime_misjudged": int((out["rank_p"][0] != rank).sum()),
+    }
     return row, rank
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     rows, arrays = [], {}
     for n in cfg.n:
-        row, arrays[f"n{n}"] = estimate(n, cfg.exact_trials if n <= 4 else cfg.trials,
-                                        ctx, chunk=cfg.chunk)
+        row, arrays[f"n{n}"] = estimate(
+            n, cfg.exact_trials if n <= 4 else cfg.trials, ctx, chunk=cfg.chunk
+        )
         if n <= 4:
             exact = theory.binary_singular_probability(n)
             row["exact"] = float(exact)
@@ -100,14 +126,17 @@ def compute(cfg: Config, ctx: runner.Context):
         row["theorem3_leading"] = float(theory.theorem3_leading(n))
         rows.append(row)
     # C1: exact values where known, else estimates resting on >= 10 singular draws.
-    table = {r["n"]: r.get("exact", r["p"]) for r in rows
-             if "exact" in r or r["singular"] >= 10}
+    table = {
+        r["n"]: r.get("exact", r["p"])
+        for r in rows
+        if "exact" in r or r["singular"] >= 10
+    }
     body = {
         "decision": "exact: rank mod 2^31-1 on device; rank < n re-decided by Bareiss "
-                    "where a minor can reach 2^31-1 (Hadamard's bound)",
+        "where a minor can reach 2^31-1 (Hadamard's bound)",
         "c1": theory.theorem2_c1(table),
         "c1_definition": "max over the table of p_n / 0.72^n (exact p for n <= 4, "
-                         "else the estimate, for n with >= 10 singular draws)",
+        "else the estimate, for n with >= 10 singular draws)",
         "cells": rows,
     }
     return body, arrays
@@ -127,16 +156,36 @@ def plot(results: dict, arrays: dict) -> dict:
     with plt.rc_context(plotting.STYLE):
         fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
         pos = p > 0
-        ax.errorbar(ns[pos], p[pos], yerr=[p[pos] - lo[pos], hi[pos] - p[pos]], fmt="o",
-                    ms=3, label="estimate (Wilson 95%)")
-        ax.plot(ns[~pos], hi[~pos], "v", ms=4, color="C0", alpha=0.6,
-                label="no singular draw: 95% upper bound")
+        ax.errorbar(
+            ns[pos],
+            p[pos],
+            yerr=[p[pos] - lo[pos], hi[pos] - p[pos]],
+            fmt="o",
+            ms=3,
+            label="estimate (Wilson 95%)",
+        )
+        ax.plot(
+            ns[~pos],
+            hi[~pos],
+            "v",
+            ms=4,
+            color="C0",
+            alpha=0.6,
+            label="no singular draw: 95% upper bound",
+        )
         exact = [(r["n"], r["exact"]) for r in rows if r.get("exact") is not None]
         if exact:
             ax.plot(*zip(*exact, strict=True), "k*", ms=7, label="exact (enumeration)")
-        ax.plot(grid, theory.theorem3_leading(grid), "k--", lw=1, label=r"$(1/\sqrt{2})^n$")
-        ax.plot(grid, c1 * theory.THEOREM2_BASE**grid, "r:", lw=1.2,
-                label=f"$C_1\\,0.72^n$, $C_1$={c1:.2f}")
+        ax.plot(
+            grid, theory.theorem3_leading(grid), "k--", lw=1, label=r"$(1/\sqrt{2})^n$"
+        )
+        ax.plot(
+            grid,
+            c1 * theory.THEOREM2_BASE**grid,
+            "r:",
+            lw=1.2,
+            label=f"$C_1\\,0.72^n$, $C_1$={c1:.2f}",
+        )
         ax.set_yscale("log")
         ax.set_xlabel("n")
         ax.set_ylabel("P(singular)")
@@ -148,16 +197,23 @@ def plot(results: dict, arrays: dict) -> dict:
 def report(results: dict) -> str:
     lines = []
     for r in results["cells"]:
-        extra = f"  exact {r['exact_fraction']} (in CI: {r['exact_in_ci95']})" \
-            if "exact" in r else ""
-        lines.append(f"n={r['n']:3d}: {r['singular']:6d}/{r['trials']} singular, "
-                     f"p={r['p']:.4f} [{r['p_ci95'][0]:.4f}, {r['p_ci95'][1]:.4f}]  "
-                     f"(1/sqrt2)^n={r['theorem3_leading']:.2e}{extra}")
+        extra = (
+            f"  exact {r['exact_fraction']} (in CI: {r['exact_in_ci95']})"
+            if "exact" in r
+            else ""
+        )
+        lines.append(
+            f"n={r['n']:3d}: {r['singular']:6d}/{r['trials']} singular, "
+            f"p={r['p']:.4f} [{r['p_ci95'][0]:.4f}, {r['p_ci95'][1]:.4f}]  "
+            f"(1/sqrt2)^n={r['theorem3_leading']:.2e}{extra}"
+        )
     lines.append(f"C1 = {results['c1']:.3f}")
     return "\n".join(lines)
 
 
-def singular_probability(*, out=None, progress: bool = False, **config) -> runner.Result:
+def singular_probability(
+    *, out=None, progress: bool = False, **config
+) -> runtime.Result:
     """Theorem 3 in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
@@ -165,5 +221,8 @@ def singular_probability(*, out=None, progress: bool = False, **config) -> runne
       >>> res = binary_singularity.singular_probability(n=range(1, 13), trials=4000)
       >>> res.column("p"), res.results["c1"]
     """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, progress=progress))
+    return runtime.run(
+        sys.modules[__name__],
+        Config(**config),
+        runtime.Options(out=out, progress=progress),
+    )

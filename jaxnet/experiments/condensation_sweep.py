@@ -13,7 +13,7 @@ after the other on its device (``lax.map``: an L-BFGS run stops at its own step,
 run's numbers do not depend on the chunk or device count, bit for bit — a vmapped chunk
 rounds differently at each batch size and ran every lane as long as its slowest).
 
-Every converged student is measured (``jaxnet.condensation``): the mass fraction within
+Every converged student is measured (``jaxnet.condensation_measures``): the mass fraction within
 ``angle_tol`` of a teacher direction, the mass-weighted angle, the largest angle of a
 neuron carrying more than ``mass_tol`` of the mass, strict condensation (Definition
 4.1), ‖θ‖² against 2·m0, the RMS distance to the teacher on S¹ and to the exact
@@ -39,11 +39,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, data, nets, runner, stats, teachers, train
-from jaxnet import condensation as cd
-from jaxnet.experiments.condensation import exact_trial
+from jaxnet import condensation_measures as cd
+from jaxnet import config, data, nets, runtime, stats, teachers, train
+from jaxnet.minnorm import exact_trial
 
-SPEC = runner.Spec(
+SPEC = runtime.Spec(
     "condensation_sweep",
     "report (Song & Lee), Section 6, converged: SGD + L2 as lambda -> 0",
     arrays="students.npz",
@@ -51,8 +51,13 @@ SPEC = runner.Spec(
 )
 LAMBDAS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
 # The per-λ means that are fitted as c·λ^b (each → 0 as λ → 0 if b > 0).
-FITTED = ("off_mass", "mass_weighted_angle", "norm_gap", "teacher_distance",
-          "exact_distance")
+FITTED = (
+    "off_mass",
+    "mass_weighted_angle",
+    "norm_gap",
+    "teacher_distance",
+    "exact_distance",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,68 +65,113 @@ class Config:
     """Every (N, λ) cell: ``seeds`` students trained to a stationary point of J_λ
     (warm-up GD, then L-BFGS to the ``grad_rtol``/``angle_rtol`` rule), plus the checks."""
 
-    N: tuple[int, ...] = config.field((40, 20), help="training-set sizes",
-                                      check=config.ints(3))
-    lam: tuple[float, ...] = config.field(LAMBDAS, help="L2 strengths of the sweep",
-                                          check=config.reals(low=0, low_open=True))
-    seeds: int = config.field(100, help="seeds (data sets and students) per N",
-                              check=config.count())
+    N: tuple[int, ...] = config.field(
+        (40, 20), help="training-set sizes", check=config.ints(3)
+    )
+    lam: tuple[float, ...] = config.field(
+        LAMBDAS,
+        help="L2 strengths of the sweep",
+        check=config.reals(low=0, low_open=True),
+    )
+    seeds: int = config.field(
+        100, help="seeds (data sets and students) per N", check=config.count()
+    )
     width: int = config.field(100, help="student width", check=config.count())
-    teacher: str = config.field("report", choices=teachers.TWO_D_ONLY,
-                                help="teacher family (jaxnet.teachers)")
-    init_scale: float = config.field(0.1, help="student initialization scale",
-                                     check=config.POSITIVE)
-    lr: float = config.field(0.2, help="gradient-descent learning rate (warm-up and "
-                             "the plain-GD check)", check=config.POSITIVE)
-    warmup: int = config.field(20000, help="full-batch GD steps before L-BFGS",
-                               check=config.count(0))
-    grad_rtol: float = config.field(1e-6, help="stop when ||grad J|| <= grad_rtol * "
-                                    "lam * ||theta||", check=config.FRACTION)
-    angle_rtol: float = config.field(1e-3, help="... and the mass-weighted angle moved "
-                                     "by <= angle_rtol (relative) since the last check",
-                                     check=config.FRACTION)
-    check_every: int = config.field(500, help="L-BFGS steps between checks",
-                                    check=config.count())
-    max_steps: int = config.field(40000, help="L-BFGS steps at most ('not converged' "
-                                  "beyond)", check=config.count())
-    angle_tol: float = config.field(0.05, help="condensation angle tolerance (rad)",
-                                    check=config.POSITIVE)
-    mass_tol: float = config.field(1e-3, help="neurons below this fraction of the mass "
-                                   "are ignored by the strict criterion",
-                                   check=config.FRACTION)
-    exact: bool = config.field(True, help="solve the exact minimum-norm program "
-                               "(cvxpy)")
-    check_seeds: int = config.field(5, help="seeds per (N, lam) of the plain-GD and "
-                                    "SGD checks (0: none)", check=config.count(0))
-    gd_steps: int = config.field(400_000, help="plain-GD check: steps",
-                                 check=config.count())
-    gd_log: int = config.field(4000, help="plain-GD check: steps between logs",
-                               check=config.count())
-    sgd_steps: int = config.field(40000, help="SGD check: steps (the report's)",
-                                  check=config.count())
-    sgd_lr: float = config.field(0.1, help="SGD check: learning rate (the report's)",
-                                 check=config.POSITIVE)
-    sgd_batch: int = config.field(8, help="SGD check: minibatch size (the report's)",
-                                  check=config.count())
-    chunk: int = config.field(50, help="runs per compiled call (bounds memory)",
-                              affects_results=False, check=config.count())
+    teacher: str = config.field(
+        "report", choices=teachers.TWO_D_ONLY, help="teacher family (jaxnet.teachers)"
+    )
+    init_scale: float = config.field(
+        0.1, help="student initialization scale", check=config.POSITIVE
+    )
+    lr: float = config.field(
+        0.2,
+        help="gradient-descent learning rate (warm-up and the plain-GD check)",
+        check=config.POSITIVE,
+    )
+    warmup: int = config.field(
+        20000, help="full-batch GD steps before L-BFGS", check=config.count(0)
+    )
+    grad_rtol: float = config.field(
+        1e-6,
+        help="stop when ||grad J|| <= grad_rtol * lam * ||theta||",
+        check=config.FRACTION,
+    )
+    angle_rtol: float = config.field(
+        1e-3,
+        help="... and the mass-weighted angle moved "
+        "by <= angle_rtol (relative) since the last check",
+        check=config.FRACTION,
+    )
+    check_every: int = config.field(
+        500, help="L-BFGS steps between checks", check=config.count()
+    )
+    max_steps: int = config.field(
+        40000,
+        help="L-BFGS steps at most ('not converged' beyond)",
+        check=config.count(),
+    )
+    angle_tol: float = config.field(
+        0.05, help="condensation angle tolerance (rad)", check=config.POSITIVE
+    )
+    mass_tol: float = config.field(
+        1e-3,
+        help="neurons below this fraction of the mass "
+        "are ignored by the strict criterion",
+        check=config.FRACTION,
+    )
+    exact: bool = config.field(
+        True, help="solve the exact minimum-norm program (cvxpy)"
+    )
+    check_seeds: int = config.field(
+        5,
+        help="seeds per (N, lam) of the plain-GD and SGD checks (0: none)",
+        check=config.count(0),
+    )
+    gd_steps: int = config.field(
+        400_000, help="plain-GD check: steps", check=config.count()
+    )
+    gd_log: int = config.field(
+        4000, help="plain-GD check: steps between logs", check=config.count()
+    )
+    sgd_steps: int = config.field(
+        40000, help="SGD check: steps (the report's)", check=config.count()
+    )
+    sgd_lr: float = config.field(
+        0.1, help="SGD check: learning rate (the report's)", check=config.POSITIVE
+    )
+    sgd_batch: int = config.field(
+        8, help="SGD check: minibatch size (the report's)", check=config.count()
+    )
+    chunk: int = config.field(
+        50,
+        help="runs per compiled call (bounds memory)",
+        affects_results=False,
+        check=config.count(),
+    )
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
-        for name, total, every in (("max_steps", self.max_steps, self.check_every),
-                                   ("gd_steps", self.gd_steps, self.gd_log),
-                                   ("sgd_steps", self.sgd_steps, 1000)):
+        for name, total, every in (
+            ("max_steps", self.max_steps, self.check_every),
+            ("gd_steps", self.gd_steps, self.gd_log),
+            ("sgd_steps", self.sgd_steps, 1000),
+        ):
             if total % every:
                 raise ValueError(f"{name} must be a multiple of {every}; got {total}")
         if self.check_seeds > self.seeds:
-            raise ValueError(f"check_seeds must be <= seeds ({self.seeds}); got "
-                             f"{self.check_seeds}")
+            raise ValueError(
+                f"check_seeds must be <= seeds ({self.seeds}); got {self.check_seeds}"
+            )
 
     @property
     def stop(self) -> train.Stop:
-        return train.Stop(grad_rtol=self.grad_rtol, angle_rtol=self.angle_rtol,
-                          every=self.check_every, max_steps=self.max_steps)
+        return train.Stop(
+            grad_rtol=self.grad_rtol,
+            angle_rtol=self.angle_rtol,
+            every=self.check_every,
+            max_steps=self.max_steps,
+        )
 
 
 def trial_data(key, n: int, teacher: dict):
@@ -132,8 +182,13 @@ def trial_data(key, n: int, teacher: dict):
 
 
 def _gd_config(cfg: Config, steps: int, log_every: int) -> train.TrainConfig:
-    return train.TrainConfig(width=cfg.width, steps=steps, batch=0, log_every=log_every,
-                             init_scale=cfg.init_scale)
+    return train.TrainConfig(
+        width=cfg.width,
+        steps=steps,
+        batch=0,
+        log_every=log_every,
+        init_scale=cfg.init_scale,
+    )
 
 
 def solve_fn(cfg: Config, n: int, teacher: dict):
@@ -145,16 +200,25 @@ def solve_fn(cfg: Config, n: int, teacher: dict):
         lam = cell["lam"]
         x, y = trial_data(key, n, teacher)
         if cfg.warmup:
-            params, _ = train.train(key, x, y, cfg.lr, lam, lam,
-                                    _gd_config(cfg, cfg.warmup, cfg.warmup))
+            params, _ = train.train(
+                key, x, y, cfg.lr, lam, lam, _gd_config(cfg, cfg.warmup, cfg.warmup)
+            )
         else:
-            params = train.init_student(jax.random.split(key)[0], cfg.width, 2,
-                                        cfg.init_scale)
-        params, st = train.until_stationary(params, x, y, lam, b_star, method="lbfgs",
-                                            stop=cfg.stop)
-        return {"w": params["w"], "v": params["v"], "converged": st.converged,
-                "stalled": st.stalled, "steps": st.steps, "grad_rel": st.grad_rel,
-                "angle": st.angle}
+            params = train.init_student(
+                jax.random.split(key)[0], cfg.width, 2, cfg.init_scale
+            )
+        params, st = train.until_stationary(
+            params, x, y, lam, b_star, method="lbfgs", stop=cfg.stop
+        )
+        return {
+            "w": params["w"],
+            "v": params["v"],
+            "converged": st.converged,
+            "stalled": st.stalled,
+            "steps": st.steps,
+            "grad_rel": st.grad_rel,
+            "angle": st.angle,
+        }
 
     return solve
 
@@ -167,21 +231,36 @@ def gd_check_fn(cfg: Config, n: int, teacher: dict):
     def run(key, cell):
         lam = cell["lam"]
         x, y = trial_data(key, n, teacher)
-        params = train.init_student(jax.random.split(key)[0], cfg.width, 2,
-                                    cfg.init_scale)
+        params = train.init_student(
+            jax.random.split(key)[0], cfg.width, 2, cfg.init_scale
+        )
         step = jax.grad(train.objective)
 
         def block(p, _):
-            p = jax.lax.fori_loop(0, cfg.gd_log, lambda _, q: jax.tree.map(
-                lambda a, g: a - cfg.lr * g, q, step(q, x, y, lam)), p)
-            return p, (cd.aligned_fraction(p, b_star, cfg.angle_tol, xp=jnp),
-                       cd.mass_weighted_angle(p, b_star, xp=jnp),
-                       train.relative_gradient(p, x, y, lam))
+            p = jax.lax.fori_loop(
+                0,
+                cfg.gd_log,
+                lambda _, q: jax.tree.map(
+                    lambda a, g: a - cfg.lr * g, q, step(q, x, y, lam)
+                ),
+                p,
+            )
+            return p, (
+                cd.aligned_fraction(p, b_star, cfg.angle_tol, xp=jnp),
+                cd.mass_weighted_angle(p, b_star, xp=jnp),
+                train.relative_gradient(p, x, y, lam),
+            )
 
-        params, (frac, angle, grad) = jax.lax.scan(block, params, None,
-                                                   length=cfg.gd_steps // cfg.gd_log)
-        return {"w": params["w"], "v": params["v"], "aligned": frac, "angle": angle,
-                "grad_rel": grad}
+        params, (frac, angle, grad) = jax.lax.scan(
+            block, params, None, length=cfg.gd_steps // cfg.gd_log
+        )
+        return {
+            "w": params["w"],
+            "v": params["v"],
+            "aligned": frac,
+            "angle": angle,
+            "grad_rel": grad,
+        }
 
     return run
 
@@ -193,12 +272,19 @@ def sgd_check_fn(cfg: Config, n: int, teacher: dict):
     def run(key, cell):
         lam = cell["lam"]
         x, y = trial_data(key, n, teacher)
-        tcfg = train.TrainConfig(width=cfg.width, steps=cfg.sgd_steps,
-                                 batch=cfg.sgd_batch, log_every=1000,
-                                 init_scale=cfg.init_scale)
+        tcfg = train.TrainConfig(
+            width=cfg.width,
+            steps=cfg.sgd_steps,
+            batch=cfg.sgd_batch,
+            log_every=1000,
+            init_scale=cfg.init_scale,
+        )
         params, trace = train.train(key, x, y, cfg.sgd_lr, lam, lam, tcfg)
-        return {"w": params["w"], "v": params["v"],
-                "grad_rel": trace.grad_norm / (lam * jnp.sqrt(trace.sq_norm))}
+        return {
+            "w": params["w"],
+            "v": params["v"],
+            "grad_rel": trace.grad_norm / (lam * jnp.sqrt(trace.sq_norm)),
+        }
 
     return run
 
@@ -225,17 +311,23 @@ def stop_record(cfg: Config, out: dict, i: int, s: int, x, y, lam: float) -> dic
 
 def metrics(params, teacher, exact, cfg: Config) -> dict:
     """Every measure of one student (host side)."""
-    c = cd.condensation(params, teacher["w"], angle_tol=cfg.angle_tol,
-                        mass_tol=cfg.mass_tol)
+    c = cd.condensation(
+        params, teacher["w"], angle_tol=cfg.angle_tol, mass_tol=cfg.mass_tol
+    )
     return {
-        "aligned_mass_fraction": float(cd.aligned_fraction(params, teacher["w"],
-                                                           cfg.angle_tol)),
+        "aligned_mass_fraction": float(
+            cd.aligned_fraction(params, teacher["w"], cfg.angle_tol)
+        ),
         "mass_weighted_angle": float(cd.mass_weighted_angle(params, teacher["w"])),
-        "max_angle": c.max_angle, "condensed": c.condensed,
+        "max_angle": c.max_angle,
+        "condensed": c.condensed,
         "sq_norm": cd.squared_norm(params),
         "teacher_distance": cd.function_distance(params, teacher, n_quad=1 << 14),
-        "exact_distance": (cd.function_distance(params, exact, n_quad=1 << 14)
-                           if exact is not None else float("nan")),
+        "exact_distance": (
+            cd.function_distance(params, exact, n_quad=1 << 14)
+            if exact is not None
+            else float("nan")
+        ),
     }
 
 
@@ -245,15 +337,22 @@ def power_fit(lams, values) -> dict:
     lams, values = np.asarray(lams, float), np.asarray(values, float)
     keep = np.isfinite(values) & (values > 0)
     if keep.sum() < 3:
-        return {"b": float("nan"), "b_ci95": [float("nan")] * 2, "c": float("nan"),
-                "points": int(keep.sum())}
+        return {
+            "b": float("nan"),
+            "b_ci95": [float("nan")] * 2,
+            "c": float("nan"),
+            "points": int(keep.sum()),
+        }
     from scipy import stats as sps
 
     fit = sps.linregress(np.log(lams[keep]), np.log(values[keep]))
     half = sps.t.ppf(0.975, keep.sum() - 2) * fit.stderr
-    return {"b": float(fit.slope), "b_ci95": [float(fit.slope - half),
-                                              float(fit.slope + half)],
-            "c": float(np.exp(fit.intercept)), "points": int(keep.sum())}
+    return {
+        "b": float(fit.slope),
+        "b_ci95": [float(fit.slope - half), float(fit.slope + half)],
+        "c": float(np.exp(fit.intercept)),
+        "points": int(keep.sum()),
+    }
 
 
 def _mean_ci(values) -> dict:
@@ -262,94 +361,154 @@ def _mean_ci(values) -> dict:
     if len(v) == 0:
         return {"mean": float("nan"), "ci95": [float("nan")] * 2}
     half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "ci95": [float(v.mean() - half),
-                                              float(v.mean() + half)]}
+    return {
+        "mean": float(v.mean()),
+        "ci95": [float(v.mean() - half), float(v.mean() + half)],
+    }
 
 
 def summarize_cell(n: int, lam: float, runs: list[dict], m0: int) -> dict:
     """One (N, λ) cell: counts and the means (95% intervals) over converged runs."""
     conv = [r for r in runs if r["converged"]]
-    out = {"N": n, "lam": lam, "seeds": len(runs), "converged": len(conv),
-           "not_converged": len(runs) - len(conv),
-           "stops": {k: sum(r["stop"] == k for r in runs) for k in STOPS},
-           "steps_max": int(max(r["steps"] for r in runs)),
-           "grad_rel_max": float(max(r.get("clarke_grad_rel", r["grad_rel"])
-                                     for r in conv)) if conv else None}
+    out = {
+        "N": n,
+        "lam": lam,
+        "seeds": len(runs),
+        "converged": len(conv),
+        "not_converged": len(runs) - len(conv),
+        "stops": {k: sum(r["stop"] == k for r in runs) for k in STOPS},
+        "steps_max": int(max(r["steps"] for r in runs)),
+        "grad_rel_max": float(
+            max(r.get("clarke_grad_rel", r["grad_rel"]) for r in conv)
+        )
+        if conv
+        else None,
+    }
     k = sum(r["condensed"] for r in conv)
     out["condensed"] = int(k)
-    out["condensed_ci95"] = (list(map(float, stats.wilson_interval(k, len(conv))))
-                             if conv else None)
-    for field in ("aligned_mass_fraction", "mass_weighted_angle", "max_angle", "sq_norm",
-                  "teacher_distance", "exact_distance"):
+    out["condensed_ci95"] = (
+        list(map(float, stats.wilson_interval(k, len(conv)))) if conv else None
+    )
+    for field in (
+        "aligned_mass_fraction",
+        "mass_weighted_angle",
+        "max_angle",
+        "sq_norm",
+        "teacher_distance",
+        "exact_distance",
+    ):
         out[field] = _mean_ci([r[field] for r in conv])
     out["off_mass"] = _mean_ci([1 - r["aligned_mass_fraction"] for r in conv])
     out["norm_gap"] = _mean_ci([2 * m0 - r["sq_norm"] for r in conv])
     return out
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     teacher = teachers.make(cfg.teacher, 3, 2)
     m0 = len(teacher["v"])
     lam = np.asarray(cfg.lam, np.float64)
     per_n, arrays = [], {}
     for n in cfg.N:
-        seed_n = runner.cell_seed(SPEC.name, n)  # not λ: every λ sees the same trials
+        seed_n = runtime.cell_seed(SPEC.name, n)  # not λ: every λ sees the same trials
         seeds = np.full(len(lam), seed_n, np.uint32)
         cells = {"lam": lam}
-        out = ctx.device(solve_fn(cfg, n, teacher), cells, seeds, cfg.seeds,
-                         chunk=cfg.chunk, sequential=True,
-                         desc=f"{SPEC.name} N={n}")
-        xs = np.asarray(jax.vmap(lambda t: trial_data(
-            runner.trial_key(ctx.base_key, seed_n, t), n, teacher)[0])(
-            jnp.arange(cfg.seeds, dtype=jnp.uint32)))
+        out = ctx.device(
+            solve_fn(cfg, n, teacher),
+            cells,
+            seeds,
+            cfg.seeds,
+            chunk=cfg.chunk,
+            sequential=True,
+            desc=f"{SPEC.name} N={n}",
+        )
+        xs = np.asarray(
+            jax.vmap(
+                lambda t, n=n, seed_n=seed_n: trial_data(
+                    runtime.trial_key(ctx.base_key, seed_n, t), n, teacher
+                )[0]
+            )(jnp.arange(cfg.seeds, dtype=jnp.uint32))
+        )
         ys = np.stack([cd.evaluate(teacher, x) for x in xs])
         exact = None
         if cfg.exact:
-            ex_cells = [{"x": xs[s], "y": ys[s], "width": 4 * n} for s in range(cfg.seeds)]
-            exact = ctx.host(exact_trial, ex_cells,
-                             [runner.cell_seed(SPEC.name, "exact", n, s)
-                              for s in range(cfg.seeds)], 1,
-                             desc=f"exact N={n}")
+            ex_cells = [
+                {"x": xs[s], "y": ys[s], "width": 4 * n} for s in range(cfg.seeds)
+            ]
+            exact = ctx.host(
+                exact_trial,
+                ex_cells,
+                [runtime.cell_seed(SPEC.name, "exact", n, s) for s in range(cfg.seeds)],
+                1,
+                desc=f"exact N={n}",
+            )
         cells_out = []
         for i, lam_i in enumerate(cfg.lam):
             runs = []
             for s in range(cfg.seeds):
                 p = {"w": out["w"][i, s], "v": out["v"][i, s]}
-                ex = ({"w": exact["w"][s, 0], "v": exact["v"][s, 0]}
-                      if exact is not None and exact["ok"][s, 0] else None)
-                runs.append({"seed": s, **stop_record(cfg, out, i, s, xs[s], ys[s],
-                                                      float(lam_i)),
-                             **metrics(p, teacher, ex, cfg)})
-            cells_out.append({**summarize_cell(n, float(lam_i), runs, m0), "runs": runs})
-        block = {"N": n, "cells": cells_out,
-                 "fits": {f: power_fit(cfg.lam, [c[f]["mean"] for c in cells_out])
-                          for f in FITTED}}
+                ex = (
+                    {"w": exact["w"][s, 0], "v": exact["v"][s, 0]}
+                    if exact is not None and exact["ok"][s, 0]
+                    else None
+                )
+                runs.append(
+                    {
+                        "seed": s,
+                        **stop_record(cfg, out, i, s, xs[s], ys[s], float(lam_i)),
+                        **metrics(p, teacher, ex, cfg),
+                    }
+                )
+            cells_out.append(
+                {**summarize_cell(n, float(lam_i), runs, m0), "runs": runs}
+            )
+        block = {
+            "N": n,
+            "cells": cells_out,
+            "fits": {
+                f: power_fit(cfg.lam, [c[f]["mean"] for c in cells_out]) for f in FITTED
+            },
+        }
         if exact is not None:
             ok = exact["ok"][:, 0]
-            block["exact"] = {"solved": int(ok.sum()), "failed": int((~ok).sum()),
-                              "sq_norm": _mean_ci(exact["sq_norm"][ok, 0]),
-                              "teacher_distance": _mean_ci([
-                                  cd.function_distance({"w": exact["w"][s, 0],
-                                                        "v": exact["v"][s, 0]}, teacher,
-                                                       n_quad=1 << 14)
-                                  for s in np.flatnonzero(ok)])}
+            block["exact"] = {
+                "solved": int(ok.sum()),
+                "failed": int((~ok).sum()),
+                "sq_norm": _mean_ci(exact["sq_norm"][ok, 0]),
+                "teacher_distance": _mean_ci(
+                    [
+                        cd.function_distance(
+                            {"w": exact["w"][s, 0], "v": exact["v"][s, 0]},
+                            teacher,
+                            n_quad=1 << 14,
+                        )
+                        for s in np.flatnonzero(ok)
+                    ]
+                ),
+            }
             arrays[f"N{n}_exact_w"] = exact["w"][:, 0]
             arrays[f"N{n}_exact_v"] = exact["v"][:, 0]
         if cfg.check_seeds:
             block["checks"] = _checks(cfg, ctx, n, teacher, seed_n, out, arrays)
-        arrays.update({f"N{n}_w": out["w"], f"N{n}_v": out["v"], f"N{n}_x": xs,
-                       f"N{n}_converged": out["converged"], f"N{n}_steps": out["steps"],
-                       f"N{n}_grad_rel": out["grad_rel"]})
+        arrays.update(
+            {
+                f"N{n}_w": out["w"],
+                f"N{n}_v": out["v"],
+                f"N{n}_x": xs,
+                f"N{n}_converged": out["converged"],
+                f"N{n}_steps": out["steps"],
+                f"N{n}_grad_rel": out["grad_rel"],
+            }
+        )
         per_n.append(block)
     body = {
         "objective": "J = (1/2N) sum (f(x_i) - y_i)^2 + (lam/2) ||theta||^2, "
-                     "||theta||^2 = sum a_j^2 + ||b_j||^2",
+        "||theta||^2 = sum a_j^2 + ||b_j||^2",
         "method": f"{cfg.warmup} full-batch GD steps at lr {cfg.lr}, then optax L-BFGS "
-                  "on the same J_lam until the stopping rule",
+        "on the same J_lam until the stopping rule",
         "stopping_rule": f"||grad J_lam|| <= {cfg.grad_rtol:g} * lam * ||theta|| and "
-                         f"|A - A_prev| <= {cfg.angle_rtol:g} * A + 1e-9 (A the "
-                         f"mass-weighted angle, checks {cfg.check_every} steps apart); "
-                         f"else not converged after {cfg.max_steps} steps",
+        f"|A - A_prev| <= {cfg.angle_rtol:g} * A + 1e-9 (A the "
+        f"mass-weighted angle, checks {cfg.check_every} steps apart); "
+        f"else not converged after {cfg.max_steps} steps",
         "teacher": {k: v.tolist() for k, v in teacher.items()},
         "target_sq_norm": 2 * m0,
         "per_N": per_n,
@@ -361,36 +520,67 @@ def _checks(cfg, ctx, n, teacher, seed_n, out, arrays) -> list[dict]:
     """Plain GD and minibatch SGD on the first ``check_seeds`` seeds of every λ."""
     lam = np.asarray(cfg.lam, np.float64)
     seeds = np.full(len(lam), seed_n, np.uint32)
-    gd = ctx.device(gd_check_fn(cfg, n, teacher), {"lam": lam}, seeds, cfg.check_seeds,
-                    chunk=cfg.chunk, sequential=True,
-                    desc=f"plain GD N={n}")
-    sgd = ctx.device(sgd_check_fn(cfg, n, teacher), {"lam": lam}, seeds,
-                     cfg.check_seeds, chunk=cfg.chunk, sequential=True,
-                     desc=f"SGD N={n}")
-    arrays.update({f"N{n}_gd_aligned": gd["aligned"], f"N{n}_gd_angle": gd["angle"],
-                   f"N{n}_gd_grad_rel": gd["grad_rel"]})
+    gd = ctx.device(
+        gd_check_fn(cfg, n, teacher),
+        {"lam": lam},
+        seeds,
+        cfg.check_seeds,
+        chunk=cfg.chunk,
+        sequential=True,
+        desc=f"plain GD N={n}",
+    )
+    sgd = ctx.device(
+        sgd_check_fn(cfg, n, teacher),
+        {"lam": lam},
+        seeds,
+        cfg.check_seeds,
+        chunk=cfg.chunk,
+        sequential=True,
+        desc=f"SGD N={n}",
+    )
+    arrays.update(
+        {
+            f"N{n}_gd_aligned": gd["aligned"],
+            f"N{n}_gd_angle": gd["angle"],
+            f"N{n}_gd_grad_rel": gd["grad_rel"],
+        }
+    )
     rows = []
     for i, lam_i in enumerate(cfg.lam):
         dist_gd, dist_sgd = [], []
         for s in range(cfg.check_seeds):
             ref = {"w": out["w"][i, s], "v": out["v"][i, s]}
-            dist_gd.append(cd.function_distance(
-                {"w": gd["w"][i, s], "v": gd["v"][i, s]}, ref, n_quad=1 << 14))
-            dist_sgd.append(cd.function_distance(
-                {"w": sgd["w"][i, s], "v": sgd["v"][i, s]}, ref, n_quad=1 << 14))
+            dist_gd.append(
+                cd.function_distance(
+                    {"w": gd["w"][i, s], "v": gd["v"][i, s]}, ref, n_quad=1 << 14
+                )
+            )
+            dist_sgd.append(
+                cd.function_distance(
+                    {"w": sgd["w"][i, s], "v": sgd["v"][i, s]}, ref, n_quad=1 << 14
+                )
+            )
         g_end = gd["grad_rel"][i, :, -1]
-        rows.append({
-            "lam": float(lam_i), "seeds": cfg.check_seeds,
-            "gd_steps": cfg.gd_steps,
-            "gd_grad_rel_end": [float(v) for v in g_end],
-            "gd_stationary": int((g_end <= cfg.grad_rtol).sum()),
-            "gd_aligned_end": float(gd["aligned"][i, :, -1].mean()),
-            "gd_aligned_at_40000": float(gd["aligned"][i, :, 40000 // cfg.gd_log - 1]
-                                         .mean()) if cfg.gd_steps >= 40000 else None,
-            "gd_distance_to_stationary": float(np.max(dist_gd)),
-            "sgd_noise_floor_grad_rel": float(np.median(sgd["grad_rel"][i, :, -10:])),
-            "sgd_distance_to_stationary": float(np.max(dist_sgd)),
-        })
+        rows.append(
+            {
+                "lam": float(lam_i),
+                "seeds": cfg.check_seeds,
+                "gd_steps": cfg.gd_steps,
+                "gd_grad_rel_end": [float(v) for v in g_end],
+                "gd_stationary": int((g_end <= cfg.grad_rtol).sum()),
+                "gd_aligned_end": float(gd["aligned"][i, :, -1].mean()),
+                "gd_aligned_at_40000": float(
+                    gd["aligned"][i, :, 40000 // cfg.gd_log - 1].mean()
+                )
+                if cfg.gd_steps >= 40000
+                else None,
+                "gd_distance_to_stationary": float(np.max(dist_gd)),
+                "sgd_noise_floor_grad_rel": float(
+                    np.median(sgd["grad_rel"][i, :, -10:])
+                ),
+                "sgd_distance_to_stationary": float(np.max(dist_sgd)),
+            }
+        )
     return rows
 
 
@@ -409,56 +599,94 @@ def plot(results: dict, arrays: dict) -> dict:
         i = int(np.argmin([c["lam"] for c in blk["cells"]]))
         cell = blk["cells"][i]
         has_exact = f"N{n}_exact_w" in arrays
-        fig, axes = plt.subplots(1, 2 if has_exact else 1, figsize=(8 if has_exact else 4,
-                                 4), squeeze=False, constrained_layout=True)
-        plotting.neuron_arrows(axes[0, 0], arrays[f"N{n}_w"][i, 0],
-                               arrays[f"N{n}_v"][i, 0], teacher["w"],
-                               f"converged student, N={n}, λ={cell['lam']:g}, seed 0: "
-                               f"‖θ‖²={cell['runs'][0]['sq_norm']:.4f}")
+        fig, axes = plt.subplots(
+            1,
+            2 if has_exact else 1,
+            figsize=(8 if has_exact else 4, 4),
+            squeeze=False,
+            constrained_layout=True,
+        )
+        plotting.neuron_arrows(
+            axes[0, 0],
+            arrays[f"N{n}_w"][i, 0],
+            arrays[f"N{n}_v"][i, 0],
+            teacher["w"],
+            f"converged student, N={n}, λ={cell['lam']:g}, seed 0: "
+            f"‖θ‖²={cell['runs'][0]['sq_norm']:.4f}",
+        )
         if has_exact:
-            plotting.neuron_arrows(axes[0, 1], arrays[f"N{n}_exact_w"][0],
-                                   arrays[f"N{n}_exact_v"][0], teacher["w"],
-                                   "exact minimum-norm interpolant, same data")
-        fig.suptitle("|a_i| b_i (red: a_i > 0, blue: a_i < 0); black: teacher "
-                     "directions", fontsize=9)
+            plotting.neuron_arrows(
+                axes[0, 1],
+                arrays[f"N{n}_exact_w"][0],
+                arrays[f"N{n}_exact_v"][0],
+                teacher["w"],
+                "exact minimum-norm interpolant, same data",
+            )
+        fig.suptitle(
+            "|a_i| b_i (red: a_i > 0, blue: a_i < 0); black: teacher directions",
+            fontsize=9,
+        )
         figs["fig4_converged.png"] = fig
 
         # The λ-sweep curves.
-        fields = [("off_mass", "1 − mass within tol"),
-                  ("mass_weighted_angle", "mass-weighted angle (rad)"),
-                  ("max_angle", "max angle, mass > 0.1% (rad)"),
-                  ("norm_gap", "6 − ‖θ‖²"),
-                  ("teacher_distance", "RMS distance to teacher"),
-                  ("exact_distance", "RMS distance to exact interpolant")]
+        fields = [
+            ("off_mass", "1 − mass within tol"),
+            ("mass_weighted_angle", "mass-weighted angle (rad)"),
+            ("max_angle", "max angle, mass > 0.1% (rad)"),
+            ("norm_gap", "6 − ‖θ‖²"),
+            ("teacher_distance", "RMS distance to teacher"),
+            ("exact_distance", "RMS distance to exact interpolant"),
+        ]
         fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
         for ax, (field, label) in zip(axes.flat, fields, strict=True):
-            values = np.array([c[field]["mean"] for blk in results["per_N"]
-                               for c in blk["cells"]], float)
+            values = np.array(
+                [c[field]["mean"] for blk in results["per_N"] for c in blk["cells"]],
+                float,
+            )
             if not np.any(np.isfinite(values) & (values > 0)):  # e.g. exact=False
                 ax.set_title(label, fontsize=9)
-                ax.text(0.5, 0.5, "not computed in this run", ha="center",
-                        va="center", transform=ax.transAxes, fontsize=8)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not computed in this run",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    fontsize=8,
+                )
                 continue
             for blk in results["per_N"]:
                 lams = np.array([c["lam"] for c in blk["cells"]])
                 mean = np.array([c[field]["mean"] for c in blk["cells"]])
                 lo = np.array([c[field]["ci95"][0] for c in blk["cells"]])
                 hi = np.array([c[field]["ci95"][1] for c in blk["cells"]])
-                line = ax.errorbar(lams, mean, yerr=[mean - lo, hi - mean], marker="o",
-                                   capsize=2, label=f"N = {blk['N']}")
+                line = ax.errorbar(
+                    lams,
+                    mean,
+                    yerr=[mean - lo, hi - mean],
+                    marker="o",
+                    capsize=2,
+                    label=f"N = {blk['N']}",
+                )
                 fit = blk.get("fits", {}).get(field)
                 if fit and np.isfinite(fit["b"]):
                     grid = np.geomspace(lams.min(), lams.max(), 50)
-                    ax.plot(grid, fit["c"] * grid ** fit["b"], ls="--", lw=0.8,
-                            color=line[0].get_color(),
-                            label=f"fit λ^{fit['b']:.2f}")
+                    ax.plot(
+                        grid,
+                        fit["c"] * grid ** fit["b"],
+                        ls="--",
+                        lw=0.8,
+                        color=line[0].get_color(),
+                        label=f"fit λ^{fit['b']:.2f}",
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("λ")
             ax.set_title(label, fontsize=9)
             ax.legend(fontsize=7)
-        fig.suptitle("converged students: means over converged seeds, 95% intervals",
-                     fontsize=9)
+        fig.suptitle(
+            "converged students: means over converged seeds, 95% intervals", fontsize=9
+        )
         figs["lambda_sweep.png"] = fig
 
         # The trajectories of plain GD.
@@ -470,16 +698,25 @@ def plot(results: dict, arrays: dict) -> dict:
             steps = log * np.arange(1, frac.shape[-1] + 1)
             fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
             for i, cell in enumerate(blk["cells"]):
-                line, = ax.plot(steps, frac[i].mean(axis=0), label=f"λ = {cell['lam']:g}")
-                same = [r["aligned_mass_fraction"] for r in cell["runs"][:frac.shape[1]]]
+                (line,) = ax.plot(
+                    steps, frac[i].mean(axis=0), label=f"λ = {cell['lam']:g}"
+                )
+                same = [
+                    r["aligned_mass_fraction"] for r in cell["runs"][: frac.shape[1]]
+                ]
                 ax.axhline(np.mean(same), ls="--", lw=0.8, color=line.get_color())
             ax.axvline(40000, color="k", lw=0.8)
             ax.text(40000, ax.get_ylim()[0], " 40,000 steps", fontsize=7, va="bottom")
-            ax.set(xscale="log", xlabel=f"plain GD steps (lr = {results['config']['lr']:g})",
-                   ylabel=f"mass within {results['config']['angle_tol']:g} rad")
-            ax.set_title(f"N = {n}: plain GD from the same initialization (solid) vs "
-                         f"the stationary points (dashed), mean of {frac.shape[1]} seeds",
-                         fontsize=9)
+            ax.set(
+                xscale="log",
+                xlabel=f"plain GD steps (lr = {results['config']['lr']:g})",
+                ylabel=f"mass within {results['config']['angle_tol']:g} rad",
+            )
+            ax.set_title(
+                f"N = {n}: plain GD from the same initialization (solid) vs "
+                f"the stationary points (dashed), mean of {frac.shape[1]} seeds",
+                fontsize=9,
+            )
             ax.legend(fontsize=7)
             figs["trajectories.png"] = fig
     return figs
@@ -500,15 +737,19 @@ def report(results: dict) -> str:
                 f"{c['condensed']}/{c['converged']}, ||theta||^2 "
                 f"{c['sq_norm']['mean']:.4f}, to teacher "
                 f"{c['teacher_distance']['mean']:.2e}, to exact "
-                f"{c['exact_distance']['mean']:.2e}")
-        fits = ", ".join(f"{f} ~ lam^{v['b']:.2f} [{v['b_ci95'][0]:.2f}, "
-                         f"{v['b_ci95'][1]:.2f}]" for f, v in blk["fits"].items())
-        lines.append(f"N={blk['N']} fits: {fits}; verdict "
-                     f"{claims.condensation_limit(blk)}")
+                f"{c['exact_distance']['mean']:.2e}"
+            )
+        fits = ", ".join(
+            f"{f} ~ lam^{v['b']:.2f} [{v['b_ci95'][0]:.2f}, {v['b_ci95'][1]:.2f}]"
+            for f, v in blk["fits"].items()
+        )
+        lines.append(
+            f"N={blk['N']} fits: {fits}; verdict {claims.condensation_limit(blk)}"
+        )
     return "\n".join(lines)
 
 
-def sweep(*, out=None, progress: bool = False, **config) -> runner.Result:
+def sweep(*, out=None, progress: bool = False, **config) -> runtime.Result:
     """The converged λ-sweep in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
@@ -516,5 +757,8 @@ def sweep(*, out=None, progress: bool = False, **config) -> runner.Result:
       >>> res = condensation_sweep.sweep(N=[40], seeds=10, check_seeds=2)
       >>> res.results["per_N"][0]["fits"], res.plot()
     """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, progress=progress))
+    return runtime.run(
+        sys.modules[__name__],
+        Config(**config),
+        runtime.Options(out=out, progress=progress),
+    )

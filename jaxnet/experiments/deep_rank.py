@@ -37,15 +37,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, models, runner
-from jaxnet.experiments import full_rank as fr
+from jaxnet import config, jacobian, models, runtime
+from jaxnet.rank import fig4
+from jaxnet.rank.deep import singular_values, trial_data  # noqa: F401  (re-exported)
 
-DEFAULT_WIDTHS = {2: tuple(range(30, 301, 30)), 3: tuple(range(6, 49, 6)),
-                  4: tuple(range(4, 33, 4))}
+DEFAULT_WIDTHS = {
+    2: tuple(range(30, 301, 30)),
+    3: tuple(range(6, 49, 6)),
+    4: tuple(range(4, 33, 4)),
+}
 D0_N = tuple(range(10, 101, 10))
 RATIO_N = tuple(range(10, 101, 10))
 REFINE_BATCH = 32
-CHUNK_BYTES = 64 << 20  # trials per compiled call: their Jacobians (x3) within this (trials
+CHUNK_BYTES = (
+    64 << 20
+)  # trials per compiled call: their Jacobians (x3) within this (trials
 # run one after another, so it bounds the work between checkpoints and watchdog beats)
 
 
@@ -59,7 +65,7 @@ def default_widths(depth: int) -> tuple[int, ...]:
     return tuple(range(step, 8 * step + 1, step))
 
 
-SPEC = runner.Spec(
+SPEC = runtime.Spec(
     "deep_rank",
     "beyond the documents: the slides' further topic 'deep networks' (Figure 4 at "
     "depth L)",
@@ -73,29 +79,53 @@ class Config:
     """Every (depth, panel, n, width) cell, ``trials`` trials each. Empty ``n`` and
     ``width`` take the default grids (``D0_N``/``RATIO_N``, ``default_widths``)."""
 
-    model: str = config.field("mlp", choices=models.MODELS, help="network builder "
-                              "(jaxnet.models; register your own flax model)")
-    depth: tuple[int, ...] = config.field((2, 3, 4), help="weight layers L (L = 2: the "
-                                          "slides' network)", check=config.ints(2))
-    d0: tuple[int, ...] = config.field((1, 2), help="fixed input dimensions",
-                                       check=config.ints(allow_empty=True))
-    ratio: tuple[float, ...] = config.field((), help="d0 = ceil(ratio*n) panels",
-                                            check=config.reals(low=0, low_open=True,
-                                                               allow_empty=True))
-    n: tuple[int, ...] = config.field((), help="data-set sizes (default 10..100)",
-                                      check=config.ints(allow_empty=True))
-    width: tuple[int, ...] = config.field((), help="hidden width per layer (default: "
-                                          "per depth)", check=config.ints(allow_empty=True))
+    model: str = config.field(
+        "mlp",
+        choices=models.MODELS,
+        help="network builder (jaxnet.models; register your own flax model)",
+    )
+    depth: tuple[int, ...] = config.field(
+        (2, 3, 4),
+        help="weight layers L (L = 2: the slides' network)",
+        check=config.ints(2),
+    )
+    d0: tuple[int, ...] = config.field(
+        (1, 2), help="fixed input dimensions", check=config.ints(allow_empty=True)
+    )
+    ratio: tuple[float, ...] = config.field(
+        (),
+        help="d0 = ceil(ratio*n) panels",
+        check=config.reals(low=0, low_open=True, allow_empty=True),
+    )
+    n: tuple[int, ...] = config.field(
+        (), help="data-set sizes (default 10..100)", check=config.ints(allow_empty=True)
+    )
+    width: tuple[int, ...] = config.field(
+        (),
+        help="hidden width per layer (default: per depth)",
+        check=config.ints(allow_empty=True),
+    )
     trials: int = config.field(100, help="trials per cell", check=config.count())
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(256, help="at most this many trials evaluated at once per "
-                              "device (fewer where their Jacobians would exceed 64 MiB; "
-                              "recorded)", affects_results=False, check=config.count())
-    beta: float = config.field(2.0, help="certification margin (Figure 4's)",
-                               check=config.real(low=math.sqrt(2)))
-    check_fig4: bool = config.field(True, help="at depth 2 (mlp model), decide the same "
-                                    "trials with the Figure-4 engine and count "
-                                    "disagreements")
+    chunk: int = config.field(
+        256,
+        help="at most this many trials evaluated at once per "
+        "device (fewer where their Jacobians would exceed 64 MiB; "
+        "recorded)",
+        affects_results=False,
+        check=config.count(),
+    )
+    beta: float = config.field(
+        2.0,
+        help="certification margin (Figure 4's)",
+        check=config.real(low=math.sqrt(2)),
+    )
+    check_fig4: bool = config.field(
+        True,
+        help="at depth 2 (mlp model), decide the same "
+        "trials with the Figure-4 engine and count "
+        "disagreements",
+    )
 
     def __post_init__(self):
         config.freeze(self)
@@ -108,8 +138,15 @@ class Config:
     def panels(self):
         """``(family, panel name, d0_of(n), n values)``."""
         out = [("d0", f"d0={d}", lambda n, d=d: d, self.n or D0_N) for d in self.d0]
-        out += [("ratio", f"ratio={r:g}", lambda n, r=r: fr.ratio_d0(r, n),
-                 self.n or RATIO_N) for r in self.ratio]
+        out += [
+            (
+                "ratio",
+                f"ratio={r:g}",
+                lambda n, r=r: fig4.ratio_d0(r, n),
+                self.n or RATIO_N,
+            )
+            for r in self.ratio
+        ]
         return out
 
 
@@ -124,17 +161,19 @@ def cells_of(cfg: Config) -> list[dict]:
                 d0 = d0_of(n)
                 for m in cfg.widths(depth):
                     p = models.n_params(build, d0, m, depth)
-                    out.append({"depth": depth, "family": family, "panel": panel, "n": n,
-                                "d0": d0, "d1": m, "n_params": p, "rtol": max(n, p) * eps})
+                    out.append(
+                        {
+                            "depth": depth,
+                            "family": family,
+                            "panel": panel,
+                            "n": n,
+                            "d0": d0,
+                            "d1": m,
+                            "n_params": p,
+                            "rtol": max(n, p) * eps,
+                        }
+                    )
     return out
-
-
-def trial_data(key, n, d0, sizes):
-    """The Figure-4 trial's data ``xs: (N, D0)`` (zero beyond n rows, d0 columns) and
-    its row mask."""
-    _, xs, row_mask = fr.sample_trial(key, "paper", n, d0, 1, sizes=(*sizes, 1),
-                                      dtype=jnp.float64)
-    return xs, row_mask
 
 
 def trial_fn(net: models.Network, sizes):
@@ -156,8 +195,13 @@ def jacobian_fn(net: models.Network, sizes):
     return lambda key, n, d0: trial(key, n, d0)[-1]
 
 
-def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack",
-            deficient_test: bool = True):
+def unit_fn(
+    net: models.Network,
+    sizes,
+    beta: float,
+    cholesky: str = "lapack",
+    deficient_test: bool = True,
+):
     """``(key, cell) -> {'code', 's_upper'}``: the Gram certificate of one trial
     (``cholesky``: ``jacobian.default_cholesky``; ``deficient_test``: its Gram
     deficiency test, which cannot fire in float64 at these sizes:
@@ -168,16 +212,29 @@ def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack",
 
     def one(key, cell):
         xs, row_mask, params, fixed, j = trial(key, cell["n"], cell["d0"])
-        cert = jacobian.full_rank_certificate(j @ j.T, cell["n"], cell["n_params"],
-                                              cell["rtol"], row_mask=row_mask, beta=beta,
-                                              cholesky=cholesky,
-                                              deficient_test=deficient_test)
+        cert = jacobian.full_rank_certificate(
+            j @ j.T,
+            cell["n"],
+            cell["n_params"],
+            cell["rtol"],
+            row_mask=row_mask,
+            beta=beta,
+            cholesky=cholesky,
+            deficient_test=deficient_test,
+        )
         code, s_upper = cert.code, jnp.full((), jnp.nan, j.dtype)
         if net.pattern is not None:
             bits = jax.vmap(net.pattern, in_axes=(None, None, 0))(params, fixed, xs)
             hit, bound = jacobian.pattern_deficiency(
-                j, xs, bits, cell["n"], cell["d0"], cell["rtol"], row_mask=row_mask,
-                beta=beta)
+                j,
+                xs,
+                bits,
+                cell["n"],
+                cell["d0"],
+                cell["rtol"],
+                row_mask=row_mask,
+                beta=beta,
+            )
             hit = hit & (code == jacobian.AMBIGUOUS)
             code = jnp.where(hit, jnp.int8(jacobian.PATTERN_DEFICIENT), code)
             s_upper = jnp.where(hit, bound, s_upper)
@@ -186,33 +243,34 @@ def unit_fn(net: models.Network, sizes, beta: float, cholesky: str = "lapack",
     return one
 
 
-def singular_values(j):
-    """Singular values of ``j: (N, P)``, P ≥ N, by Householder QR of jᵀ then the SVD
-    of the N × N factor (as LAPACK's gesdd does for wide matrices, 10× faster here)."""
-    if j.shape[1] < j.shape[0]:
-        return jnp.linalg.svd(j, compute_uv=False)
-    return jnp.linalg.svd(jnp.linalg.qr(j.T, mode="r"), compute_uv=False)
-
-
 def make_refine(net, sizes, cols, seeds, base_key):
-    """Host step of ``runner.run_device``: re-decide AMBIGUOUS trials by the singular
+    """Host step of ``runtime.run_device``: re-decide AMBIGUOUS trials by the singular
     values of J; adds ``s_ratio`` (s_n/s_1, NaN where not computed)."""
     jac = jacobian_fn(net, sizes)
     n_of, d0_of = jnp.asarray(cols["n"]), jnp.asarray(cols["d0"])
     seeds = jnp.asarray(seeds)
-    svals = jax.jit(jax.vmap(lambda c, t: singular_values(
-        jac(runner.trial_key(base_key, seeds[c], t), n_of[c], d0_of[c]))))
+    svals = jax.jit(
+        jax.vmap(
+            lambda c, t: singular_values(
+                jac(runtime.trial_key(base_key, seeds[c], t), n_of[c], d0_of[c])
+            )
+        )
+    )
 
     def refine(cell_idx, trial_idx, out):
         code = out["code"].astype(np.int8).copy()
         s_ratio = np.full(code.shape, np.nan)
         todo = np.flatnonzero(code == jacobian.AMBIGUOUS)
         for start in range(0, len(todo), REFINE_BATCH):
-            sel = todo[start:start + REFINE_BATCH]
+            sel = todo[start : start + REFINE_BATCH]
             pad = np.concatenate([sel, np.repeat(sel[:1], REFINE_BATCH - len(sel))])
-            s = np.asarray(svals(jnp.asarray(cell_idx[pad], jnp.int32),
-                                 jnp.asarray(trial_idx[pad], jnp.int32)))
-            for u, sv in zip(sel, s[:len(sel)], strict=False):
+            s = np.asarray(
+                svals(
+                    jnp.asarray(cell_idx[pad], jnp.int32),
+                    jnp.asarray(trial_idx[pad], jnp.int32),
+                )
+            )
+            for u, sv in zip(sel, s[: len(sel)], strict=False):
                 c = cell_idx[u]
                 n, rtol = int(cols["n"][c]), float(cols["rtol"][c])
                 rank = int(np.sum(sv > rtol * sv[0])) if sv[0] > 0 else 0
@@ -233,11 +291,17 @@ def _groups(cells):
 
 def summarize(cells, codes, s_ratio, beta: float) -> list[dict]:
     """Per-cell counts (Figure 4's ``cell_counts``) plus depth, total width and P/n."""
-    return [{**{k: cell[k] for k in ("depth", "panel", "n", "d0", "d1", "n_params",
-                                     "rtol")},
-             "total_width": (cell["depth"] - 1) * cell["d1"],
-             **fr.cell_counts(codes[c], s_ratio[c], cell["rtol"], beta)}
-            for c, cell in enumerate(cells)]
+    return [
+        {
+            **{
+                k: cell[k]
+                for k in ("depth", "panel", "n", "d0", "d1", "n_params", "rtol")
+            },
+            "total_width": (cell["depth"] - 1) * cell["d1"],
+            **fig4.cell_counts(codes[c], s_ratio[c], cell["rtol"], beta),
+        }
+        for c, cell in enumerate(cells)
+    ]
 
 
 def thresholds(cells: list[dict]) -> list[dict]:
@@ -248,54 +312,82 @@ def thresholds(cells: list[dict]) -> list[dict]:
         rows.setdefault((c["depth"], c["panel"], c["n"]), []).append(c)
     out = []
     for (depth, panel, n), sub in rows.items():
-        hit = next((c for c in sorted(sub, key=lambda c: c["d1"]) if c["p"] >= 0.5), None)
-        out.append({"depth": depth, "panel": panel, "n": n,
-                    "width": hit and hit["d1"], "total_width": hit and hit["total_width"],
-                    "n_params": hit and hit["n_params"],
-                    "params_per_point": hit and hit["n_params"] / n,
-                    "grid_max_width": max(c["d1"] for c in sub)})
+        hit = next(
+            (c for c in sorted(sub, key=lambda c: c["d1"]) if c["p"] >= 0.5), None
+        )
+        out.append(
+            {
+                "depth": depth,
+                "panel": panel,
+                "n": n,
+                "width": hit and hit["d1"],
+                "total_width": hit and hit["total_width"],
+                "n_params": hit and hit["n_params"],
+                "params_per_point": hit and hit["n_params"] / n,
+                "grid_max_width": max(c["d1"] for c in sub),
+            }
+        )
     return out
 
 
-def _fig4_check(cfg: Config, ctx: runner.Context, cells, codes):
+def _fig4_check(cfg: Config, ctx: runtime.Context, cells, codes):
     """Depth-2 cells decided again by the Figure-4 engine on the same keys."""
     full = np.isin(codes, jacobian.FULL_CODES)
     report = {}
     for family in ("d0", "ratio"):
-        idx = [i for i, c in enumerate(cells) if c["depth"] == 2 and c["family"] == family]
+        idx = [
+            i for i, c in enumerate(cells) if c["depth"] == 2 and c["family"] == family
+        ]
         if not idx:
             continue
         sub = [cells[i] for i in idx]
-        grid = fr.make_grid(
-            "paper", d0_values=sorted({c["d0"] for c in sub}) if family == "d0" else [],
+        grid = fig4.make_grid(
+            "paper",
+            d0_values=sorted({c["d0"] for c in sub}) if family == "d0" else [],
             ratios=list(cfg.ratio) if family == "ratio" else [],
-            n_values=sorted({c["n"] for c in sub}), d1_values=sorted({c["d1"] for c in
-                                                                       sub}),
-            rank_dtype="float64")
-        res = fr.run_grid("paper", grid, cfg.trials, ctx=ctx, family=f"fig4_{family}",
-                          chunk=64, rank_dtype="float64", beta=cfg.beta)
+            n_values=sorted({c["n"] for c in sub}),
+            d1_values=sorted({c["d1"] for c in sub}),
+            rank_dtype="float64",
+        )
+        res = fig4.run_grid(
+            "paper",
+            grid,
+            cfg.trials,
+            ctx=ctx,
+            family=f"fig4_{family}",
+            chunk=64,
+            rank_dtype="float64",
+            beta=cfg.beta,
+        )
         ref_full = np.isin(res["code"], jacobian.FULL_CODES)
-        pos = {(str(p), int(n), int(d1)): k for k, (p, n, d1) in
-               enumerate(zip(grid.panel, grid.n, grid.d1, strict=True))}
+        pos = {
+            (str(p), int(n), int(d1)): k
+            for k, (p, n, d1) in enumerate(
+                zip(grid.panel, grid.n, grid.d1, strict=True)
+            )
+        }
         mine = np.stack([full[i] for i in idx])
         theirs = np.stack([ref_full[pos[(c["panel"], c["n"], c["d1"])]] for c in sub])
-        report[family] = {"decisions": int(mine.size),
-                          "disagree": int((mine != theirs).sum())}
+        report[family] = {
+            "decisions": int(mine.size),
+            "disagree": int((mine != theirs).sum()),
+        }
     return report
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     build = models.get_model(cfg.model)
     cells = cells_of(cfg)
-    seeds_all = np.array([runner.cell_seed("full_rank", "paper", c["n"], c["d0"])
-                          for c in cells], np.uint32)
+    seeds_all = np.array(
+        [fig4.column_seed("paper", c["n"], c["d0"]) for c in cells], np.uint32
+    )
     codes = np.zeros((len(cells), cfg.trials), np.int8)
     s_ratio = np.full((len(cells), cfg.trials), np.nan)
     s_upper = np.full((len(cells), cfg.trials), np.nan)
     seconds, chunks = {}, {}
     # batched LAPACK (potrf) in the trial: one device where a process has several CPU
-    # devices (runner.lapack_mesh)
-    mesh = runner.lapack_mesh()
+    # devices (runtime.lapack_mesh)
+    mesh = runtime.lapack_mesh()
     for (depth, m, family), idx in _groups(cells).items():
         t0 = time.perf_counter()
         sub = [cells[i] for i in idx]
@@ -304,18 +396,26 @@ def compute(cfg: Config, ctx: runner.Context):
         p_pad = models.n_params(build, sizes[1], m, depth)
         chunk = max(1, min(cfg.chunk, CHUNK_BYTES // (3 * 8 * sizes[0] * p_pad)))
         chunks[f"L{depth}_m{m}_{family}"] = chunk
-        cols = {"n": np.array([c["n"] for c in sub], np.int32),
-                "d0": np.array([c["d0"] for c in sub], np.int32),
-                "n_params": np.array([c["n_params"] for c in sub], np.int32),
-                "rtol": np.array([c["rtol"] for c in sub], np.float64)}
+        cols = {
+            "n": np.array([c["n"] for c in sub], np.int32),
+            "d0": np.array([c["d0"] for c in sub], np.int32),
+            "n_params": np.array([c["n_params"] for c in sub], np.int32),
+            "rtol": np.array([c["rtol"] for c in sub], np.float64),
+        }
         gram_deficient = jacobian.deficient_test_can_fire(
-            float(cols["rtol"].max()), int(cols["n"].min()), cfg.beta)
-        out = ctx.device(unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
-                         cols, seeds_all[idx], cfg.trials,
-                         chunk=chunk, mesh=mesh,
-                         desc=f"L={depth} m={m} {family}", sequential=True,
-                         refine_fn=make_refine(net, sizes, cols, seeds_all[idx],
-                                               ctx.base_key))
+            float(cols["rtol"].max()), int(cols["n"].min()), cfg.beta
+        )
+        out = ctx.device(
+            unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
+            cols,
+            seeds_all[idx],
+            cfg.trials,
+            chunk=chunk,
+            mesh=mesh,
+            desc=f"L={depth} m={m} {family}",
+            sequential=True,
+            refine_fn=make_refine(net, sizes, cols, seeds_all[idx], ctx.base_key),
+        )
         codes[idx], s_ratio[idx] = out["code"], out["s_ratio"]
         s_upper[idx] = out["s_upper"]
         key = f"L{depth}"
@@ -323,13 +423,14 @@ def compute(cfg: Config, ctx: runner.Context):
     summary = summarize(cells, codes, s_ratio, cfg.beta)
     body = {
         "network": "F(x) = v^T h_{L-1}, h_l = relu(W_l h_{l-1} + b_l); J wrt every "
-                   "hidden layer [W_l | b_l] (v fixed), by vmap(jacrev)",
+        "hidden layer [W_l | b_l] (v fixed), by vmap(jacrev)",
         "initialization": "mlp: layer 1 [w|b] and v iid N(0,1) (the Figure-4 draws of "
-                          "the same key); layers l >= 2 [W_l|b_l] iid N(0, 2/(m+1))"
-                          if cfg.model == "mlp" else f"{cfg.model}: its own initializers",
+        "the same key); layers l >= 2 [W_l|b_l] iid N(0, 2/(m+1))"
+        if cfg.model == "mlp"
+        else f"{cfg.model}: its own initializers",
         "rank_rule": "full rank iff s_n(J) > rtol * s_1(J), rtol = max(n, P) * "
-                     "eps(float64); Gram/Cholesky certificates with margin beta, the "
-                     "rest by the singular values of J (QR of J^T, SVD of R)",
+        "eps(float64); Gram/Cholesky certificates with margin beta, the "
+        "rest by the singular values of J (QR of J^T, SVD of R)",
         "thresholds": thresholds(summary),
         "metadata": {"sweep_seconds": seconds, "chunks": chunks},
         "cells": summary,
@@ -353,46 +454,74 @@ def plot(results: dict, arrays: dict) -> dict:
     for depth in cfg["depth"]:
         sub = [c for c in cells if c["depth"] == depth]
         figs[f"deep_rank_L{depth}.png"] = plotting.full_rank_heatmaps(
-            sub, title=f"depth L = {depth} ({depth - 1} hidden layers of width $d_1$), "
-                       f"{cfg['model']}, {cfg['trials']} trials/cell")
+            sub,
+            title=f"depth L = {depth} ({depth - 1} hidden layers of width $d_1$), "
+            f"{cfg['model']}, {cfg['trials']} trials/cell",
+        )
     rows = results["thresholds"]
     panels = list(dict.fromkeys(r["panel"] for r in rows))
     with plt.rc_context(plotting.STYLE):
-        fig, axes = plt.subplots(2, len(panels), figsize=(3.4 * len(panels) + 0.5, 5.6),
-                                 squeeze=False, constrained_layout=True)
+        fig, axes = plt.subplots(
+            2,
+            len(panels),
+            figsize=(3.4 * len(panels) + 0.5, 5.6),
+            squeeze=False,
+            constrained_layout=True,
+        )
         for j, panel in enumerate(panels):
             for depth in cfg["depth"]:
-                pts = [r for r in rows if r["panel"] == panel and r["depth"] == depth
-                       and r["width"] is not None]
+                pts = [
+                    r
+                    for r in rows
+                    if r["panel"] == panel
+                    and r["depth"] == depth
+                    and r["width"] is not None
+                ]
                 ns = [r["n"] for r in pts]
-                axes[0, j].plot(ns, [r["total_width"] for r in pts], "o-", ms=3,
-                                label=f"L = {depth}")
-                axes[1, j].plot(ns, [r["params_per_point"] for r in pts], "o-", ms=3,
-                                label=f"L = {depth}")
-            axes[0, j].set(title=panel, xlabel="n", ylabel="total hidden units at p = 1/2")
+                axes[0, j].plot(
+                    ns,
+                    [r["total_width"] for r in pts],
+                    "o-",
+                    ms=3,
+                    label=f"L = {depth}",
+                )
+                axes[1, j].plot(
+                    ns,
+                    [r["params_per_point"] for r in pts],
+                    "o-",
+                    ms=3,
+                    label=f"L = {depth}",
+                )
+            axes[0, j].set(
+                title=panel, xlabel="n", ylabel="total hidden units at p = 1/2"
+            )
             axes[1, j].set(xlabel="n", ylabel="P / n at p = 1/2")
             axes[1, j].axhline(1, color="k", lw=0.8, ls=":")
             axes[0, j].legend(fontsize=7)
-        fig.suptitle("smallest grid width with P(rank J = n) >= 1/2 (missing: not "
-                     "reached on the grid)")
+        fig.suptitle(
+            "smallest grid width with P(rank J = n) >= 1/2 (missing: not "
+            "reached on the grid)"
+        )
     figs["deep_rank_thresholds.png"] = fig
     return figs
 
 
 def report(results: dict) -> str:
     cells = results["cells"]
-    line = (f"{len(cells)} cells, {sum(c['trials'] for c in cells)} trials, "
-            f"{results['metadata']['wall_time_s']:.1f} s; decided by SVD "
-            f"{sum(c['svd_refined'] for c in cells)}, near threshold "
-            f"{sum(c['near_threshold'] for c in cells)}")
+    line = (
+        f"{runtime.report_head(results)}; decided by SVD "
+        f"{sum(c['svd_refined'] for c in cells)}, near threshold "
+        f"{sum(c['near_threshold'] for c in cells)}"
+    )
     chk = results.get("fig4_check")
     if chk:
         line += "; Figure-4 engine at L = 2: " + ", ".join(
-            f"{f} {v['disagree']}/{v['decisions']} disagree" for f, v in chk.items())
+            f"{f} {v['disagree']}/{v['decisions']} disagree" for f, v in chk.items()
+        )
     return line
 
 
-def probability(*, out=None, progress: bool = False, **config) -> runner.Result:
+def probability(*, out=None, progress: bool = False, **config) -> runtime.Result:
     """Depth-L Figure 4 in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
@@ -401,5 +530,8 @@ def probability(*, out=None, progress: bool = False, **config) -> runner.Result:
       ...                             width=[5, 10], trials=50)
       >>> res.column("p"), res.results["thresholds"], res.plot()
     """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, progress=progress))
+    return runtime.run(
+        sys.modules[__name__],
+        Config(**config),
+        runtime.Options(out=out, progress=progress),
+    )

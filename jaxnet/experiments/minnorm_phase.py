@@ -6,7 +6,7 @@ labels from the teacher (``jaxnet.teachers``), the exact minimum-norm interpolan
 (``jaxnet.minnorm``, cvxpy + Clarabel); recovered iff its RMS distance to the teacher
 on the sphere is < ``tol``. In d = 2: whether every teacher sector holds ≥ 3 points
 (Theorem 5.2's hypothesis), its exact probability and the report's bound (eq. 12).
-Instances are drawn from their trial keys (``runner.host_rng``) on a process pool.
+Instances are drawn from their trial keys (``runtime.host_rng``) on a process pool.
 """
 
 from __future__ import annotations
@@ -17,40 +17,58 @@ import warnings
 
 import numpy as np
 
-from jaxnet import config, minnorm, runner, stats, teachers, theory
-from jaxnet import condensation as cd
+from jaxnet import condensation_measures as cd
+from jaxnet import config, minnorm, runtime, stats, teachers, theory
 
-SPEC = runner.Spec("minnorm_phase",
-                   "report (Song & Lee), Theorem 5.2 and its conjecture for d > 2",
-                   arrays="instances.npz", options=runner.HOST_OPTIONS, x64=False)
+SPEC = runtime.Spec(
+    "minnorm_phase",
+    "report (Song & Lee), Theorem 5.2 and its conjecture for d > 2",
+    arrays="instances.npz",
+    options=runtime.HOST_OPTIONS,
+    x64=False,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Every (teacher family, m0, d, N) cell, ``instances`` exact solves each."""
 
-    teachers: tuple[str, ...] = config.field(("report", "mixed", "random"),
-                                             choices=teachers.TEACHERS,
-                                             help="teacher families")
+    teachers: tuple[str, ...] = config.field(
+        ("report", "mixed", "random"),
+        choices=teachers.TEACHERS,
+        help="teacher families",
+    )
     m0: tuple[int, ...] = config.field((3,), help="teacher widths", check=config.ints())
-    d: tuple[int, ...] = config.field((2,), help="input dimensions",
-                                      check=config.ints(2))
-    N: tuple[int, ...] = config.field(tuple(range(4, 61, 2)), help="training-set sizes",
-                                      check=config.ints())
+    d: tuple[int, ...] = config.field(
+        (2,), help="input dimensions", check=config.ints(2)
+    )
+    N: tuple[int, ...] = config.field(
+        tuple(range(4, 61, 2)), help="training-set sizes", check=config.ints()
+    )
     instances: int = config.field(200, help="instances per cell", check=config.count())
-    tol: float = config.field(1e-3, help="recovered iff RMS distance to the teacher < "
-                              "tol", check=config.OPEN_FRACTION)
+    tol: float = config.field(
+        1e-3,
+        help="recovered iff RMS distance to the teacher < tol",
+        check=config.OPEN_FRACTION,
+    )
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
         config.freeze(self)
         if max(self.d) > 2 and set(self.teachers) & set(teachers.TWO_D_ONLY):
-            raise ValueError(f"d > 2 needs teachers without {teachers.TWO_D_ONLY} "
-                             "(two-dimensional families)")
+            raise ValueError(
+                f"d > 2 needs teachers without {teachers.TWO_D_ONLY} "
+                "(two-dimensional families)"
+            )
 
     def cells(self):
-        return [(f, m0, d, n) for f in self.teachers for m0 in self.m0 for d in self.d
-                for n in self.N]
+        return [
+            (f, m0, d, n)
+            for f in self.teachers
+            for m0 in self.m0
+            for d in self.d
+            for n in self.N
+        ]
 
 
 def recovery_trial(rng, cell, t=0):
@@ -74,11 +92,19 @@ def recovery_trial(rng, cell, t=0):
     hyp, p_hyp = False, float("nan")
     if d == 2:
         hyp = bool(theory.sector_counts(teacher["w"], x).min() >= 3)
-        p_hyp = float(theory.prob_all_cells_at_least(
-            theory.sector_probabilities(teacher["w"]), n, 3))
-    out = {"solved": sol.status == minnorm.OPTIMAL, "sq_norm": float("nan"),
-           "distance": float("nan"), "hypothesis": hyp, "p_hypothesis": p_hyp,
-           "complete": bool(pats.complete)}
+        p_hyp = float(
+            theory.prob_all_cells_at_least(
+                theory.sector_probabilities(teacher["w"]), n, 3
+            )
+        )
+    out = {
+        "solved": sol.status == minnorm.OPTIMAL,
+        "sq_norm": float("nan"),
+        "distance": float("nan"),
+        "hypothesis": hyp,
+        "p_hypothesis": p_hyp,
+        "complete": bool(pats.complete),
+    }
     if sol.status != minnorm.OPTIMAL:
         return out
     if d == 2:
@@ -86,16 +112,25 @@ def recovery_trial(rng, cell, t=0):
     else:
         z = rng.standard_normal((20_000, d))
         z /= np.linalg.norm(z, axis=1, keepdims=True)
-        dist = float(np.sqrt(np.mean((cd.evaluate(sol.params, z)
-                                      - cd.evaluate(teacher, z)) ** 2)))
+        dist = float(
+            np.sqrt(
+                np.mean((cd.evaluate(sol.params, z) - cd.evaluate(teacher, z)) ** 2)
+            )
+        )
     return {**out, "sq_norm": float(sol.sq_norm), "distance": dist}
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     cells = cfg.cells()
-    seeds = [runner.cell_seed("minnorm_phase", *c) for c in cells]
-    state = ctx.host(recovery_trial, cells, seeds, cfg.instances,
-                     desc="min-norm recovery", cost=lambda c: c[3] * c[2])
+    seeds = [runtime.cell_seed("minnorm_phase", *c) for c in cells]
+    state = ctx.host(
+        recovery_trial,
+        cells,
+        seeds,
+        cfg.instances,
+        desc="min-norm recovery",
+        cost=lambda c: c[3] * c[2],
+    )
     rows = []
     for c, (family, m0, d, n) in enumerate(cells):
         ok = state["solved"][c]
@@ -103,24 +138,44 @@ def compute(cfg: Config, ctx: runner.Context):
         k, solved = int(rec.sum()), int(ok.sum())
         lo, hi = stats.wilson_interval(k, solved) if solved else (np.nan, np.nan)
         hyp = ok & state["hypothesis"][c]
-        row = {"teacher": family, "m0": m0, "d": d, "N": n, "instances": cfg.instances,
-               "solved": solved, "failed": cfg.instances - solved, "recovered": k,
-               "p_recovered": k / solved if solved else float("nan"),
-               "p_ci95": [float(lo), float(hi)],
-               "sq_norm_at_recovery_max_dev": float(np.nanmax(np.abs(
-                   state["sq_norm"][c][rec] - 2 * m0))) if k else None,
-               "patterns_complete": int(state["complete"][c].sum())}
+        row = {
+            "teacher": family,
+            "m0": m0,
+            "d": d,
+            "N": n,
+            "instances": cfg.instances,
+            "solved": solved,
+            "failed": cfg.instances - solved,
+            "recovered": k,
+            "p_recovered": k / solved if solved else float("nan"),
+            "p_ci95": [float(lo), float(hi)],
+            "sq_norm_at_recovery_max_dev": float(
+                np.nanmax(np.abs(state["sq_norm"][c][rec] - 2 * m0))
+            )
+            if k
+            else None,
+            "patterns_complete": int(state["complete"][c].sum()),
+        }
         if d == 2:
-            row.update({
-                "p_hypothesis_exact": float(np.nanmean(state["p_hypothesis"][c])),
-                "hypothesis_held": int(hyp.sum()),
-                "theorem52_confirmed": int((hyp & rec).sum()),
-                "eq12_bound": theory.sector_bound_eq12(theory.sector_probabilities(
-                    teachers.make(family, m0, 2)["w"]), n)
-                if family in teachers.TWO_D_ONLY else None})
+            row.update(
+                {
+                    "p_hypothesis_exact": float(np.nanmean(state["p_hypothesis"][c])),
+                    "hypothesis_held": int(hyp.sum()),
+                    "theorem52_confirmed": int((hyp & rec).sum()),
+                    "eq12_bound": theory.sector_bound_eq12(
+                        theory.sector_probabilities(teachers.make(family, m0, 2)["w"]),
+                        n,
+                    )
+                    if family in teachers.TWO_D_ONLY
+                    else None,
+                }
+            )
         rows.append(row)
-    body = {"recovery": "RMS over the sphere of f_hat - f_teacher < tol",
-            "metadata": {"workers": ctx.options.workers}, "cells": rows}
+    body = {
+        "recovery": "RMS over the sphere of f_hat - f_teacher < tol",
+        "metadata": {"workers": ctx.options.workers},
+        "cells": rows,
+    }
     return body, state
 
 
@@ -140,14 +195,34 @@ def plot(results: dict, arrays: dict) -> dict:
             lo = np.array([r["p_ci95"][0] for r in sub], float)
             hi = np.array([r["p_ci95"][1] for r in sub], float)
             label = f"{g[0]}, m0={g[1]}, d={g[2]}"
-            ax.errorbar(n, p, yerr=[p - lo, hi - p], fmt="o-", ms=3, lw=1, color=f"C{i}",
-                        label=f"recovery: {label}")
+            ax.errorbar(
+                n,
+                p,
+                yerr=[p - lo, hi - p],
+                fmt="o-",
+                ms=3,
+                lw=1,
+                color=f"C{i}",
+                label=f"recovery: {label}",
+            )
             if g[2] == 2:
-                ax.plot(n, [r["p_hypothesis_exact"] for r in sub], "--", color=f"C{i}",
-                        lw=1, label="P(>=3 points per sector), exact")
+                ax.plot(
+                    n,
+                    [r["p_hypothesis_exact"] for r in sub],
+                    "--",
+                    color=f"C{i}",
+                    lw=1,
+                    label="P(>=3 points per sector), exact",
+                )
                 if sub[0]["eq12_bound"] is not None:
-                    ax.plot(n, [r["eq12_bound"] for r in sub], ":", color=f"C{i}", lw=1,
-                            label="report's bound (eq. 12)")
+                    ax.plot(
+                        n,
+                        [r["eq12_bound"] for r in sub],
+                        ":",
+                        color=f"C{i}",
+                        lw=1,
+                        label="report's bound (eq. 12)",
+                    )
         ax.set_xlabel("N (training points)")
         ax.set_ylabel("probability")
         ax.set_ylim(-0.02, 1.02)
@@ -158,16 +233,18 @@ def plot(results: dict, arrays: dict) -> dict:
 
 def report(results: dict) -> str:
     rows = results["cells"]
-    return (f"{len(rows)} cells, {sum(r['instances'] for r in rows)} instances, "
-            f"{results['metadata']['wall_time_s']:.1f} s; failed "
-            f"{sum(r['failed'] for r in rows)}; Theorem 5.2 confirmed on "
-            f"{sum(r.get('theorem52_confirmed', 0) for r in rows)}/"
-            f"{sum(r.get('hypothesis_held', 0) for r in rows)} instances meeting its "
-            "hypothesis")
+    return (
+        f"{runtime.report_head(results, 'instances')}; failed "
+        f"{sum(r['failed'] for r in rows)}; Theorem 5.2 confirmed on "
+        f"{sum(r.get('theorem52_confirmed', 0) for r in rows)}/"
+        f"{sum(r.get('hypothesis_held', 0) for r in rows)} instances meeting its "
+        "hypothesis"
+    )
 
 
-def recovery(*, out=None, progress: bool = False, workers: int = 0,
-             **config) -> runner.Result:
+def recovery(
+    *, out=None, progress: bool = False, workers: int = 0, **config
+) -> runtime.Result:
     """The phase diagram in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
@@ -175,5 +252,8 @@ def recovery(*, out=None, progress: bool = False, workers: int = 0,
       >>> res = minnorm_phase.recovery(teachers=["report"], N=[10, 20, 30], instances=20)
       >>> res.column("p_recovered")
     """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, progress=progress, workers=workers))
+    return runtime.run(
+        sys.modules[__name__],
+        Config(**config),
+        runtime.Options(out=out, progress=progress, workers=workers),
+    )

@@ -16,19 +16,23 @@ import sys
 
 import numpy as np
 
-from jaxnet import config, data, regions, runner
+from jaxnet import config, data, regions, runtime
 
-SPEC = runner.Spec("region_figures", "slides, Figures 1 and 3", arrays="figures.npz")
+SPEC = runtime.Spec("region_figures", "slides, Figures 1 and 3", arrays="figures.npz")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Figure 1's data points ``x``; Figure 3's points are drawn from ``seed``."""
 
-    x: tuple[float, ...] = config.field((-1.0, 0.5, 2.0), help="the data points of "
-                                        "Figure 1 (distinct)", check=config.reals())
-    seed: int = config.field(0, help="base PRNG seed (Figure 3's points)",
-                             check=config.SEED)
+    x: tuple[float, ...] = config.field(
+        (-1.0, 0.5, 2.0),
+        help="the data points of Figure 1 (distinct)",
+        check=config.reals(),
+    )
+    seed: int = config.field(
+        0, help="base PRNG seed (Figure 3's points)", check=config.SEED
+    )
 
     def __post_init__(self):
         config.freeze(self)
@@ -36,12 +40,12 @@ class Config:
             raise ValueError(f"x must be distinct finite numbers; got {list(self.x)}")
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     x = np.sort(np.array(cfg.x))
     xt = np.stack([x, np.ones_like(x)], axis=1)
     record = {"fig1": {"x": x, "sectors": regions.fan(xt)}, "fig3": {}}
     for n in (3, 4):
-        key = runner.trial_key(ctx.base_key, runner.cell_seed(SPEC.name, n), 0)
+        key = runtime.trial_key(ctx.base_key, runtime.cell_seed(SPEC.name, n), 0)
         pts = np.sort(np.asarray(data.gaussian(key, n, 1))[:, 0])
         _, verts, pats = regions.relu_function_curve(pts)
         record["fig3"][f"n={n}"] = {"x": pts, "vertices": verts, "patterns": pats}
@@ -69,12 +73,22 @@ def plot(results: dict, arrays: dict) -> dict:
         cmap = plt.get_cmap("tab10")
         for k, s in enumerate(sectors):
             th = np.linspace(*s["angles"], 50)
-            ax.fill(np.r_[0, np.cos(th)], np.r_[0, np.sin(th)], color=cmap(k % 10),
-                    alpha=0.35, lw=0)
+            ax.fill(
+                np.r_[0, np.cos(th)],
+                np.r_[0, np.sin(th)],
+                color=cmap(k % 10),
+                alpha=0.35,
+                lw=0,
+            )
             mid = np.mean(s["angles"])
-            ax.text(0.68 * np.cos(mid), 0.68 * np.sin(mid),
-                    "".join(map(str, s["pattern"])), ha="center", va="center",
-                    fontsize=9)
+            ax.text(
+                0.68 * np.cos(mid),
+                0.68 * np.sin(mid),
+                "".join(map(str, s["pattern"])),
+                ha="center",
+                va="center",
+                fontsize=9,
+            )
         for j, p in enumerate(xt):
             d = np.array([-p[1], p[0]]) / np.linalg.norm(p)
             ax.plot([-d[0], d[0]], [-d[1], d[1]], "k-", lw=1)
@@ -84,8 +98,11 @@ def plot(results: dict, arrays: dict) -> dict:
         ax.set_aspect("equal")
         ax.set_xlabel("w")
         ax.set_ylabel("b")
-        ax.set_title(f"Fan of activation regions of one ReLU, x = {x.tolist()}\n"
-                     "(pattern: which points are active)", fontsize=9)
+        ax.set_title(
+            f"Fan of activation regions of one ReLU, x = {x.tolist()}\n"
+            "(pattern: which points are active)",
+            fontsize=9,
+        )
         figs["fig1_region_fan.png"] = fig
 
     with plt.rc_context(plotting.STYLE):
@@ -102,8 +119,13 @@ def plot(results: dict, arrays: dict) -> dict:
                 ax.plot(*v2.T, "-", color="C1", lw=1)
                 ax.plot(*v2.T, "ko", ms=4)
                 for v, pat in zip(v2, pats, strict=True):
-                    ax.annotate("".join(map(str, pat)), v, fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")
+                    ax.annotate(
+                        "".join(map(str, pat)),
+                        v,
+                        fontsize=7,
+                        xytext=(3, 3),
+                        textcoords="offset points",
+                    )
                 ax.set_aspect("equal")
                 ax.axis("off")
             else:
@@ -117,9 +139,12 @@ def plot(results: dict, arrays: dict) -> dict:
                 for v, pat in zip(v2, pats, strict=True):
                     ax.text(*v, "".join(map(str, pat)), fontsize=6)
                 ax.set_axis_off()
-            ax.set_title(f"n = {n}: functions of one ReLU on x = {np.round(pts, 2)}\n"
-                         "(cross-section sum f = 1; dots: sampled (w, b); "
-                         "black: computed vertices)", fontsize=8)
+            ax.set_title(
+                f"n = {n}: functions of one ReLU on x = {np.round(pts, 2)}\n"
+                "(cross-section sum f = 1; dots: sampled (w, b); "
+                "black: computed vertices)",
+                fontsize=8,
+            )
         figs["fig3_function_space.png"] = fig
     return figs
 
@@ -128,6 +153,8 @@ def report(results: dict) -> str:
     return f"Figure 1: {len(results['fig1']['sectors'])} regions; Figure 3: n = 3, 4"
 
 
-def figures(*, out=None, **config) -> runner.Result:
+def figures(*, out=None, **config) -> runtime.Result:
     """Figures 1 and 3 in one call: ``figures(x=[-1, 0.5, 2]).plot()``."""
-    return runner.run(sys.modules[__name__], Config(**config), runner.Options(out=out))
+    return runtime.run(
+        sys.modules[__name__], Config(**config), runtime.Options(out=out)
+    )

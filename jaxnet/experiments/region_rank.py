@@ -10,7 +10,7 @@ Ranks are exact generic ranks, no tolerance: X has iid integer entries uniform i
 matrix; its rank modulo p = 2^31 − 1 (one trial per host-pool task) is ≤ its rank over Q ≤
 the generic rank, with equality except with probability ≤ 2n/2^21 per trial
 (Schwartz–Zippel). Lemma 4 (the rank does not depend on v) lets v be left out.
-Instances are drawn on the host from each trial's key (``runner.host_rng``).
+Instances are drawn on the host from each trial's key (``runtime.host_rng``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, regions, runner, stats, theory
+from jaxnet import config, jacobian, regions, runtime, stats, theory
 
-SPEC = runner.Spec("region_rank", "slides, Theorems 2 and 9", arrays="ranks.npz",
-                   options=runner.HOST_OPTIONS)
-GRIDS = {2: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(4, 41, 4)), "d0": 2},
-         9: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(10, 201, 19)), "d0": 1}}
+SPEC = runtime.Spec(
+    "region_rank",
+    "slides, Theorems 2 and 9",
+    arrays="ranks.npz",
+    options=runtime.HOST_OPTIONS,
+)
+GRIDS = {
+    2: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(4, 41, 4)), "d0": 2},
+    9: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(10, 201, 19)), "d0": 1},
+}
 # Theorem 2's C1: the smallest with P(n x n 0/1 singular) <= C1 * 0.72^n over the table
 # of figures/thm3/results.json (binary_singularity, 10^4 trials per n; the maximum is
 # at n = 12).
@@ -40,17 +46,26 @@ class Config:
     """Empty ``n``/``d1`` and ``d0 = None`` take the theorem's grid."""
 
     theorem: int = config.field(2, choices=(2, 9), help="which theorem")
-    d0: int | None = config.field(None, help="input dimension (Theorem 2; 1 for "
-                                  "Theorem 9)", check=config.count())
-    n: tuple[int, ...] = config.field((), help="data-set sizes",
-                                      check=config.ints(allow_empty=True))
-    d1: tuple[int, ...] = config.field((), help="hidden widths",
-                                       check=config.ints(allow_empty=True))
+    d0: int | None = config.field(
+        None, help="input dimension (Theorem 2; 1 for Theorem 9)", check=config.count()
+    )
+    n: tuple[int, ...] = config.field(
+        (), help="data-set sizes", check=config.ints(allow_empty=True)
+    )
+    d1: tuple[int, ...] = config.field(
+        (), help="hidden widths", check=config.ints(allow_empty=True)
+    )
     trials: int = config.field(100, help="regions per cell", check=config.count())
-    eps: float = config.field(0.1, help="the theorems' epsilon for the drawn width",
-                              check=config.OPEN_FRACTION)
-    c1: float = config.field(DEFAULT_C1, help="Theorem 2's C1 (default: measured by "
-                             "binary_singularity)", check=config.POSITIVE)
+    eps: float = config.field(
+        0.1,
+        help="the theorems' epsilon for the drawn width",
+        check=config.OPEN_FRACTION,
+    )
+    c1: float = config.field(
+        DEFAULT_C1,
+        help="Theorem 2's C1 (default: measured by binary_singularity)",
+        check=config.POSITIVE,
+    )
     seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
 
     def __post_init__(self):
@@ -96,29 +111,49 @@ def trial(rng, cell, t, *, theorem: int, d0: int, sizes: tuple):
     return {"rank": np.int32(_rank_fn()(jnp.asarray(jac)))}
 
 
-def compute(cfg: Config, ctx: runner.Context):
+def compute(cfg: Config, ctx: runtime.Context):
     sizes = (max(cfg.n), max(cfg.d1) * (cfg.d0 + 1))
     grid = [(n, d1) for n in cfg.n for d1 in cfg.d1]
-    seeds = [runner.cell_seed("region_rank", cfg.theorem, cfg.d0, n, d1) for n, d1 in grid]
-    out = ctx.host(trial, grid, seeds, cfg.trials, desc=f"Theorem {cfg.theorem}",
-                   static={"theorem": cfg.theorem, "d0": cfg.d0, "sizes": sizes})
+    seeds = [
+        runtime.cell_seed("region_rank", cfg.theorem, cfg.d0, n, d1) for n, d1 in grid
+    ]
+    out = ctx.host(
+        trial,
+        grid,
+        seeds,
+        cfg.trials,
+        desc=f"Theorem {cfg.theorem}",
+        static={"theorem": cfg.theorem, "d0": cfg.d0, "sizes": sizes},
+    )
     cells, ranks = [], {}
     for (n, d1), rank in zip(grid, out["rank"], strict=True):
         k = int((rank == n).sum())
         lo, hi = stats.wilson_interval(k, cfg.trials)
-        cells.append({"panel": f"d0={cfg.d0}", "d0": cfg.d0, "n": n, "d1": d1,
-                      "trials": cfg.trials, "full_rank": k, "p": k / cfg.trials,
-                      "p_ci95": [float(lo), float(hi)]})
+        cells.append(
+            {
+                "panel": f"d0={cfg.d0}",
+                "d0": cfg.d0,
+                "n": n,
+                "d1": d1,
+                "trials": cfg.trials,
+                "full_rank": k,
+                "p": k / cfg.trials,
+                "p_ci95": [float(lo), float(hi)],
+            }
+        )
         ranks[f"n{n}_d1{d1}"] = rank
     body = {
-        "population": "all 2^(d1 n) patterns (uniform)" if cfg.theorem == 2 else
-                      "non-empty regions of sorted 1-D data (rows uniform step vectors)",
+        "population": "all 2^(d1 n) patterns (uniform)"
+        if cfg.theorem == 2
+        else "non-empty regions of sorted 1-D data (rows uniform step vectors)",
         "rank_rule": "exact generic rank: X integer, uniform in [-2^20, 2^20); rank of "
-                     "the integer Jacobian modulo 2^31-1 (<= its rank over Q <= the "
-                     "generic rank; equality fails with probability <= 2n/2^21 per "
-                     "trial by Schwartz-Zippel)",
-        "widths": {"theorem2": "max(n/d0, log(C1 (n+1)/(d0 eps)) / log(1/0.72))",
-                   "theorem9": "2 n log(n/eps)"},
+        "the integer Jacobian modulo 2^31-1 (<= its rank over Q <= the "
+        "generic rank; equality fails with probability <= 2n/2^21 per "
+        "trial by Schwartz-Zippel)",
+        "widths": {
+            "theorem2": "max(n/d0, log(C1 (n+1)/(d0 eps)) / log(1/0.72))",
+            "theorem9": "2 n log(n/eps)",
+        },
         "cells": cells,
     }
     return body, ranks
@@ -135,26 +170,35 @@ def plot(results: dict, arrays: dict) -> dict:
     from jaxnet import plotting
 
     cfg = results["config"]
-    name = (f"Thm 2 width (C1={cfg['c1']:g}, eps={cfg['eps']:g})" if cfg["theorem"] == 2
-            else f"Thm 9 width (eps={cfg['eps']:g})")
-    return {f"region_rank_thm{cfg['theorem']}.png": plotting.proportion_heatmaps(
-        results["cells"], title=f"Theorem {cfg['theorem']}: regions with full-rank "
-                                f"Jacobian ({cfg['trials']} regions/cell)",
-        label="fraction of regions with rank J = n",
-        curves={f"d0={cfg['d0']}": (name, lambda n: width(cfg, n))})}
+    name = (
+        f"Thm 2 width (C1={cfg['c1']:g}, eps={cfg['eps']:g})"
+        if cfg["theorem"] == 2
+        else f"Thm 9 width (eps={cfg['eps']:g})"
+    )
+    return {
+        f"region_rank_thm{cfg['theorem']}.png": plotting.proportion_heatmaps(
+            results["cells"],
+            title=f"Theorem {cfg['theorem']}: regions with full-rank "
+            f"Jacobian ({cfg['trials']} regions/cell)",
+            label="fraction of regions with rank J = n",
+            curves={f"d0={cfg['d0']}": (name, lambda n: width(cfg, n))},
+        )
+    }
 
 
 def report(results: dict) -> str:
-    return (f"{len(results['cells'])} cells, "
-            f"{results['metadata']['wall_time_s']:.1f} s")
+    return f"{len(results['cells'])} cells, {results['metadata']['wall_time_s']:.1f} s"
 
 
-def probability(*, out=None, workers: int = 0, **config) -> runner.Result:
+def probability(*, out=None, workers: int = 0, **config) -> runtime.Result:
     """Theorem 2 or 9 in one call. Keyword arguments are ``Config``'s fields.
 
     Example:
       >>> from jaxnet.experiments import region_rank
       >>> res = region_rank.probability(theorem=9, n=[5, 10], d1=[10, 29], trials=40)
     """
-    return runner.run(sys.modules[__name__], Config(**config),
-                      runner.Options(out=out, workers=workers))
+    return runtime.run(
+        sys.modules[__name__],
+        Config(**config),
+        runtime.Options(out=out, workers=workers),
+    )

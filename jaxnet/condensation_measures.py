@@ -26,12 +26,16 @@ DEFAULT_MASS_TOL = 1e-3  # fraction of the total Σ ‖a_i b_i‖
 
 def neuron_mass(params) -> np.ndarray:
     """‖a_i b_i‖ per neuron."""
-    return np.abs(np.asarray(params["v"])) * np.linalg.norm(np.asarray(params["w"]), axis=1)
+    return np.abs(np.asarray(params["v"])) * np.linalg.norm(
+        np.asarray(params["w"]), axis=1
+    )
 
 
 def squared_norm(params) -> float:
     """‖θ‖² = Σ a_i² + ‖b_i‖² (the report's ‖θ‖₂, squared)."""
-    return float(np.sum(np.asarray(params["v"]) ** 2) + np.sum(np.asarray(params["w"]) ** 2))
+    return float(
+        np.sum(np.asarray(params["v"]) ** 2) + np.sum(np.asarray(params["w"]) ** 2)
+    )
 
 
 def alignment(params, b_star, *, xp=np):
@@ -68,19 +72,23 @@ def mass_weighted_angle(params, b_star, *, xp=np):
 def aligned_fraction(params, b_star, angle_tol=DEFAULT_ANGLE_TOL, *, xp=np):
     """The fraction of Σ_i ‖a_i b_i‖ on neurons within ``angle_tol`` of some ±b*_k."""
     mass, angle = mass_and_angle(params, b_star, xp=xp)
-    return xp.sum(xp.where(angle <= angle_tol, mass, 0.0)) / xp.maximum(xp.sum(mass),
-                                                                        1e-300)
+    return xp.sum(xp.where(angle <= angle_tol, mass, 0.0)) / xp.maximum(
+        xp.sum(mass), 1e-300
+    )
 
 
 class Condensation(NamedTuple):
     condensed: bool  # Definition 4.1 at the given tolerances
     group_mass: np.ndarray  # (m0,) Σ ‖a_i b_i‖ over neurons aligned (±) with teacher k
-    max_angle: float  # largest angle of a weight-carrying neuron to its teacher direction
+    max_angle: (
+        float  # largest angle of a weight-carrying neuron to its teacher direction
+    )
     stray_mass: float  # Σ ‖a_i b_i‖ of weight-carrying neurons outside every group
 
 
-def condensation(params, b_star, *, angle_tol=DEFAULT_ANGLE_TOL,
-                 mass_tol=DEFAULT_MASS_TOL) -> Condensation:
+def condensation(
+    params, b_star, *, angle_tol=DEFAULT_ANGLE_TOL, mass_tol=DEFAULT_MASS_TOL
+) -> Condensation:
     """Definition 4.1: is every weight-carrying neuron (mass > ``mass_tol`` of the
     total) within ``angle_tol`` radians of ±b*_k for some teacher neuron k?"""
     nets.check_network(params)
@@ -93,8 +101,12 @@ def condensation(params, b_star, *, angle_tol=DEFAULT_ANGLE_TOL,
     inside = live & (angle <= angle_tol)
     group = np.bincount(k[inside], weights=mass[inside], minlength=len(b_star))
     stray = float(mass[live & ~inside].sum())
-    return Condensation(bool(np.all(angle[live] <= angle_tol)), group,
-                        float(angle[live].max()) if live.any() else 0.0, stray)
+    return Condensation(
+        bool(np.all(angle[live] <= angle_tol)),
+        group,
+        float(angle[live].max()) if live.any() else 0.0,
+        stray,
+    )
 
 
 def breakpoints(params) -> tuple[np.ndarray, np.ndarray]:
@@ -146,4 +158,5 @@ def function_distance(params_a, params_b, *, n_quad: int = 1 << 16) -> float:
 def evaluate(params, x) -> np.ndarray:
     """f(x) = Σ a_i σ(⟨b_i, x⟩) for ``x: (n, d)`` (NumPy)."""
     return np.maximum(np.asarray(x) @ np.asarray(params["w"]).T, 0.0) @ np.asarray(
-        params["v"])
+        params["v"]
+    )

@@ -55,7 +55,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 # The largest prime below 2^21: products of residues (< 2^42) summed over ≤ 2^10
 # terms stay below 2^53, exact in float64.
 PRIME = 2097143
@@ -77,8 +76,10 @@ def rank_1d(cuts, classes, n: int) -> int:
         pins.setdefault(int(c), set()).add(int(k))
     order = sorted(pins)
     lengths = np.diff(order)
-    single_changing = sum(pins[a] != pins[b] and b - a == 1
-                          for a, b in zip(order[:-1], order[1:], strict=True))
+    single_changing = sum(
+        pins[a] != pins[b] and b - a == 1
+        for a, b in zip(order[:-1], order[1:], strict=True)
+    )
     both = any(len(k) == 2 for k in pins.values())
     delta = 0 if both else max(0, 2 - single_changing)
     return int(np.minimum(lengths, 2).sum()) - delta
@@ -147,16 +148,21 @@ def _first_full_width(t0, t1, n, inf):
     # (classes as first arrived: until a pin has both, it has one).
     both = jnp.min(jnp.where(pos <= n, jnp.maximum(t0, t1), inf))
     first_cls = t1 < t0
-    e = jnp.where((first_cls[:-1] != first_cls[1:]) & (pos[:-1] <= n - 1),
-                  jnp.maximum(first[:-1], first[1:]), inf)
+    e = jnp.where(
+        (first_cls[:-1] != first_cls[1:]) & (pos[:-1] <= n - 1),
+        jnp.maximum(first[:-1], first[1:]),
+        inf,
+    )
     e2 = jnp.min(jnp.where(pos[:-1] == jnp.argmin(e), inf, e))  # second smallest
     return jnp.minimum(jnp.maximum(d_segments, jnp.minimum(both, e2)), inf)
 
 
 def _arrivals_init(big_n, n, inf):
     pos = jnp.arange(big_n + 1)
-    return (jnp.where(pos == 0, 0, inf).astype(jnp.int32),
-            jnp.where(pos == n, 0, inf).astype(jnp.int32))
+    return (
+        jnp.where(pos == 0, 0, inf).astype(jnp.int32),
+        jnp.where(pos == n, 0, inf).astype(jnp.int32),
+    )
 
 
 def _sorted_data(x, n):
@@ -247,8 +253,9 @@ def _add_column(carry, u):
 
 def _check_rows(big_n):
     if big_n > MAX_ROWS_MOD_P:
-        raise ValueError(f"n must be <= {MAX_ROWS_MOD_P} for the float64 elimination; "
-                         f"got {big_n}")
+        raise ValueError(
+            f"n must be <= {MAX_ROWS_MOD_P} for the float64 elimination; got {big_n}"
+        )
 
 
 def _basis_init(big_n):
@@ -281,7 +288,9 @@ def min_width_mod_p(act, x_aug, n, d1):
         carry, _ = jax.lax.scan(_add_column, carry, (act[:, i][:, None] * x_res).T)
         return i + 1, carry
 
-    last, (_, _, rank) = jax.lax.while_loop(cond, body, (jnp.int32(0), _basis_init(big_n)))
+    last, (_, _, rank) = jax.lax.while_loop(
+        cond, body, (jnp.int32(0), _basis_init(big_n))
+    )
     return jnp.where(rank >= n, last, big_d + 1).astype(jnp.int32), rank
 
 
@@ -310,7 +319,8 @@ def min_width_mod_p_stream(activations, x_aug, n, cap, *, block: int):
             new, _ = jax.lax.scan(_add_column, carry, (act[:, j][:, None] * x_res).T)
             carry = jax.tree.map(lambda a, b: jnp.where(live, a, b), new, carry)
             w_star = jnp.where(live & (carry[2] >= n), start + j + 1, w_star).astype(
-                jnp.int32)
+                jnp.int32
+            )
             return (carry, w_star), None
 
         (carry, w_star), _ = jax.lax.scan(unit, (carry, w_star), jnp.arange(block))
