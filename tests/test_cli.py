@@ -256,6 +256,7 @@ def test_internal_error_keeps_traceback_and_exits_1(tmp_path):
     assert not (tmp_path / "o" / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_script_entry_point_runs(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(SCRIPTS / "region_figures.py"), "--out", str(tmp_path)],

@@ -30,6 +30,7 @@ def _one_neuron_case(lam=1e-2, n=30):
     return jnp.asarray(x), jnp.asarray(y), lam, u, star
 
 
+@pytest.mark.slow
 def test_stopping_rule_at_a_known_stationary_point():
     x, y, lam, u, star = _one_neuron_case()
     # tolerance 1e-10: the closed form is exact up to rounding
@@ -111,6 +112,7 @@ def _small_config(**kw):
     return cs.Config(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_batched_sweep_equals_single_runs():
     cfg = _small_config()
     teacher = teachers.make("report", 3, 2)
@@ -135,6 +137,7 @@ def test_batched_sweep_equals_single_runs():
     assert res.arrays["N12_x"].shape == (2, 12, 2)
 
 
+@pytest.mark.slow
 def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
     """Bit for bit: runs go one after another on a device (``lax.map``), so neither the
     chunk nor the number of devices changes a rounding."""
@@ -171,6 +174,7 @@ def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
             np.testing.assert_array_equal(arr, other.arrays[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_converged_student_is_near_the_exact_interpolant_at_small_lambda():
     # The stated distance (README): at λ = 1e-4, N = 40, the converged student's RMS
     # distance on S¹ to the exact minimum-norm interpolant of the same data is below

@@ -4,12 +4,14 @@ Figure-4 engine trial by trial; decisions equal NumPy's SVD rule on the same dra
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxnet import jacobian, models, runtime
 from jaxnet.experiments import deep_rank
 from jaxnet.experiments import full_rank as fr
 
 
+@pytest.mark.slow
 def test_two_layer_equals_the_figure4_engine_trial_by_trial():
     res = deep_rank.probability(
         depth=[2], d0=[1, 2], ratio=[0.5], n=[6, 12, 20], width=[4, 12, 40], trials=24
@@ -21,6 +23,7 @@ def test_two_layer_equals_the_figure4_engine_trial_by_trial():
     assert p.min() < 0.5 < p.max()  # the grid crosses the threshold
 
 
+@pytest.mark.slow
 def test_decisions_equal_numpy_svd_rule_at_depth_3():
     res = deep_rank.probability(
         depth=[3], d0=[2], n=[8, 16], width=[3, 6], trials=12, check_fig4=False
@@ -48,6 +51,7 @@ def test_decisions_equal_numpy_svd_rule_at_depth_3():
     assert (codes == jacobian.PATTERN_DEFICIENT).any()  # the pattern path was taken
 
 
+@pytest.mark.slow
 def test_padding_does_not_change_a_trial():
     net = models.mlp(4, 5, 3)
     key = jax.random.key(7)
@@ -89,6 +93,7 @@ def test_pattern_certificate_fires_on_an_affine_dependency():
     assert s[n - 1] / s[0] <= float(bound) < rtol / 2  # the bound holds and is < rtol/β
 
 
+@pytest.mark.slow
 def test_pattern_certificate_never_fires_on_a_full_rank_jacobian():
     # wrong patterns (every point "in one piece") on a full-rank J: the test must fail
     rng = np.random.default_rng(1)
@@ -134,6 +139,7 @@ def test_pattern_certificate_with_padding():
     assert bool(hit) and float(bound) < rtol / 2
 
 
+@pytest.mark.slow
 def test_pattern_decisions_are_svd_deficient_on_deep_trials():
     # every pattern-certified trial of a small depth-3/4 sweep is rank-deficient by
     # NumPy's SVD rule, and the certificate decides most deficient trials

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from jaxnet import io
 
@@ -61,6 +62,7 @@ def _assert_same_trials(a: Path, b: Path):
     assert cells(a) == cells(b)
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_rerun_is_bit_identical(tmp_path):
     ref = tmp_path / "ref"
     _run("--out", str(ref))
@@ -95,6 +97,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     port = _free_port()
@@ -142,6 +145,7 @@ def test_results_cache_detects_changed_config_truncation_and_corruption(tmp_path
     assert not cache.valid()
 
 
+@pytest.mark.slow
 def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path):
     cmd = [
         sys.executable,

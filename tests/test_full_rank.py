@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,6 +71,7 @@ def test_padded_trial_equals_unpadded_trial(key):
 
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])
+@pytest.mark.slow
 def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
     grid, seeds, rank_dtype, key, out = _sweep(convention, exact_trials=6)
     wrt = nets.get_convention(convention).wrt
@@ -106,6 +109,7 @@ def sphere_convention():
     del nets.CONVENTIONS[conv.name]
 
 
+@pytest.mark.slow
 def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
     # Registered from outside: accepted by the Config, the sampler and the sweep, and
     # its decisions are still NumPy's SVD rule on its own draws.
@@ -141,14 +145,22 @@ def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
             assert cell["rtol"] == rtol
             full = np.linalg.matrix_rank(jac, rtol=rtol) == n  # zero column: same rank
             assert full == (codes[c, t] in jacobian.FULL_CODES), (c, t)
+    # Registering the same convention again is a no-op (a re-run notebook cell); a
+    # different one under a taken name is refused.
+    assert nets.register_convention(sphere_convention) is nets.get_convention(
+        sphere_convention.name
+    )
     with pytest.raises(ValueError, match="already registered"):
-        nets.register_convention(sphere_convention)
+        nets.register_convention(
+            dataclasses.replace(sphere_convention, rank_dtype="float32")
+        )
     with pytest.raises(ValueError, match="^data must be one of"):
         nets.register_convention(
             nets.Convention("x", "cauchy", nets.gaussian_init, ("w",), "float64")
         )
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_chunk_or_device_count():
     one_dev = runtime.device_mesh(jax.devices()[:1])
     ref = _sweep("peer", chunk=24, mesh=one_dev, cholesky="xla")[-1]
@@ -163,6 +175,7 @@ def test_results_do_not_depend_on_chunk_or_device_count():
     np.testing.assert_array_equal(full(lapack), full(ref))
 
 
+@pytest.mark.slow
 def test_a_cell_gives_the_same_trials_in_any_grid():
     small = _sweep("paper", d0_values=(2,), n_values=(8,), d1_values=(6,))[-1]
     big = _sweep("paper")[-1]
@@ -172,9 +185,10 @@ def test_a_cell_gives_the_same_trials_in_any_grid():
 _CALLS = {"n": 0}  # a global: the wrapper's closure (its part identity) stays the same
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_identical_results(tmp_path, monkeypatch):
     ref = _sweep("peer", chunk=2)[-1]
-    make_refine = fr.make_refine
+    make_refine = fig4.make_refine
 
     def dies_after_three_blocks(*args, **kwargs):
         refine = make_refine(*args, **kwargs)
@@ -187,7 +201,7 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(fr, "make_refine", dies_after_three_blocks)
+    monkeypatch.setattr(fig4, "make_refine", dies_after_three_blocks)
     _CALLS["n"] = 0
     with pytest.raises(KeyboardInterrupt):
         _sweep("peer", chunk=2, checkpoint_dir=tmp_path)
@@ -209,9 +223,10 @@ def test_corrupt_or_foreign_checkpoint_is_not_used(tmp_path):
     assert ck.load() is None and "another config" in ck.note
 
 
+@pytest.mark.slow
 def test_one_compile_per_program(monkeypatch):
     traces = {"n": 0}
-    unit_fn = fr.unit_fn
+    unit_fn = fig4.unit_fn
 
     def counting(setup):
         unit = unit_fn(setup)
@@ -222,12 +237,13 @@ def test_one_compile_per_program(monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(fr, "unit_fn", counting)
+    monkeypatch.setattr(fig4, "unit_fn", counting)  # the engine's, as run_grid calls it
     out = _sweep("paper", trials=10, chunk=3, max_buckets=1)[-1]
     # 8 cells x 10 trials over many blocks; d0 = 1 has its own program.
     assert len(out["buckets"]) == 2 and traces["n"] == 2
 
 
+@pytest.mark.slow
 def test_summary_counts(key):
     grid, _, _, _, out = _sweep("paper")
     cells = fr.summarize(grid, out["code"], out["s_ratio"], 2.0)
@@ -249,6 +265,7 @@ def _scipy_wilson(k, t):
     return [ci.low, ci.high]
 
 
+@pytest.mark.slow
 def test_bucketed_grid_decides_as_one_padded_program():
     grid = fr.make_grid(
         "peer",
@@ -316,6 +333,7 @@ def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
     assert outcomes == {True, False}
 
 
+@pytest.mark.slow
 def test_exact_check_eliminates_small_cells_at_their_own_size():
     """Cells padded into a larger program (n = 6 beside n = 40) are eliminated at their
     own size (``_rank_size``), with the ranks of the whole padded Gram."""

@@ -5,12 +5,14 @@ regions (init_regions) as one call."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxnet import models
 from jaxnet.experiments import gradient_descent as gd
 from jaxnet.experiments import init_regions
 
 
+@pytest.mark.slow
 def test_gd_from_a_full_rank_start_reaches_zero_loss():
     # d0 = 5, n = 8, d1 = 40: P = 240 >> n; every start has a full-rank Jacobian
     cfg = gd.Config(
@@ -27,6 +29,7 @@ def test_gd_from_a_full_rank_start_reaches_zero_loss():
     np.testing.assert_array_less(out["grad_err"], 1e-12)  # autodiff grad = J^T r / n
 
 
+@pytest.mark.slow
 def test_outcomes_and_lemma1_bookkeeping():
     res = gd.train(
         d0=[1, 5], n=[6, 20], d1=[8, 60], trials=12, steps=2000, gm_regions=4
@@ -61,6 +64,7 @@ def test_init_regions_one_call():
     assert set(res.plot()) == {"init_regions.png"}
 
 
+@pytest.mark.slow
 def test_further_claims_from_small_runs():
     from jaxnet import claims
     from jaxnet.experiments import deep_rank

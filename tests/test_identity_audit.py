@@ -145,6 +145,7 @@ def test_a_part_killed_in_the_middle_resumes_to_the_uninterrupted_numbers(tmp_pa
     assert _BLOCKS["n"] == -100 + 6  # only the 6 missing blocks ran
 
 
+@pytest.mark.slow
 def test_gd_boundary_equals_standalone_global_minima_for_every_d0(tmp_path):
     from jaxnet.experiments import global_minima, gradient_descent
 
@@ -177,7 +178,7 @@ def test_results_record_provenance_and_parts(tmp_path):
         n=[2, 5], trials=40, exact_trials=40, out=tmp_path
     )
     prov = res.results["provenance"]
-    assert prov["source_fingerprint"] == io.source_fingerprint()
+    assert prov["source_fingerprint"] == io.provenance()["source_fingerprint"]
     assert {p["desc"] for p in prov["parts"]} == {"n=2", "n=5"}
     with np.load(tmp_path / runtime.PARTS_FILE) as z:
         assert {k.split(".")[1] for k in z.files} == {"rank_p", "rank"}
@@ -207,6 +208,7 @@ def test_audit_passes_on_a_stored_run_and_names_a_flipped_decision(tmp_path):
     assert "fig5" in res.line() and "status" in res.line() and "(2, 4)" in res.line()
 
 
+@pytest.mark.slow
 def test_audit_recomputes_device_trials_and_names_the_cell(tmp_path):
     from jaxnet.experiments import binary_singularity
 
@@ -234,6 +236,7 @@ def test_audit_refuses_results_without_stored_parts(tmp_path):
         audit.audit_run(tmp_path)
 
 
+@pytest.mark.slow
 def test_reproduce_audit_checks_the_report_text(tmp_path):
     base = [
         sys.executable,
@@ -257,6 +260,7 @@ def test_reproduce_audit_checks_the_report_text(tmp_path):
     assert bad.returncode == 1 and "REPORT.md: MISMATCH" in bad.stdout
 
 
+@pytest.mark.slow
 def test_host_pool_in_an_unguarded_script_stops_at_once_with_advice(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(

@@ -57,6 +57,7 @@ def test_all_active_network_is_locally_linear(key):
     assert int(res.rank) == 4
 
 
+@pytest.mark.slow
 def test_rank_invariant_under_permutation_and_rescaling(key):
     params, xs = _problem(key, n=10, d=2, m=6)
     perm = jax.random.permutation(key, 6)
@@ -78,6 +79,7 @@ def test_rank_invariant_under_permutation_and_rescaling(key):
         assert int(r0) == int(r1)
 
 
+@pytest.mark.slow
 def test_certificate_agrees_with_svd_of_autodiff_jacobian(key):
     # Fast path vs plain SVD of the autodiff Jacobian on instances on both sides of
     # full rank (1-D data, widths from far too few units to plenty).
@@ -120,6 +122,7 @@ def test_bad_wrt_is_rejected(key):
 
 @pytest.mark.parametrize("d", [1, 3])
 @pytest.mark.parametrize("convention", ["paper", "peer"])
+@pytest.mark.slow
 def test_gram_by_width_equals_products_of_cut_jacobians(key, convention, d):
     """G(w) of the first w units = J_w J_wᵀ, J_w the closed-form Jacobian's columns of
     those units; for d = 1 this checks the O(n·m) monotone-activation form."""
@@ -188,6 +191,7 @@ def test_mod_product_is_exact_at_the_quotient_boundaries():
         np.testing.assert_array_equal(got, want)  # exact: integers
 
 
+@pytest.mark.slow
 def test_rank_mod_p_equals_exact_integer_rank():
     """Gauss–Jordan over Z/p against fraction-free elimination over Q, on integer
     matrices of known rank (products of random factors) with entries up to 2^30."""

@@ -57,6 +57,7 @@ def test_depth3_autodiff_jacobian_equals_closed_form(key):
     assert models.n_params(models.mlp, d0, m, 3) == j.shape[1]
 
 
+@pytest.mark.slow
 def test_deep_layers_draw_he_scale_from_their_own_streams(key):
     net = models.mlp(2, 400, 3)
     p, _ = net.init(key, 2)

@@ -96,6 +96,7 @@ def test_global_minima_bad_input(tmp_path, capsys, bad):
     assert "--" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_binary_singularity_script_matches_exact(tmp_path):
     out = tmp_path / "out"
     assert (

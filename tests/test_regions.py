@@ -123,6 +123,7 @@ def test_global_minimum_known_answers():
     assert lp.global_min_margin_1d(x, pat, [1.0], [0.0, 1.0, 2.0]).status == lp.NO
 
 
+@pytest.mark.slow
 def test_exact_integer_rank():
     rng = np.random.default_rng(6)
     for _ in range(50):
@@ -165,6 +166,7 @@ def test_relu_function_space_is_the_polyline_of_prop12(n):
     assert dist.max() < 1e-9  # every sampled function lies on the polyline
 
 
+@pytest.mark.slow
 def test_lemma1_critical_point_with_full_rank_jacobian_is_a_global_minimum():
     """Gradient descent on W (v fixed) of overparameterized nets reaches points with a
     vanishing gradient; at those where the Jacobian has rank n the loss is zero

@@ -13,6 +13,7 @@ import condensation  # noqa: E402
 import minnorm_phase  # noqa: E402
 
 
+@pytest.mark.slow
 def test_condensation_script(tmp_path):
     out = tmp_path / "out"
     assert (

@@ -26,6 +26,7 @@ TINY = [
 
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])
+@pytest.mark.slow
 def test_full_rank_script_writes_results(tmp_path, convention):
     out = tmp_path / "out"
     assert (
@@ -47,6 +48,7 @@ def test_full_rank_script_writes_results(tmp_path, convention):
     assert not list(out.glob("checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_ratio_family_and_rerun_gives_same_numbers(tmp_path):
     args = ["--ratio", "0.5", "2", *TINY]
     assert full_rank.main([*args, "--out", str(tmp_path / "a")]) == 0

@@ -146,6 +146,7 @@ def test_min_norm_of_a_single_neuron_is_its_mass():
     assert sol.status == minnorm.OPTIMAL and sol.opt == pytest.approx(2.0, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_vmapped_training_equals_single_runs_and_descends():
     cfg = train.TrainConfig(width=12, steps=400, batch=4, log_every=100, stages=2)
     keys = jax.random.split(jax.random.key(0), 3)

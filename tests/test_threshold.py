@@ -55,6 +55,7 @@ def test_rank_formula_equals_exact_elimination():
     assert 300 < full < 2700  # both outcomes well represented
 
 
+@pytest.mark.slow
 def test_min_width_1d_equals_brute_force():
     rng = np.random.default_rng(1)
     fn = jax.jit(th.min_width_1d, static_argnums=())
@@ -87,6 +88,7 @@ def test_min_width_1d_equals_brute_force():
     assert 0 < censored < checked
 
 
+@pytest.mark.slow
 def test_min_width_mod_p_equals_exact_rank_of_prefixes():
     rng = np.random.default_rng(2)
     fn = jax.jit(th.min_width_mod_p)
@@ -116,6 +118,7 @@ def test_min_width_mod_p_equals_exact_rank_of_prefixes():
         assert int(rank) == (n if want <= d else ranks[-1])
 
 
+@pytest.mark.slow
 def test_one_dimensional_engines_agree_on_the_same_pattern():
     # d0 = 1: the combinatorial w* of the real data equals the mod-p w* of the same
     # pattern with integer data (the rank depends on the pattern alone).
@@ -132,6 +135,7 @@ def test_one_dimensional_engines_agree_on_the_same_pattern():
 
 
 @pytest.mark.parametrize("d0", [1, 2])
+@pytest.mark.slow
 def test_w_star_matches_the_float_engine_on_the_same_keys(d0):
     # full_rank's float SVD rule at each width on its own keys; w* from this module's
     # trials (the same keys and draws): equal wherever the float rule is not borderline.
@@ -176,6 +180,7 @@ def test_fit_law_selects_the_generating_model():
         )
 
 
+@pytest.mark.slow
 def test_streamed_units_are_full_rank_trials_units(key):
     # The blocks the threshold engine draws are the units of full_rank's trial.
     params, _, _ = fr.sample_trial(
@@ -193,6 +198,7 @@ def test_streamed_units_are_full_rank_trials_units(key):
         np.testing.assert_array_equal(u[k], p3[k][10:17])
 
 
+@pytest.mark.slow
 def test_full_rank_exact_rule_equals_float_rule_on_the_same_trials():
     kw = dict(
         convention="paper",
@@ -218,9 +224,11 @@ def test_w_star_does_not_depend_on_the_program_plan(monkeypatch):
     """d0 >= 2 cells merged into one padded program (n = 6 and 12 padded to 20) give
     the w* of one program per cell, trial by trial."""
     kw = dict(d0=[2], n=[6, 12, 20], trials=12, min_cap=40, bootstrap=10)
-    monkeypatch.setattr(exp, "COMPILE_SECONDS", 0.0)  # no merge pays: 3 programs
+    from jaxnet.rank import wstar
+
+    monkeypatch.setattr(wstar, "COMPILE_SECONDS", 0.0)  # no merge pays: 3 programs
     alone = exp.law(**kw)
-    monkeypatch.setattr(exp, "COMPILE_SECONDS", 1e9)  # every merge pays: 1 program
+    monkeypatch.setattr(wstar, "COMPILE_SECONDS", 1e9)  # every merge pays: 1 program
     merged = exp.law(**kw)
     assert [len(r.results["metadata"]["programs"]) for r in (alone, merged)] == [3, 1]
     assert merged.results["metadata"]["programs"][0]["sizes"][0] == 20
