@@ -289,7 +289,7 @@ class AuditResult:
     def line(self) -> str:
         if self.ok:
             moved = (
-                f", {self.renamed} found by their data (trial function moved)"
+                f", {self.renamed} found by their data: the code describing them changed"
                 if self.renamed
                 else ""
             )

@@ -54,7 +54,7 @@ def parse_args(argv):
 
 
 def _sweep(fr, convention, key, trials, chunk, **grid_kw):
-    from jaxnet import nets
+    from jaxnet import nets, runtime
 
     rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
@@ -63,10 +63,9 @@ def _sweep(fr, convention, key, trials, chunk, **grid_kw):
         convention,
         grid,
         trials,
-        base_key=key,
+        ctx=runtime.Context.detached("full_rank", None, base_key=key),
         chunk=chunk,
         rank_dtype=rank_dtype,
-        progress=False,
     )
     return time.perf_counter() - t0, grid, out
 

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     )
     import jax
 
-    from jaxnet import io
+    from jaxnet import io, runtime
     from jaxnet.experiments import full_rank as fr
     from jaxnet.experiments import threshold
 
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         "paper",
         grid,
         a.float_trials,
-        base_key=jax.random.key(0),
+        ctx=runtime.Context.detached("full_rank", None, base_key=jax.random.key(0)),
         chunk=64,
         rank_dtype=rank_dtype,
         progress=False,

@@ -27,7 +27,7 @@ def _sweep(
     rank_dtype = nets.get_convention(convention).rank_dtype
     grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
-    ctx, base_key = None, key
+    ctx = runtime.Context.detached("full_rank", None, base_key=key)
     if checkpoint_dir is not None:  # the runner's context: checkpoints in that folder
         ctx = runtime.Context(
             "full_rank",
@@ -35,12 +35,11 @@ def _sweep(
             runtime.Options(checkpoint_every=0.0, progress=False, stall_timeout=0.0),
             checkpoint_dir,
         )
-        base_key = None  # the context's: key(3), from its config's seed
+        # its key: key(3), from its config's seed
     out = fr.run_grid(
         convention,
         grid,
         trials,
-        base_key=base_key,
         ctx=ctx,
         chunk=chunk,
         rank_dtype=rank_dtype,
@@ -275,7 +274,11 @@ def test_bucketed_grid_decides_as_one_padded_program():
         d1_values=(1, 3, 9),
     )
     assert (grid.n_cols < grid.n).any()  # some cells are P < n: decided without running
-    kw = dict(base_key=jax.random.key(5), chunk=8, rank_dtype="float32", progress=False)
+    kw = dict(
+        ctx=runtime.Context.detached("full_rank", None, base_key=jax.random.key(5)),
+        chunk=8,
+        rank_dtype="float32",
+    )
     many = fr.run_grid("peer", grid, 10, max_buckets=8, compile_seconds=0.0, **kw)
     one = fr.run_grid("peer", grid, 10, max_buckets=1, **kw)
     # d0 = 1 cells get their own program (their Gram matrix has an O(n d1) form).
@@ -349,7 +352,7 @@ def test_exact_check_eliminates_small_cells_at_their_own_size():
         "paper",
         grid,
         5,
-        base_key=key,
+        ctx=runtime.Context.detached("full_rank", None, base_key=key),
         chunk=4,
         rank_dtype="float64",
         max_buckets=1,

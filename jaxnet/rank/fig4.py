@@ -678,17 +678,15 @@ def run_grid(
     grid: Grid,
     n_trials: int,
     *,
+    ctx: runtime.Context,
     chunk: int,
     rank_dtype: str,
-    base_key=None,
-    ctx: runtime.Context | None = None,
     family: str = "grid",
     beta: float = 2.0,
     max_buckets: int = 8,
     compile_seconds: float = 0.8,
     cholesky: str | None = None,
     exact_trials: int = 0,
-    progress: bool = False,
     mesh=None,
 ) -> dict:
     """Every trial of every cell of ``grid``: certificate codes, refined on the host.
@@ -705,10 +703,9 @@ def run_grid(
       cholesky: the certificate's factorization (default ``jacobian.default_cholesky``).
       exact_trials: also compute the exact generic rank (``exact_rank_fns``) of the
         first ``exact_trials`` trials of every cell (``exact_rank``; −1 elsewhere).
-      base_key: the PRNG key, without ``ctx`` (with it: ``ctx``'s).
-      ctx: the runner's context: every bucket is one of its parts (checkpoint,
-        progress, stall watchdog, audit). Without it: a detached context (none of
-        these).
+      ctx: the run's context (required): its key, and every bucket is one of its
+        parts (checkpoint, progress, stall watchdog, audit); a library call without
+        a run passes ``runtime.Context.detached(name, None, base_key=key)``.
 
     Returns:
       dict with ``code`` (int8), ``s_ratio`` (float64, s_n/s_1 where refined on the
@@ -717,12 +714,6 @@ def run_grid(
       'widths', 'factorizations', 'chunk', 'compile_seconds', 'seconds'}``
       (``seconds``: running, after compiling).
     """
-    if ctx is None:
-        ctx = runtime.Context.detached(
-            "full_rank", None, base_key=base_key, progress=progress
-        )
-    elif base_key is not None:
-        raise ValueError("base_key must be None with ctx (the context's key is used)")
     base_key = ctx.base_key
     n_cells = len(grid.n)
     out = {
