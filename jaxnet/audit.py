@@ -29,7 +29,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxnet import io, runtime
+from jaxnet import runtime
+from jaxnet.runtime import io, plugins
 
 DEFAULT_RTOL = 1e-9  # a recomputed float output against the stored one
 DERIVED_RTOL = 1e-9  # a re-derived results.json number or array against the stored one
@@ -320,6 +321,7 @@ def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
     t0 = time.perf_counter()
     stored = io.read_json(folder / "results.json")
     name = folder.name
+    plugins.load(stored.get("provenance", {}).get("plugins", ()))
     experiment = module(stored["experiment"])
     spec = experiment.SPEC
     manifest = stored.get("provenance", {}).get("parts")

@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from jaxnet import stats, theory
+from jaxnet import stats
+from jaxnet.rank import theory
 
 
 def _fmt_p(k: int, t: int) -> str:

@@ -52,6 +52,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxnet import nets, prng
+from jaxnet.rank import jacobian
 
 FIRST_DEEP_STREAM = 4  # counter stream of layer 2 (streams 0-3: layer 1, v, data)
 
@@ -196,10 +197,7 @@ def n_params(build: Callable, d0: int, width: int, depth: int) -> int:
 def flat_jacobian(net: Network, params, fixed, xs):
     """``(n, P)`` Jacobian of F(·, x_j) w.r.t. ``params`` by ``vmap(jacrev)``, columns
     in ``ravel_pytree`` order of ``params``."""
-    jac = jax.vmap(jax.jacrev(net.apply), in_axes=(None, None, 0))(params, fixed, xs)
-    return jnp.concatenate(
-        [a.reshape(xs.shape[0], -1) for a in jax.tree.leaves(jac)], axis=1
-    )
+    return jacobian.per_example(lambda p, x: net.apply(p, fixed, x), params, xs)
 
 
 def apply_batch(net: Network, params, fixed, xs):

@@ -23,11 +23,11 @@ def configure() -> None:
 
 def entry_point(experiment: str):
     """Configure this process, then ``main(argv=None) -> exit status``: the generated
-    command line of ``jaxnet.experiments.<experiment>`` (``jaxnet.cli.main``)."""
+    command line of ``jaxnet.experiments.<experiment>`` (``jaxnet.runtime.cli.main``)."""
     configure()
 
     def main(argv=None) -> int:
-        from jaxnet import cli
+        from jaxnet.runtime import cli
 
         return cli.main(experiment, argv, prog=f"{experiment}.py")
 
@@ -47,7 +47,7 @@ def bench_args(parser, argv, *, positive=(), x64: bool = True):
 
     matplotlib.use("Agg")
     jax.config.update("jax_enable_x64", x64)
-    from jaxnet import io
+    from jaxnet.runtime import io
 
     try:
         out = io.check_writable_dir(a.out)

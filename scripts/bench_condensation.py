@@ -55,9 +55,10 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import condensation_measures as cd
-    from jaxnet import io, minnorm, teachers, train
     from jaxnet.experiments import condensation as script
+    from jaxnet.runtime import io
+    from jaxnet.teacher_student import measures as cd
+    from jaxnet.teacher_student import minnorm, teachers, train
 
     cfg = script.Config(seeds=a.seeds)
     tcfg = train.TrainConfig(
@@ -195,8 +196,9 @@ def _sweep(a) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import runtime, teachers, train
+    from jaxnet import runtime
     from jaxnet.experiments import condensation_sweep as cs
+    from jaxnet.teacher_student import teachers, train
 
     base = cs.Config()
     teacher = teachers.make(base.teacher, 3, 2)

@@ -98,9 +98,11 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import io, jacobian, nets
+    from jaxnet import nets
     from jaxnet import runtime as sweep
     from jaxnet.experiments import full_rank as fr
+    from jaxnet.rank import jacobian
+    from jaxnet.runtime import io
 
     key = jax.random.key(a.seed)
     d0_grid = dict(

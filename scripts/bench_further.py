@@ -58,8 +58,9 @@ def _baseline(res, trials: int, every: int):
     import jax
     import numpy as np
 
-    from jaxnet import jacobian, models, runtime
+    from jaxnet import models, runtime
     from jaxnet.experiments import deep_rank
+    from jaxnet.rank import jacobian
 
     key = jax.random.key(res.results["config"]["seed"])
     run_s, compile_s, agree, total = [], [], 0, 0
@@ -91,8 +92,8 @@ def _baseline(res, trials: int, every: int):
 
 def main(argv=None) -> int:
     a, out_dir = parse_args(argv)
-    from jaxnet import io
     from jaxnet.experiments import deep_rank, gradient_descent
+    from jaxnet.runtime import io
 
     rows = {}
     t0 = time.perf_counter()

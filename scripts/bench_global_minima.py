@@ -41,8 +41,9 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from jaxnet import io, runtime
+    from jaxnet import runtime
     from jaxnet.experiments import global_minima as gm
+    from jaxnet.runtime import io
 
     res = {}
     for name, d0s in (("fig5", (1,)), ("fig6", (2, 5))):

@@ -71,9 +71,10 @@ def main(argv=None) -> int:
     )
     import jax
 
-    from jaxnet import io, runtime
+    from jaxnet import runtime
     from jaxnet.experiments import full_rank as fr
     from jaxnet.experiments import threshold
+    from jaxnet.runtime import io
 
     grid_n = tuple(range(10, 101, 10))
     res = {}

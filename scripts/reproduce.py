@@ -9,7 +9,7 @@ count, the scale, a computed verdict and the figure.
 
 Finished experiments are reused: ``OUT/<experiment>/cache.json`` holds the fingerprint
 of the experiment's config (scale included), the fingerprint of the jaxnet sources it
-was computed (or last audited) with (``jaxnet.io.source_fingerprint``) and the SHA-256
+was computed (or last audited) with (``jaxnet.runtime.io.source_fingerprint``) and the SHA-256
 of its results. A changed config, a missing record or a file that no longer matches
 its hash reruns the experiment, which itself resumes from its checkpoints; changed code
 reruns it unless its audit passes. ``--force`` reruns everything. A failing experiment
@@ -38,14 +38,17 @@ import time
 import traceback
 from pathlib import Path
 
-from jaxnet import claims, io, runtime  # noqa: E402
+from jaxnet import claims, runtime  # noqa: E402
 from jaxnet.experiments import REGISTRY, module  # noqa: E402
+from jaxnet.runtime import io, plugins  # noqa: E402
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 
 
 def parse_args(argv):
+    plugins.preparse(argv)  # their experiments join --only's choices
     p = argparse.ArgumentParser(description=DESCRIPTION)
+    plugins.add_argument(p)
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick")
     scale.add_argument("--full", dest="scale", action="store_const", const="full")

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-from jaxnet import jacobian, nets  # noqa: E402
+from jaxnet import nets  # noqa: E402
+from jaxnet.rank import jacobian
 
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 NON_POSITIVE_INT = st.integers(min_value=-(10**6), max_value=0)
@@ -270,8 +271,11 @@ def _lp_args(n=5, d=3, d1=4):
 
 
 def _cases():
-    from jaxnet import condensation_measures as condensation
-    from jaxnet import data, lp, minnorm, regions, stats, theory, train
+    from jaxnet import data, regions, stats
+    from jaxnet.rank import theory
+    from jaxnet.regions import lp
+    from jaxnet.teacher_student import measures as condensation
+    from jaxnet.teacher_student import minnorm, train
 
     lp_args = _lp_args()
     one_d = dict(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxnet import cli
 from jaxnet.experiments import MODULES, REGISTRY, module
+from jaxnet.runtime import cli
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 

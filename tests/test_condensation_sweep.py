@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import claims, runtime, teachers, train
+from jaxnet import claims, runtime
 from jaxnet.experiments import condensation_sweep as cs
+from jaxnet.teacher_student import teachers, train
 
 jax.config.update("jax_enable_x64", True)
 
@@ -218,7 +219,7 @@ def test_power_fit_recovers_an_exponent():
 
 
 def test_mass_measures_agree_between_numpy_and_jax():
-    from jaxnet import condensation_measures as cd
+    from jaxnet.teacher_student import measures as cd
 
     rng = np.random.default_rng(1)
     params = {"w": rng.standard_normal((20, 2)), "v": rng.standard_normal(20)}

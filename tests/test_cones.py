@@ -1,10 +1,11 @@
-"""Gaussian measures of activation cones (jaxnet.cones): closed forms, counts, and the
+"""Gaussian measures of activation cones (jaxnet.regions.cones): closed forms, counts, and the
 Monte-Carlo estimator against the exact tables."""
 
 import numpy as np
 import pytest
 
-from jaxnet import cones, stats
+from jaxnet import stats
+from jaxnet.regions import cones
 
 
 def test_one_point_one_unit_closed_form():

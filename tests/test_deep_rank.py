@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import jacobian, models, runtime
+from jaxnet import models, runtime
 from jaxnet.experiments import deep_rank
 from jaxnet.experiments import full_rank as fr
+from jaxnet.rank import jacobian
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxnet import io
+from jaxnet.runtime import io
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 GRID = [

@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import io, jacobian, nets, runtime
+from jaxnet import nets, runtime
 from jaxnet.experiments import full_rank as fr
-from jaxnet.rank import fig4
+from jaxnet.rank import fig4, jacobian
+from jaxnet.runtime import io
 
 GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
 

@@ -17,7 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnet import audit, io, runtime
+from jaxnet import audit, runtime
+from jaxnet.runtime import io
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 
@@ -104,7 +105,7 @@ class _Die(Exception):
 _BLOCKS = {"n": 0}  # a global, not a closure value: not part of the part's identity
 
 
-def dies_after_two_blocks(cell_idx, trial_idx, out):
+def dies_after_two_blocks(keys, cell_idx, trial_idx, out):
     """A deterministic fault hook: the third block of a run raises."""
     _BLOCKS["n"] += 1
     if _BLOCKS["n"] == 3:

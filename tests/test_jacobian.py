@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from helpers import tree_allclose
 
-from jaxnet import data, jacobian, nets
+from jaxnet import data, nets
+from jaxnet.rank import jacobian
 
 WRTS = [("b", "w"), ("b", "v", "w"), ("w",), ("v",)]
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxnet import jacobian, models
+from jaxnet import models
 from jaxnet.experiments import full_rank as fr
+from jaxnet.rank import jacobian
 
 
 def test_depth2_mlp_is_the_figure4_trial(key):

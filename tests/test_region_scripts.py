@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import binary_singularity  # noqa: E402
 import global_minima  # noqa: E402
 
-from jaxnet import lp  # noqa: E402
+from jaxnet.regions import lp  # noqa: E402
 
 GM_TINY = [
     "--n",
@@ -51,9 +51,9 @@ def test_global_minima_resumes_and_is_worker_independent(tmp_path, monkeypatch):
     with np.load(tmp_path / "a" / "instances.npz") as z:
         ref = {k: z[k] for k in z.files}
 
-    from jaxnet import region_minima
+    from jaxnet.regions import minima
 
-    real = region_minima.trial
+    real = minima.trial
 
     def dies(*args, **kwargs):  # the same closure in both runs: the same part
         _CALLS["n"] += 1
@@ -61,7 +61,7 @@ def test_global_minima_resumes_and_is_worker_independent(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(region_minima, "trial", dies)
+    monkeypatch.setattr(minima, "trial", dies)
     _CALLS["n"] = 0
     with pytest.raises(KeyboardInterrupt):
         global_minima.main([*args, "--out", str(tmp_path / "b")])

@@ -4,7 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import data, jacobian, lp, regions, theory
+from jaxnet import data, regions
+from jaxnet.rank import jacobian, theory
+from jaxnet.regions import lp
 
 
 def _xt(rng, n, d0):

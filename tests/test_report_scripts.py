@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxnet import condensation_measures as cd
-from jaxnet import minnorm, teachers
+from jaxnet.teacher_student import measures as cd
+from jaxnet.teacher_student import minnorm, teachers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import condensation  # noqa: E402

@@ -42,7 +42,7 @@ def test_host_results_do_not_depend_on_workers_or_order():
 
 
 def test_host_run_resumes_after_interruption(tmp_path):
-    from jaxnet import io
+    from jaxnet.runtime import io
 
     kw = dict(
         base_key=jax.random.key(4), static={"scale": 1.0}, progress=False, workers=1
@@ -103,7 +103,7 @@ def test_watchdog_stays_quiet_while_beating():
 def test_device_run_stalled_block_aborts_with_checkpoint(tmp_path, monkeypatch):
     """A refine step that hangs (standing in for a wedged XLA program) is aborted by
     the watchdog; finished blocks are in the checkpoint."""
-    from jaxnet import io
+    from jaxnet.runtime import io
 
     exits = []
     release = threading.Event()
@@ -111,7 +111,7 @@ def test_device_run_stalled_block_aborts_with_checkpoint(tmp_path, monkeypatch):
     class FakeExit(Exception):
         pass
 
-    def hang_then_release(cell_idx, trial_idx, out):
+    def hang_then_release(keys, cell_idx, trial_idx, out):
         if trial_idx.min() >= 4:  # the third block hangs until the watchdog fires
             release.wait(10.0)
             raise FakeExit

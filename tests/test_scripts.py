@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import full_rank  # noqa: E402
 
-from jaxnet import jacobian  # noqa: E402
+from jaxnet.rank import jacobian  # noqa: E402
 
 TINY = [
     "--n",

@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import condensation_measures as cd
-from jaxnet import minnorm, nets, teachers, theory, train
+from jaxnet import nets
+from jaxnet.rank import theory
+from jaxnet.teacher_student import measures as cd
+from jaxnet.teacher_student import minnorm, teachers, train
 
 REPORT = teachers.make("report", 3, 2)
 
@@ -182,5 +184,7 @@ def test_bias_free_network_and_teachers():
     t = teachers.make("random", 4, 3, np.random.default_rng(1))
     np.testing.assert_allclose(np.linalg.norm(t["w"], axis=1), 1.0, rtol=1e-14)
     assert set(np.unique(t["v"])) <= {-1.0, 1.0}
-    with pytest.raises(ValueError, match="two-dimensional"):
+    with pytest.raises(ValueError, match="exists only in d in"):
         teachers.make("report", 3, 3)
+    with pytest.raises(ValueError, match="rng: teacher 'random' is random"):
+        teachers.make("random", 3, 3)

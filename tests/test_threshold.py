@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import jacobian, runtime
+from jaxnet import runtime
 from jaxnet.experiments import full_rank as fr
 from jaxnet.experiments import threshold as exp
+from jaxnet.rank import jacobian
 from jaxnet.rank import min_width as th
 
 

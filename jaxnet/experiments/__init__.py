@@ -2,14 +2,18 @@
 
 An experiment module defines ``SPEC`` (``jaxnet.runtime.Spec``: its name, document,
 arrays file, command-line options and whether it needs x64), a frozen ``Config``
-dataclass (``jaxnet.config.field``), ``compute(config, ctx) -> (results body,
+dataclass (``jaxnet.runtime.config.field``), ``compute(config, ctx) -> (results body,
 arrays)`` (trials run through ``ctx.device`` / ``ctx.host``:
 ``jaxnet.runtime``), ``plot(results, arrays) -> {file name: Figure}``, ``report(results)
 -> str`` and a notebook call (e.g. ``full_rank.probability(...)``).
 
 ``REGISTRY`` is the one list of what ``scripts/reproduce.py`` runs: each entry names
-its module, the config common to both scales, the config per scale, and its claims
-(``jaxnet.claims``). Adding an experiment = one module + one line here.
+its module, the config common to both scales and the config per scale. Adding an
+experiment to jaxnet = its module, its name in ``MODULES`` and its line in
+``REGISTRY`` (``docs/extending.md``). An experiment kept outside jaxnet (your own
+package) is one ``register(Entry("my_pkg.my_experiment", ...), name=...)`` call in a
+plugin module (``jaxnet.runtime.plugins``): ``reproduce.py --plugin my_pkg.setup``
+then runs, caches and audits it like the others.
 """
 
 from __future__ import annotations
@@ -34,13 +38,21 @@ MODULES = (
 )
 
 
+_EXTERNAL: dict[
+    str, str
+] = {}  # SPEC.name -> module path, of registered outside modules
+
+
 def module(name: str) -> ModuleType:
-    """The experiment module ``name`` (one of ``MODULES``)."""
-    if name not in MODULES:
-        raise ValueError(
-            f"experiment must be one of {', '.join(MODULES)}; got {name!r}"
-        )
-    return importlib.import_module(f"jaxnet.experiments.{name}")
+    """The experiment module ``name``: one of ``MODULES``, the ``SPEC.name`` of a
+    registered outside experiment, or a dotted module path."""
+    if name in MODULES:
+        return importlib.import_module(f"jaxnet.experiments.{name}")
+    if name in _EXTERNAL or name in _EXTERNAL.values() or "." in name:
+        return importlib.import_module(_EXTERNAL.get(name, name))
+    raise ValueError(
+        f"experiment must be one of {', '.join([*MODULES, *_EXTERNAL])}; got {name!r}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,3 +226,35 @@ REGISTRY: dict[str, Entry] = {
         {"full": {"instances": 30}},
     ),
 }
+
+
+def register(entry: Entry, *, name: str) -> Entry:
+    """Add ``entry`` to ``REGISTRY`` under ``name`` (what ``reproduce.py --only``
+    takes); ``entry.module`` may be a dotted path to a module outside jaxnet with the
+    experiment protocol's four parts. Registering an identical entry again is a no-op.
+
+    Raises:
+      ValueError: if ``name`` is taken by a different entry, or the module lacks the
+        protocol (``SPEC``, ``Config``, ``compute``, ``plot``, ``report``).
+    """
+    if name in REGISTRY:
+        if REGISTRY[name] == entry:
+            return entry
+        raise ValueError(f"name {name!r} is already in the registry")
+    if entry.module in MODULES:
+        mod = module(entry.module)
+    else:
+        mod = importlib.import_module(entry.module)
+    missing = [
+        a
+        for a in ("SPEC", "Config", "compute", "plot", "report")
+        if not hasattr(mod, a)
+    ]
+    if missing:
+        raise ValueError(f"entry: module {entry.module!r} lacks {', '.join(missing)}")
+    if entry.module not in MODULES:
+        _EXTERNAL[mod.SPEC.name] = entry.module
+    for scale in entry.scales:
+        entry.config(scale)  # its configs must validate now, not mid-reproduce
+    REGISTRY[name] = entry
+    return entry

@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, prng, runtime, stats, theory
+from jaxnet import prng, runtime, stats
+from jaxnet.rank import jacobian, theory
+from jaxnet.runtime import config
 
 SPEC = runtime.Spec(
     "binary_singularity",
@@ -70,9 +72,7 @@ def estimate(n: int, n_trials: int, ctx: runtime.Context, *, chunk: int) -> tupl
     def trial(key, cell):
         return {"rank_p": jacobian.rank_mod_p(binary_matrix(key, n))}
 
-    redraw = jax.jit(
-        lambda t: binary_matrix(runtime.trial_key(ctx.base_key, seed, t), n)
-    )
+    redraw = jax.jit(lambda key: binary_matrix(key, n))
 
     # Every minor of a k x k 0/1 matrix is at most (k+1)^((k+1)/2) / 2^k in absolute
     # value (Hadamard's bound on the bordered +-1 matrix); below p, no nonzero minor
@@ -81,12 +81,10 @@ def estimate(n: int, n_trials: int, ctx: runtime.Context, *, chunk: int) -> tupl
         (k + 1) ** ((k + 1) / 2) / 2**k < jacobian.PRIMES[0] for k in range(1, n + 1)
     )
 
-    def refine(cell_idx, trial_idx, out):
+    def refine(keys, cell_idx, trial_idx, out):
         exact = out["rank_p"].copy()
         for u in np.flatnonzero(out["rank_p"] < n) if not prime_exact else ():
-            exact[u] = jacobian.integer_rank(
-                np.asarray(redraw(jnp.int32(trial_idx[u])))
-            )
+            exact[u] = jacobian.integer_rank(np.asarray(redraw(keys[u])))
         return {"rank_p": out["rank_p"], "rank": exact}
 
     out = ctx.device(

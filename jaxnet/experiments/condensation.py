@@ -4,8 +4,8 @@ Teacher: m0 = 3 neurons 120° apart, a*_j = +1, ‖a*_j b*_j‖ = 1 (the report'
 mixed`` alternates the signs). For each N in ``--N`` and each of ``--seeds`` seeds: N
 inputs uniform on S¹, labels from the teacher, a width-``--width`` student trained on
 J_λ = R + (λ/2)‖θ‖² by minibatch SGD with a geometric λ continuation (all seeds and N
-in one vmapped, compiled program; ``jaxnet.train``), and the exact minimum-norm
-interpolant of the same data (``jaxnet.minnorm``, cvxpy + Clarabel). For both: the
+in one vmapped, compiled program; ``jaxnet.teacher_student.train``), and the exact minimum-norm
+interpolant of the same data (``jaxnet.teacher_student.minnorm``, cvxpy + Clarabel). For both: the
 squared norm (against 2·m0 = 6), condensation (Definition 4.1 at ``--angle-tol``), mass
 per teacher group (Proposition 4.2 says 1), κ(f), the distance to the teacher as a
 function on S¹ and the test error on fresh points. Per seed: the sector counts,
@@ -23,9 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import condensation_measures as cd
-from jaxnet import config, data, nets, runtime, teachers, theory, train
-from jaxnet.minnorm import STATUSES, exact_trial  # noqa: F401  (re-exported)
+from jaxnet import data, nets, runtime
+from jaxnet.rank import theory
+from jaxnet.runtime import config
+from jaxnet.teacher_student import measures as cd
+from jaxnet.teacher_student import teachers, train
+from jaxnet.teacher_student.minnorm import STATUSES, exact_trial  # noqa: F401  (re-exported)
 
 SPEC = runtime.Spec(
     "condensation",
@@ -48,7 +51,9 @@ class Config:
     )
     width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field(
-        "report", choices=teachers.TWO_D_ONLY, help="teacher family (jaxnet.teachers)"
+        "report",
+        choices=lambda: teachers.names(d=2, random=False),
+        help="teacher family (jaxnet.teacher_student.teachers)",
     )
     steps: int = config.field(40000, help="SGD steps in all", check=config.count())
     batch: int = config.field(

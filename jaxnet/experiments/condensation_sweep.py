@@ -4,7 +4,8 @@ For each N in ``N``, each λ in ``lam`` and each of ``seeds`` seeds: N inputs un
 S¹ labelled by the teacher (``teachers``), a width-``width`` student initialized at
 scale ``init_scale``, ``warmup`` steps of full-batch gradient descent on J_λ = R +
 (λ/2)‖θ‖² at learning rate ``lr``, then L-BFGS on the same J_λ until the stopping rule
-holds (``jaxnet.train.Stop``: ‖∇J_λ‖ ≤ ``grad_rtol``·λ‖θ‖ and the mass-weighted angle
+holds (``jaxnet.teacher_student.train.Stop``: ‖∇J_λ‖ ≤ ``grad_rtol``·λ‖θ‖ and the
+mass-weighted angle
 moving by less than ``angle_rtol`` relative between checks ``check_every`` steps
 apart) or ``max_steps`` end it ("not converged": counted, kept out of the verdict).
 Trial keys hash N, not λ, so every λ sees the same data and initialization (paired
@@ -13,11 +14,11 @@ after the other on its device (``lax.map``: an L-BFGS run stops at its own step,
 run's numbers do not depend on the chunk or device count, bit for bit — a vmapped chunk
 rounds differently at each batch size and ran every lane as long as its slowest).
 
-Every converged student is measured (``jaxnet.condensation_measures``): the mass fraction within
+Every converged student is measured (``jaxnet.teacher_student.measures``): the mass fraction within
 ``angle_tol`` of a teacher direction, the mass-weighted angle, the largest angle of a
 neuron carrying more than ``mass_tol`` of the mass, strict condensation (Definition
 4.1), ‖θ‖² against 2·m0, the RMS distance to the teacher on S¹ and to the exact
-minimum-norm interpolant of the same data (``jaxnet.minnorm``). Per N, each metric's
+minimum-norm interpolant of the same data (``jaxnet.teacher_student.minnorm``). Per N, each metric's
 approach to its λ → 0 limit is fitted as a power law c·λ^b over the λ grid.
 
 Two checks of the method on the first ``check_seeds`` seeds of every (N, λ):
@@ -39,9 +40,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import condensation_measures as cd
-from jaxnet import config, data, nets, runtime, stats, teachers, train
-from jaxnet.minnorm import exact_trial
+from jaxnet import data, nets, runtime, stats
+from jaxnet.runtime import config
+from jaxnet.teacher_student import measures as cd
+from jaxnet.teacher_student import teachers, train
+from jaxnet.teacher_student.minnorm import exact_trial
 
 SPEC = runtime.Spec(
     "condensation_sweep",
@@ -78,7 +81,9 @@ class Config:
     )
     width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field(
-        "report", choices=teachers.TWO_D_ONLY, help="teacher family (jaxnet.teachers)"
+        "report",
+        choices=lambda: teachers.names(d=2, random=False),
+        help="teacher family (jaxnet.teacher_student.teachers)",
     )
     init_scale: float = config.field(
         0.1, help="student initialization scale", check=config.POSITIVE

@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, models, runtime
-from jaxnet.rank import fig4
+from jaxnet import models, runtime
+from jaxnet.rank import fig4, jacobian
 from jaxnet.rank.deep import singular_values, trial_data  # noqa: F401  (re-exported)
+from jaxnet.runtime import config
 
 DEFAULT_WIDTHS = {
     2: tuple(range(30, 301, 30)),
@@ -243,33 +244,23 @@ def unit_fn(
     return one
 
 
-def make_refine(net, sizes, cols, seeds, base_key):
+def make_refine(net, sizes, cols):
     """Host step of ``runtime.run_device``: re-decide AMBIGUOUS trials by the singular
     values of J; adds ``s_ratio`` (s_n/s_1, NaN where not computed)."""
     jac = jacobian_fn(net, sizes)
     n_of, d0_of = jnp.asarray(cols["n"]), jnp.asarray(cols["d0"])
-    seeds = jnp.asarray(seeds)
     svals = jax.jit(
-        jax.vmap(
-            lambda c, t: singular_values(
-                jac(runtime.trial_key(base_key, seeds[c], t), n_of[c], d0_of[c])
-            )
-        )
+        jax.vmap(lambda key, c: singular_values(jac(key, n_of[c], d0_of[c])))
     )
 
-    def refine(cell_idx, trial_idx, out):
+    def refine(keys, cell_idx, trial_idx, out):
         code = out["code"].astype(np.int8).copy()
         s_ratio = np.full(code.shape, np.nan)
         todo = np.flatnonzero(code == jacobian.AMBIGUOUS)
         for start in range(0, len(todo), REFINE_BATCH):
             sel = todo[start : start + REFINE_BATCH]
             pad = np.concatenate([sel, np.repeat(sel[:1], REFINE_BATCH - len(sel))])
-            s = np.asarray(
-                svals(
-                    jnp.asarray(cell_idx[pad], jnp.int32),
-                    jnp.asarray(trial_idx[pad], jnp.int32),
-                )
-            )
+            s = np.asarray(svals(keys[pad], jnp.asarray(cell_idx[pad], jnp.int32)))
             for u, sv in zip(sel, s[: len(sel)], strict=False):
                 c = cell_idx[u]
                 n, rtol = int(cols["n"][c]), float(cols["rtol"][c])
@@ -414,7 +405,7 @@ def compute(cfg: Config, ctx: runtime.Context):
             mesh=mesh,
             desc=f"L={depth} m={m} {family}",
             sequential=True,
-            refine_fn=make_refine(net, sizes, cols, seeds_all[idx], ctx.base_key),
+            refine_fn=make_refine(net, sizes, cols),
         )
         codes[idx], s_ratio[idx] = out["code"], out["s_ratio"]
         s_upper[idx] = out["s_upper"]

@@ -14,7 +14,7 @@ import math
 import sys
 import time
 
-from jaxnet import config, nets, runtime, stats
+from jaxnet import nets, runtime, stats
 from jaxnet.rank import wstar
 from jaxnet.rank.fig4 import (  # noqa: F401  (the engine's names, re-exported)
     CACHE_BYTES,
@@ -45,6 +45,7 @@ from jaxnet.rank.fig4 import (  # noqa: F401  (the engine's names, re-exported)
     summarize,
     unit_fn,
 )
+from jaxnet.runtime import config
 
 RANK_RULES = ("float", "exact")
 

@@ -1,7 +1,7 @@
 """Figures 5 and 6: do sampled activation regions contain a zero-loss global minimum?
 
 The slides' Theorem 11 and Figures 5 (d0 = 1) and 6 (d0 > 1). The instances, the
-decision and its reference check are the engine's (``jaxnet.region_minima``); this
+decision and its reference check are the engine's (``jaxnet.regions.minima``); this
 module is the experiment: config, compute, plot, report and the notebook call.
 """
 
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from jaxnet import region_minima, runtime, theory
-from jaxnet.region_minima import (  # noqa: F401  (the engine's names, re-exported)
+from jaxnet import runtime
+from jaxnet.rank import theory
+from jaxnet.regions import minima
+from jaxnet.regions.minima import (  # noqa: F401  (the engine's names, re-exported)
     BY_CONE_LP,
     BY_FULL_LP,
     BY_SPAN,
@@ -41,7 +43,7 @@ SPEC = runtime.Spec(
 
 
 def compute(cfg: Config, ctx: runtime.Context):
-    found, arrays = region_minima.run(
+    found, arrays = minima.run(
         ctx,
         cfg.cells(),
         cfg.regions,

@@ -44,8 +44,10 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxnet import config, models, prng, region_minima, runtime, stats
+from jaxnet import models, prng, runtime, stats
 from jaxnet.rank import deep, fig4
+from jaxnet.regions import minima
+from jaxnet.runtime import config
 
 SEGMENT = 50  # steps per lax.scan between stopping checks
 TARGET_STREAM = 40  # counter stream of the targets y
@@ -306,13 +308,13 @@ def summarize(cells, out: dict, cfg) -> list[dict]:
 
 def _gm_boundary(cfg: Config, ctx: runtime.Context) -> list[dict]:
     """Figures 5/6's fraction of regions with a global minimum on the GD grid: per d0,
-    the Figure 5/6 engine (``jaxnet.region_minima``) in a child context of its own
+    the Figure 5/6 engine (``jaxnet.regions.minima``) in a child context of its own
     (folder ``global_minima_d0=D``), with exactly the cells, keys and numbers of a
     standalone ``global_minima`` run of that config."""
     out = []
     for d0 in cfg.d0:
         g = grid(d0)
-        gcfg = region_minima.Config(
+        gcfg = minima.Config(
             d0=(d0,),
             n=cfg.n or g["n"],
             d1=cfg.d1 or g["d1"],
@@ -322,7 +324,7 @@ def _gm_boundary(cfg: Config, ctx: runtime.Context) -> list[dict]:
         )
         # named as the standalone experiment: its parts are a global_minima run's
         sub = ctx.child(f"global_minima_d0={d0}", "global_minima", gcfg)
-        found, _ = region_minima.run(
+        found, _ = minima.run(
             sub,
             gcfg.cells(),
             gcfg.regions,

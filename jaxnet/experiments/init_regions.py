@@ -3,7 +3,7 @@
 Beyond the documents (the slides' question on the volume of normal cones and parameter
 initialization). Figure 5 draws regions uniformly among the non-empty ones; a network
 initialized with W iid N(0, 1) lands in region R with probability μ(R) = Π_i μ(C_i),
-the product of its units' cone measures (``jaxnet.cones``). Per cell (d0, n, d1), each
+the product of its units' cone measures (``jaxnet.regions.cones``). Per cell (d0, n, d1), each
 trial draws one data set (x iid N(0, I_{d0}), sorted for d0 = 1, a 1 appended), random
 targets y iid N(0, 1) and v = (+1 ×⌈d1/2⌉, −1 ×⌊d1/2⌋) as in Figure 5, and on that data:
 
@@ -12,7 +12,7 @@ targets y iid N(0, 1) and v = (+1 ×⌈d1/2⌉, −1 ×⌊d1/2⌋) as in Figure 
   the 2n step vectors: Figure 5's population);
 
 and decides for both whether the region contains a zero-loss global minimum
-(``region_minima.decide``: margin LPs with HiGHS; failures counted apart). It records
+(``minima.decide``: margin LPs with HiGHS; failures counted apart). It records
 log10 μ(R) of both regions from the exact cone table, and the table's size K and
 Σ_C μ(C)² (the mean cone measure a Gaussian unit sees; 1/K for a uniform one).
 
@@ -32,7 +32,9 @@ import sys
 
 import numpy as np
 
-from jaxnet import cones, config, lp, region_minima, regions, runtime, stats
+from jaxnet import regions, runtime, stats
+from jaxnet.regions import cones, lp, minima
+from jaxnet.runtime import config
 
 GRIDS = {
     1: {"n": (10, 20, 30, 40, 50), "d1": (50, 100, 200, 400)},
@@ -112,7 +114,7 @@ def trial(rng, cell, t, *, tol, check_mc, mc_samples):
     }
     for name, pattern in draws.items():
         idx = cones.lookup(table, pattern)
-        res, _ = region_minima.decide(x, xt, pattern, v, y, tol=tol)
+        res, _ = minima.decide(x, xt, pattern, v, y, tol=tol)
         out[f"{name}_status"] = np.int8(res.status)
         out[f"{name}_borderline"] = bool(res.borderline)
         out[f"{name}_log10_mu"] = (
@@ -189,7 +191,7 @@ def compute(cfg: Config, ctx: runtime.Context):
         },
         "estimator": "p = yes/(yes+no) over independent (data, initialization) "
         "trials, Wilson 95% interval; mu(R) = prod_i mu(C_i) from the "
-        "exact cone table (jaxnet.cones)",
+        "exact cone table (jaxnet.regions.cones)",
         "decision": "global_minima.decide (margin LP, HiGHS); failures apart",
         "metadata": {"workers": ctx.options.workers},
         "cells": summarize(cells, out),

@@ -2,10 +2,11 @@
 and its conjecture for d > 2.
 
 For each cell (teacher family, m0, d, N) and instance: N inputs uniform on S^{d−1},
-labels from the teacher (``jaxnet.teachers``), the exact minimum-norm interpolant
-(``jaxnet.minnorm``, cvxpy + Clarabel); recovered iff its RMS distance to the teacher
-on the sphere is < ``tol``. In d = 2: whether every teacher sector holds ≥ 3 points
-(Theorem 5.2's hypothesis), its exact probability and the report's bound (eq. 12).
+labels from the teacher (``jaxnet.teacher_student.teachers``), the exact minimum-norm
+interpolant (``jaxnet.teacher_student.minnorm``, cvxpy + Clarabel); recovered iff its
+RMS distance to the teacher on the sphere is < ``tol``. In d = 2: whether every teacher
+sector holds ≥ 3 points (Theorem 5.2's hypothesis), its exact probability and the
+report's bound (eq. 12).
 Instances are drawn from their trial keys (``runtime.host_rng``) on a process pool.
 """
 
@@ -17,8 +18,11 @@ import warnings
 
 import numpy as np
 
-from jaxnet import condensation_measures as cd
-from jaxnet import config, minnorm, runtime, stats, teachers, theory
+from jaxnet import runtime, stats
+from jaxnet.rank import theory
+from jaxnet.runtime import config
+from jaxnet.teacher_student import measures as cd
+from jaxnet.teacher_student import minnorm, teachers
 
 SPEC = runtime.Spec(
     "minnorm_phase",
@@ -55,11 +59,13 @@ class Config:
 
     def __post_init__(self):
         config.freeze(self)
-        if max(self.d) > 2 and set(self.teachers) & set(teachers.TWO_D_ONLY):
-            raise ValueError(
-                f"d > 2 needs teachers without {teachers.TWO_D_ONLY} "
-                "(two-dimensional families)"
-            )
+        for family in self.teachers:
+            missing = [d for d in self.d if not teachers.TEACHERS[family].supports(d)]
+            if missing:
+                raise ValueError(
+                    f"teachers: family {family!r} does not exist in d = {missing[0]} "
+                    f"(its dimensions: {teachers.TEACHERS[family].dims})"
+                )
 
     def cells(self):
         return [
@@ -166,7 +172,7 @@ def compute(cfg: Config, ctx: runtime.Context):
                         theory.sector_probabilities(teachers.make(family, m0, 2)["w"]),
                         n,
                     )
-                    if family in teachers.TWO_D_ONLY
+                    if not teachers.TEACHERS[family].random
                     else None,
                 }
             )

@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-from jaxnet import config, data, regions, runtime
+from jaxnet import data, regions, runtime
+from jaxnet.runtime import config
 
 SPEC = runtime.Spec("region_figures", "slides, Figures 1 and 3", arrays="figures.npz")
 

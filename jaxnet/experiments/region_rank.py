@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import config, jacobian, regions, runtime, stats, theory
+from jaxnet import regions, runtime, stats
+from jaxnet.rank import jacobian, theory
+from jaxnet.runtime import config
 
 SPEC = runtime.Spec(
     "region_rank",

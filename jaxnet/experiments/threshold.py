@@ -24,8 +24,8 @@ import sys
 
 import numpy as np
 
-from jaxnet import config, jacobian, runtime, stats, theory
-from jaxnet.rank import fig4
+from jaxnet import runtime, stats
+from jaxnet.rank import fig4, jacobian, theory
 from jaxnet.rank import min_width as th
 from jaxnet.rank.wstar import (  # noqa: F401  (the engine's names, re-exported)
     BLOCK_MOD_P,
@@ -42,6 +42,7 @@ from jaxnet.rank.wstar import (  # noqa: F401  (the engine's names, re-exported)
     run_w_star,
     trial_fn,
 )
+from jaxnet.runtime import config
 
 SPEC = runtime.Spec(
     "threshold",

@@ -1,6 +1,6 @@
 """The rank mathematics and its engines.
 
-- ``jaxnet.jacobian``: Jacobians, Gram matrices, rank rules, certificates, exact ranks.
+- ``jaxnet.rank.jacobian``: Jacobians, Gram matrices, rank rules, certificates, exact ranks.
 - ``min_width``: the d0 = 1 rank formula and minimal full-rank widths (exact).
 - ``fig4``: the Figure-4 engine (a grid of cells, every trial certified or decided by
   the SVD rule, in few compiled programs).

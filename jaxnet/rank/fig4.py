@@ -3,7 +3,7 @@ certified or decided by the SVD rule.
 
 A cell is ``(n, d0, d1)``; a trial draws data and parameters under a convention
 (``jaxnet.nets``), forms the Gram matrix G = J Jᵀ from the Khatri–Rao structure and
-certifies full rank or rank deficiency from it (``jaxnet.jacobian``). The trials the
+certifies full rank or rank deficiency from it (``jaxnet.rank.jacobian``). The trials the
 certificate leaves ambiguous are re-drawn from their keys, their Jacobian J is formed in
 closed form and the decision is made from its singular values (NumPy's SVD), so every
 decision is the SVD rule's: full rank iff s_n(J) > rtol·s_1(J).
@@ -41,7 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import data, jacobian, nets, prng, runtime, stats
+from jaxnet import data, nets, prng, runtime, stats
+from jaxnet.rank import jacobian
 
 # The public reference code's grids (``experiments/full_rank_regions.py``).
 PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
@@ -356,14 +357,15 @@ def grid_columns(convention: str, grid: Grid) -> Columns:
     return Columns(n, d0, seeds, of_cell)
 
 
-def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
+def make_refine(setup: Setup, cols: dict, *, batch=8):
     """Host step: re-decide AMBIGUOUS (trial, width) pairs: by the eigenvalues of their
     Gram matrix where it resolves the rule's tolerance (``setup.deficient_test``;
     ``jacobian.decide_by_eigenvalues``), otherwise by the SVD of their Jacobian.
 
     ``cols``: the program's columns as passed to ``runtime.run_device`` (``n``, ``d0``:
-    ``(J,)``; ``rtol``: ``(J, K)``); ``seeds``: their ``(J,)`` seeds. Adds ``s_ratio`` =
-    s_n/s_1 (NaN where not computed) and ``svd_rank`` (−1 where none), both ``(B, K)``.
+    ``(J,)``; ``rtol``: ``(J, K)``). The runner hands each block's trial keys to the
+    returned ``refine(keys, col_idx, trial_idx, out)``. Adds ``s_ratio`` = s_n/s_1
+    (NaN where not computed) and ``svd_rank`` (−1 where none), both ``(B, K)``.
     """
     col_n, col_d0, rtol = cols["n"], cols["d0"], cols["rtol"]
     wrt = nets.get_convention(setup.convention).wrt
@@ -376,22 +378,19 @@ def make_refine(setup: Setup, cols: dict, seeds, base_key, *, batch=8):
     def batched(fn):
         return jax.jit(
             jax.vmap(
-                lambda t, c, d1: fn(
-                    runtime.trial_key(base_key, jnp.asarray(seeds)[c], t),
-                    jnp.asarray(col_n)[c],
-                    jnp.asarray(col_d0)[c],
-                    d1,
+                lambda key, c, d1: fn(
+                    key, jnp.asarray(col_n)[c], jnp.asarray(col_d0)[c], d1
                 )
             )
         )
 
     jac_batch, gram_batch = batched(jac_one), batched(gram_one)
 
-    def refine(col_idx, trial_idx, out):
-        def _batch_args(sel, size):  # (trial, column, width) of (u, k) pairs, padded
+    def refine(keys, col_idx, trial_idx, out):
+        def _batch_args(sel, size):  # (key, column, width) of (u, k) pairs, padded
             pad = np.concatenate([sel, np.repeat(sel[:1], size - len(sel), 0)])
             return (
-                jnp.asarray(trial_idx[pad[:, 0]], jnp.int32),
+                keys[pad[:, 0]],
                 jnp.asarray(col_idx[pad[:, 0]], jnp.int32),
                 jnp.asarray(np.asarray(setup.widths, np.int32)[pad[:, 1]]),
             )
@@ -601,14 +600,14 @@ def _gram_rank_unit(setup: Setup, m: int):
     return one
 
 
-def _full_k_refine(setup: Setup, cells: dict, seeds, base_key, float_full, batch: int):
+def _full_k_refine(setup: Setup, cells: dict, float_full, batch: int):
     """Host step of the exact check: where the Gram is deficient but the float decision
     (``float_full[c, t]``) said full rank, the rank of K itself (``exact_rank_fns``)."""
     _, full_fn = exact_rank_fns(setup)
     fn = jax.jit(
         jax.vmap(
-            lambda t, c: full_fn(
-                runtime.trial_key(base_key, jnp.asarray(seeds)[c], t),
+            lambda key, c: full_fn(
+                key,
                 jnp.asarray(cells["n"])[c],
                 jnp.asarray(cells["d0"])[c],
                 jnp.asarray(cells["d1"])[c],
@@ -616,7 +615,7 @@ def _full_k_refine(setup: Setup, cells: dict, seeds, base_key, float_full, batch
         )
     )
 
-    def refine(cell_idx, trial_idx, out):
+    def refine(keys, cell_idx, trial_idx, out):
         rank = out["rank"].copy()
         todo = np.flatnonzero(
             (rank < cells["n"][cell_idx]) & float_full[cell_idx, trial_idx]
@@ -624,12 +623,7 @@ def _full_k_refine(setup: Setup, cells: dict, seeds, base_key, float_full, batch
         for start in range(0, len(todo), batch):
             sel = todo[start : start + batch]
             pad = np.concatenate([sel, np.full(batch - len(sel), sel[0])])
-            got = np.asarray(
-                fn(
-                    jnp.asarray(trial_idx[pad], jnp.int32),
-                    jnp.asarray(cell_idx[pad], jnp.int32),
-                )
-            )
+            got = np.asarray(fn(keys[pad], jnp.asarray(cell_idx[pad], jnp.int32)))
             rank[sel] = got[: len(sel)]
         return {"rank": rank}
 
@@ -665,9 +659,7 @@ def _exact_ranks(
             part_seeds,
             k,
             chunk=batch,
-            refine_fn=_full_k_refine(
-                setup, cells, part_seeds, ctx.base_key, float_full[cs, :k], batch
-            ),
+            refine_fn=_full_k_refine(setup, cells, float_full[cs, :k], batch),
             desc=f"exact ranks (m = {m})",
         )
         exact_rank[cs, :k] = out["rank"]
@@ -806,7 +798,7 @@ def run_grid(
             columns.seed[cols],
             n_trials,
             chunk=chunk_k,
-            refine_fn=make_refine(setup, cdict, columns.seed[cols], base_key),
+            refine_fn=make_refine(setup, cdict),
             mesh=mesh,
             desc=f"full rank ({family}) [{k + 1}/{len(plan)}: N,D0,D1={bucket.sizes}]",
             block_fn=block_fn,

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jaxnet.io import Checkpoint
 from jaxnet.runtime.blocks import _next_pow2, _replicated_inputs, make_block_fn
 from jaxnet.runtime.devices import (
     DEVICE_AXIS,
@@ -32,6 +33,8 @@ from jaxnet.runtime.devices import (
     global_array,
     is_main_process,
 )
+from jaxnet.runtime.io import Checkpoint
+from jaxnet.runtime.keys import trial_key
 from jaxnet.runtime.watchdog import Watchdog
 
 # Fault tests: "WHEN:FILE" makes the loop touch FILE and wait to be killed, WHEN
@@ -85,8 +88,10 @@ def run_device(
       chunk: units evaluated at once per device, at most (bounds memory); one compiled
         call evaluates ``chunk × device_count`` units (fewer, rounded up to a power of
         two, when the whole run is smaller and ``block_fn`` is not given).
-      refine_fn: optional host function ``(cell_idx, trial_idx, out) -> out`` applied to
-        each block's valid units (NumPy dicts).
+      refine_fn: optional host function ``(keys, cell_idx, trial_idx, out) -> out``
+        applied to each block's valid units: ``keys`` their trial keys (the very keys
+        ``unit_fn`` got, ``(B,)``), ``cell_idx``/``trial_idx`` their indices, ``out``
+        their outputs (NumPy dicts).
       checkpoint: where to save finished units and resume from.
       checkpoint_every: seconds between checkpoint writes.
       progress: show a tqdm bar on stderr.
@@ -181,6 +186,7 @@ def run_device(
             if saved.pop("first", False):
                 _fault_pause("checkpoint")
 
+    unit_keys = jax.jit(jax.vmap(trial_key, in_axes=(None, 0, 0)))
     watchdog = Watchdog(stall_timeout, desc, on_stall=save)
     _fault_pause("start")
     # One block at a time: running a second XLA:CPU computation (such as refine_fn's)
@@ -193,7 +199,9 @@ def run_device(
             for k, v in out.items()
         }
         if refine_fn is not None:
-            out = refine_fn(batch // n_trials, batch % n_trials, out)
+            c_idx, t_idx = batch // n_trials, batch % n_trials
+            keys = unit_keys(base_key, jnp.asarray(seeds)[c_idx], jnp.asarray(t_idx))
+            out = refine_fn(keys, c_idx, t_idx, out)
         where = np.arange(start, start + len(batch)) if subset else batch
         for k, v in out.items():
             if k not in results:

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from jaxnet.io import Checkpoint
+from jaxnet.runtime import plugins
 from jaxnet.runtime.device_loop import _check_positive
+from jaxnet.runtime.io import Checkpoint
 from jaxnet.runtime.keys import host_rng, trial_key_data
 from jaxnet.runtime.watchdog import Watchdog
 
@@ -38,7 +39,8 @@ def _pool_results(tasks, workers: int):
 
     ctx = multiprocessing.get_context("spawn")
     pending, queue = set(), iter(tasks)
-    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    # each worker loads this process's plugins (their registrations) before any trial
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=plugins.load)
     try:
 
         def fill():

@@ -19,12 +19,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxnet import io
-from jaxnet.io import Checkpoint
+from jaxnet.runtime import io, plugins
 from jaxnet.runtime.device_loop import run_device
 from jaxnet.runtime.devices import device_mesh, init_distributed, is_main_process
 from jaxnet.runtime.host_pool import run_host
 from jaxnet.runtime.identity import describe
+from jaxnet.runtime.io import Checkpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Context:
         self.options = options
         self.out = out
         self.base_key = jax.random.key(getattr(config, "seed", 0))
-        from jaxnet import config as config_lib
+        from jaxnet.runtime import config as config_lib
 
         self.fingerprint = io.fingerprint(
             {
@@ -421,6 +421,7 @@ def run(experiment, config, options: Options | None = None) -> Result:
         # every Config field as given (``config`` above may hold descriptions that
         # compute filled in): what the audit rebuilds the Config from
         "config": dataclasses.asdict(config),
+        "plugins": list(plugins.loaded()),
         "parts": [{k: v for k, v in p.items() if k != "outputs"} for p in ctx.parts],
     }
     result = Result(experiment, results, arrays, out)

@@ -2,7 +2,7 @@
 
 ``main(experiment, argv)`` builds an ``argparse`` parser from the experiment's
 ``Config`` dataclass (one flag per field: ``--field-name``; ``tuple`` fields take
-lists, ``bool`` fields ``--x/--no-x``; help and choices from ``jaxnet.config.field``)
+lists, ``bool`` fields ``--x/--no-x``; help and choices from ``jaxnet.runtime.config.field``)
 and from the runner options it exposes (``experiment.SPEC.options``: ``--out``,
 ``--progress``, ``--checkpoint-every``, ``--stall-timeout``, ``--workers``,
 ``--coordinator``/``--num-processes``/``--process-id``), then runs it.
@@ -26,7 +26,8 @@ import types
 import typing
 from pathlib import Path
 
-from jaxnet import io, runtime
+from jaxnet import runtime
+from jaxnet.runtime import config, io, plugins
 
 _OPTION_HELP = {
     "out": "output directory (results.json, arrays, figures, checkpoints)",
@@ -62,8 +63,8 @@ def _add(parser, name: str, hint, default, help_text: str, choices):
         )
     else:
         kwargs["type"] = hint
-    if choices:
-        kwargs["choices"] = list(choices)
+    if choices is not None:
+        kwargs["choices"] = list(config.live_choices(choices))
     if help_text and default not in (None, (), ""):
         kwargs["help"] += (
             f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
@@ -110,7 +111,9 @@ def _usage_message(err: ValueError, names) -> str:
 def parse(experiment, argv=None, prog: str | None = None):
     """``(config, options)`` from a command line; bad arguments raise ``SystemExit(2)``
     after printing one ``PROG: error:`` line."""
+    plugins.preparse(argv, prog)
     parser = build_parser(experiment, prog)
+    plugins.add_argument(parser)
     ns = vars(parser.parse_args(argv))
     names = {f.name for f in dataclasses.fields(experiment.Config)} | set(
         experiment.SPEC.options

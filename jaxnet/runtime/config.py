@@ -1,7 +1,7 @@
 """Experiment configs: frozen dataclasses whose fields carry their command-line help.
 
 A config field is declared with ``field(default, help=..., choices=..., check=...)``;
-the command line (``jaxnet.cli``) and the results fingerprint are generated from the
+the command line (``jaxnet.runtime.cli``) and the results fingerprint are generated from the
 dataclass, so a knob is written once. ``__post_init__`` of every config calls ``freeze``:
 lists and ranges given in a notebook become tuples, and every field is validated by its
 ``check`` (``count``, ``ints``, ``real``, ``reals``, ``POSITIVE``, ...: ``jaxnet.checks``
@@ -52,21 +52,21 @@ def field(
     default,
     *,
     help: str = "",
-    choices: Sequence | Mapping | None = None,  # noqa: A002
+    choices: Sequence | Mapping | Callable[[], Sequence] | None = None,
     affects_results: bool = True,
     check: Check | None = None,
 ):
     """A config field with its default, command-line help, choices and check.
 
     ``choices`` (each element of a tuple field) and ``check`` are validated by
-    ``freeze``; an empty default (``""``, ``None``) skips them. ``affects_results=False``
+    ``freeze``; an empty default (``""``, ``None``) skips them. A registry (a Mapping)
+    or a function returning the choices stays live: what is registered later (in a
+    notebook, or by a ``--plugin`` module) counts. ``affects_results=False``
     marks a knob that cannot change a number (a chunk size): it is left out of the
     fingerprint that checkpoints are tied to, so a run resumes across it.
     """
-    if choices is not None and not isinstance(choices, Mapping):
-        choices = tuple(
-            choices
-        )  # a registry (a Mapping) stays live: later entries count
+    if choices is not None and not (isinstance(choices, Mapping) or callable(choices)):
+        choices = tuple(choices)
     meta = {
         "help": help,
         "choices": choices,
@@ -101,7 +101,13 @@ def freeze(config) -> None:
             f.metadata["check"](f.name, value)
 
 
+def live_choices(choices):
+    """The current choices of a field (a function's result, or the collection)."""
+    return choices() if callable(choices) else choices
+
+
 def choice(name: str, value, choices) -> None:
+    choices = live_choices(choices)
     if value not in choices:
         raise ValueError(
             f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}"

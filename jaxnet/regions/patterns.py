@@ -2,7 +2,7 @@
 
 A pattern is a 0/1 matrix A ∈ {0,1}^{d1×n} (rows: units, columns: data points; the
 transpose of ``nets.activation_pattern``'s layout). Its region S_X^A is the set of W
-with unit i active on x̃_j iff A_ij = 1 (``jaxnet.lp``). Three samplers, each a
+with unit i active on x̃_j iff A_ij = 1 (``jaxnet.regions.lp``). Three samplers, each a
 function of a NumPy ``Generator`` (regions feed host-side linear programs):
 
 - ``sample_uniform``: uniform over all 2^{d1·n} patterns, empty regions included
@@ -24,7 +24,8 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checks, lp
+from jaxnet import checks
+from jaxnet.regions import lp
 
 
 def sample_uniform(rng: np.random.Generator, d1: int, n: int) -> np.ndarray:

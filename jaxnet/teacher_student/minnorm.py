@@ -32,7 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxnet import checks, condensation_measures, theory
+from jaxnet import checks
+from jaxnet.rank import theory
+from jaxnet.teacher_student import measures
 
 OPTIMAL = "optimal"
 
@@ -293,9 +295,7 @@ def exact_trial(rng, cell, t):
         "tol": sol.tol,
         "solve_seconds": sol.solve_seconds,
         "opt": sol.opt,
-        "sq_norm": float(condensation_measures.squared_norm(sol.params))
-        if ok
-        else np.nan,
+        "sq_norm": float(measures.squared_norm(sol.params)) if ok else np.nan,
         "w": w,
         "v": v,
         "neurons": len(sol.params["v"]) if ok else 0,

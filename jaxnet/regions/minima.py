@@ -13,7 +13,7 @@ An *instance* is (X, A, v, y) for one cell (d0, n, d1) and one trial index:
   network of width ``teacher_width`` with iid N(0, 1) weights, biases and output weights.
 
 The question: ∃ W ∈ S_X^A (the open region) with F(W, X) = y. Decided by a margin LP
-with free weights (``jaxnet.lp``): for d0 = 1 through the cones' extreme rays after
+with free weights (``jaxnet.regions.lp``): for d0 = 1 through the cones' extreme rays after
 merging duplicate units, with a rank shortcut; for d0 > 1 by the full program after
 merging duplicate units. On a shared random subset, every decision is re-made by the
 plain full program (HiGHS, one variable per weight, no merging) and the agreement is
@@ -30,7 +30,9 @@ import dataclasses
 
 import numpy as np
 
-from jaxnet import config, lp, regions, runtime, stats
+from jaxnet import regions, runtime, stats
+from jaxnet.regions import lp
+from jaxnet.runtime import config
 
 TARGETS = ("random", "teacher")
 FIG5_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(100, 1001, 100))}

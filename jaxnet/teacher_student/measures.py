@@ -42,7 +42,7 @@ def alignment(params, b_star, *, xp=np):
     """``(teacher index k, sign ±1, angle)`` of each student neuron's nearest ±b*_k.
 
     ``xp`` is the array module: ``numpy`` on the host, ``jax.numpy`` inside a jitted
-    loop (the stopping rule of ``jaxnet.train.until_stationary``)."""
+    loop (the stopping rule of ``jaxnet.teacher_student.train.until_stationary``)."""
     dtype = np.float64 if xp is np else None
     b = xp.asarray(params["w"], dtype=dtype)
     t = xp.asarray(b_star, dtype=dtype)

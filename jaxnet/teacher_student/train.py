@@ -336,7 +336,7 @@ def until_stationary(
     """
     from jax.flatten_util import ravel_pytree
 
-    from jaxnet import condensation_measures
+    from jaxnet.teacher_student import measures
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -369,7 +369,7 @@ def until_stationary(
             return z + updates, st
 
     def angle(z):
-        return condensation_measures.mass_weighted_angle(unravel(z), b_star, xp=jnp)
+        return measures.mass_weighted_angle(unravel(z), b_star, xp=jnp)
 
     def cond(carry):
         *_, steps, _, done, stalled = carry

@@ -108,16 +108,26 @@ def block_slices(params: Params, wrt) -> dict[str, slice]:
     return out
 
 
+def per_example(fn, params, xs: Array) -> Array:
+    """``(n, P)`` Jacobian of ``fn(params, x_j)`` (a scalar) w.r.t. the pytree ``params``
+    by ``vmap(jacrev)``: row j for example ``xs[j]``, columns in ``ravel_pytree`` order.
+
+    The one per-example Jacobian of jaxnet: the two-layer ``param_jacobian`` and the
+    depth-L ``models.flat_jacobian`` are this with their own ``fn``.
+    """
+    flat, unravel = ravel_pytree(params)
+    return jax.vmap(jax.jacrev(lambda p, x: fn(unravel(p), x)), in_axes=(None, 0))(
+        flat, xs
+    )
+
+
 def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
     """``(n, P)`` Jacobian by ``vmap(jacrev(apply))`` w.r.t. the blocks in ``wrt``."""
     check_network(params, xs)
     wrt = _check_wrt(params, wrt)
-    flat, unravel = ravel_pytree({k: params[k] for k in wrt})
-
-    def one(p, x):
-        return apply({**params, **unravel(p)}, x)
-
-    return jax.vmap(jax.jacrev(one), in_axes=(None, 0))(flat, xs)
+    return per_example(
+        lambda p, x: apply({**params, **p}, x), {k: params[k] for k in wrt}, xs
+    )
 
 
 def closed_form_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
