@@ -36,8 +36,8 @@ hidden layers [W_l | b_l] and not v.
 - layer 1 [w | b] and v iid N(0, 1), exactly ``nets.init_units`` of the ``paper``
   convention: at L = 2 a trial is the Figure-4 trial of the same key;
 - layers l = 2..L−1: [W_l | b_l] iid N(0, 2/(m+1)) (He's scale for the augmented
-  fan-in m + 1), from counter streams 4, 5, ... of the trial key (``jaxnet.prng``;
-  streams 0-2 are layer 1 and v, stream 3 the data).
+  fan-in m + 1), from counter streams 4, 5, ... of the trial key (the layout:
+  ``jaxnet.prng.TRIAL_STREAMS``).
 """
 
 from __future__ import annotations
@@ -53,8 +53,6 @@ from flax import nnx
 
 from jaxnet import nets, prng
 from jaxnet.rank import jacobian
-
-FIRST_DEEP_STREAM = 4  # counter stream of layer 2 (streams 0-3: layer 1, v, data)
 
 
 class Fixed(nnx.Variable):
@@ -155,7 +153,7 @@ def mlp(d_in: int, width: int, depth: int) -> Network:
         for layer in range(1, depth - 1):
             words = prng.block_bits(
                 key,
-                FIRST_DEEP_STREAM + layer - 1,
+                prng.FIRST_LAYER_STREAM + layer - 1,
                 jnp.arange(width),
                 jnp.arange(width + 1),
             )

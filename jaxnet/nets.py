@@ -172,6 +172,14 @@ def apply(params: Params, x: Array) -> Array:
 
     Params without a ``'b'`` key are a bias-free network (the report's teacher and
     student, f(x) = Σ_i a_i σ(⟨b_i, x⟩) with a = ``v`` and b_i = ``w[i]``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxnet import nets
+      >>> params = {"w": jnp.array([[1.0], [-1.0]]), "b": jnp.array([0.0, 1.0]),
+      ...           "v": jnp.array([2.0, 3.0])}
+      >>> float(nets.apply(params, jnp.array([0.5])))  # 2·relu(0.5) + 3·relu(0.5)
+      2.5
     """
     pre = params["w"] @ x
     if "b" in params:
@@ -200,8 +208,10 @@ def activation_pattern(params: Params, xs: Array) -> Array:
 
 
 def param_shapes(d: int, m: int) -> dict[str, tuple[int, int]]:
-    """The ``prng.stream_bits`` shapes of the parameter draws (streams 0, 1, 2)."""
-    return {"w": (m, d), "b": (1, m), "v": (1, m)}
+    """The ``prng.stream_bits`` shapes of the parameter draws (streams 0, 1, 2 of
+    ``prng.TRIAL_STREAMS``)."""
+    shapes = {"w": (m, d), "b": (1, m), "v": (1, m)}
+    return {name: shapes[name] for name in prng.TRIAL_STREAMS[:3]}
 
 
 def init_params(

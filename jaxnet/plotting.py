@@ -13,6 +13,20 @@ CMAP = "viridis"
 STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.dpi": 110}
 
 
+def panel_row(n_panels: int, *, width: float = 4.5, height: float = 4.0):
+    """``(fig, axes)``: one row of ``n_panels`` axes (``axes: (n_panels,)``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1,
+        n_panels,
+        figsize=(width * n_panels, height),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    return fig, axes[0]
+
+
 def full_rank_heatmaps(cells: list[dict], *, title: str):
     """One heatmap of P(full rank) over (n, d1) per panel (the slides' Figure 4)."""
     return proportion_heatmaps(cells, title=title, label="P(rank J = n)")

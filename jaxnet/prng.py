@@ -11,6 +11,21 @@ counters ``(s·2²⁴ + r, c)``. So
 
 Floats: uniform [0, 1) from the top 23 (float32) or 52 (float64) bits; standard normal
 by √2·erfinv(2u − 1) with u strictly inside (0, 1).
+
+The stream layout of a rank trial's key (``TRIAL_STREAMS``, the one place it is
+written down; changing it changes every number the rank experiments report)::
+
+    0  w     layer-1 weights      (nets.param_shapes)      one stream_bits call:
+    1  b     layer-1 biases                                  the trial's parameters
+    2  v     output weights                                  and data together
+    3  x     the data             (rank.fig4.sample_trial)
+    4, 5, …  hidden layers l = 2, 3, … of depth-L models   (models.mlp)
+    40       gradient descent's targets y                  (experiments.gradient_descent)
+
+    the key derived with INTEGER_DATA_TAG: a trial's integer data (rank.fig4)
+
+Other draws take a key of their own and start at stream 0 (``data.sample``,
+``teacher_student.train.init_student``).
 """
 
 from __future__ import annotations
@@ -23,6 +38,11 @@ from jaxnet.types import Array
 
 _STREAM_SHIFT = 24
 MAX_ROWS = 1 << _STREAM_SHIFT
+
+TRIAL_STREAMS = ("w", "b", "v", "x")  # streams 0-3 of a rank trial (module docstring)
+FIRST_LAYER_STREAM = 4  # hidden layer l = 2 of a depth-L model; l = 3 is 5, ...
+TARGET_STREAM = 40  # gradient descent's targets y
+INTEGER_DATA_TAG = (0x65786163, 1)  # derive_key tag of a trial's integer data
 
 
 def _keypair(key) -> Array:

@@ -23,6 +23,12 @@ def wilson_interval(successes, trials, z: float = Z95):
     (k + z²/2)/(T + z²) ± z·√(k(T − k)/T + z²/4)/(T + z²) — the numbers of SciPy's
     ``binomtest(k, T).proportion_ci(method="wilson")`` (tests/test_stats.py), vectorized.
 
+    Example:
+      >>> from jaxnet import stats
+      >>> lo, hi = stats.wilson_interval(45, 50)
+      >>> round(float(lo), 4), round(float(hi), 4)
+      (0.7864, 0.9565)
+
     Args:
       successes: counts k (array-like of ints).
       trials: counts T > 0, broadcastable with ``successes``.

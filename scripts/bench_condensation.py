@@ -57,17 +57,10 @@ def main(argv=None) -> int:
 
     from jaxnet.experiments import condensation as script
     from jaxnet.runtime import io
-    from jaxnet.teacher_student import measures as cd
-    from jaxnet.teacher_student import minnorm, teachers, train
+    from jaxnet.teacher_student import measures, minnorm, teachers, train
 
     cfg = script.Config(seeds=a.seeds)
-    tcfg = train.TrainConfig(
-        width=cfg.width,
-        steps=cfg.steps,
-        batch=cfg.batch,
-        log_every=cfg.log_every,
-        stages=cfg.stages,
-    )
+    tcfg = cfg.train_config()
     teacher = teachers.make(cfg.teacher, 3, 2)
     keys, x, y = script.make_data(cfg, 40, teacher, jax.random.key(cfg.seed))
     s = a.seeds
@@ -89,7 +82,7 @@ def main(argv=None) -> int:
     gn = np.asarray(trace.grad_norm[:, -1])
     sq = np.array(
         [
-            cd.squared_norm({k: np.asarray(v[r]) for k, v in params.items()})
+            measures.squared_norm({k: np.asarray(v[r]) for k, v in params.items()})
             for r in range(s)
         ]
     )
@@ -115,7 +108,7 @@ def main(argv=None) -> int:
     for _ in range(a.exact_instances):
         th = rng.uniform(0, 2 * np.pi, 40)
         xe = np.stack([np.cos(th), np.sin(th)], axis=1)
-        ye = cd.evaluate(teacher, xe)
+        ye = measures.evaluate(teacher, xe)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -197,29 +190,29 @@ def _sweep(a) -> dict:
     import numpy as np
 
     from jaxnet import runtime
-    from jaxnet.experiments import condensation_sweep as cs
+    from jaxnet.experiments import condensation_sweep
     from jaxnet.teacher_student import teachers, train
 
-    base = cs.Config()
+    base = condensation_sweep.Config()
     teacher = teachers.make(base.teacher, 3, 2)
     rows, total = [], 0.0
     for lam in base.lam:
-        cfg = cs.Config(lam=(lam,), exact=False, check_seeds=0)
+        cfg = condensation_sweep.Config(lam=(lam,), exact=False, check_seeds=0)
         t0 = time.perf_counter()
-        res = runtime.run(cs, cfg, runtime.Options(progress=False))
+        res = runtime.run(condensation_sweep, cfg, runtime.Options(progress=False))
         dt = time.perf_counter() - t0
         total += dt
         runs = [r for blk in res.results["per_N"] for r in blk["cells"][0]["runs"]]
         steps = np.array([r["steps"] for r in runs])
-        stops = {k: sum(r["stop"] == k for r in runs) for k in cs.STOPS}
+        stops = {k: sum(r["stop"] == k for r in runs) for k in condensation_sweep.STOPS}
         # plain GD from the same initialization, same rule
-        seed_n = runtime.cell_seed(cs.SPEC.name, 40)
+        seed_n = runtime.cell_seed(condensation_sweep.SPEC.name, 40)
         gd = jax.jit(
             lambda k, lam=lam: train.until_stationary(
                 train.init_student(
                     jax.random.split(k)[0], base.width, 2, base.init_scale
                 ),
-                *cs.trial_data(k, 40, teacher),
+                *condensation_sweep.trial_data(k, 40, teacher),
                 lam,
                 jnp.asarray(teacher["w"]),
                 method="gd",

@@ -53,13 +53,13 @@ def parse_args(argv):
     )
 
 
-def _sweep(fr, convention, key, trials, chunk, **grid_kw):
+def _sweep(full_rank, convention, key, trials, chunk, **grid_kw):
     from jaxnet import nets, runtime
 
     rank_dtype = nets.get_convention(convention).rank_dtype
-    grid = fr.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
+    grid = full_rank.make_grid(convention, rank_dtype=rank_dtype, **grid_kw)
     t0 = time.perf_counter()
-    out = fr.run_grid(
+    out = full_rank.run_grid(
         convention,
         grid,
         trials,
@@ -70,7 +70,7 @@ def _sweep(fr, convention, key, trials, chunk, **grid_kw):
     return time.perf_counter() - t0, grid, out
 
 
-def _engine_flops(fr, out, trials) -> float:
+def _engine_flops(full_rank, out, trials) -> float:
     """Flops of the certificates as run: every bucket's trials at its padded sizes."""
     from jaxnet.rank import fig4
 
@@ -98,22 +98,23 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxnet import nets
-    from jaxnet import runtime as sweep
-    from jaxnet.experiments import full_rank as fr
+    from jaxnet import nets, runtime
+    from jaxnet.experiments import full_rank
     from jaxnet.rank import jacobian
     from jaxnet.runtime import io
 
     key = jax.random.key(a.seed)
     d0_grid = dict(
-        d0_values=(1,), n_values=fr.PEER_D0_GRID["n"], d1_values=fr.PEER_D0_GRID["d1"]
+        d0_values=(1,),
+        n_values=full_rank.PEER_D0_GRID["n"],
+        d1_values=full_rank.PEER_D0_GRID["d1"],
     )
     res = {"trials_per_cell": a.trials, "chunk": a.chunk}
 
-    cold, grid, out1 = _sweep(fr, "peer", key, a.trials, a.chunk, **d0_grid)
-    warm, _, out2 = _sweep(fr, "peer", key, a.trials, a.chunk, **d0_grid)
+    cold, grid, out1 = _sweep(full_rank, "peer", key, a.trials, a.chunk, **d0_grid)
+    warm, _, out2 = _sweep(full_rank, "peer", key, a.trials, a.chunk, **d0_grid)
     assert np.array_equal(out1["code"], out2["code"])
-    seeds = fr.grid_seeds("peer", grid)
+    seeds = full_rank.grid_seeds("peer", grid)
     n_units = len(grid.n) * a.trials
     res["d0=1 grid"] = {
         "cells": len(grid.n),
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
         "svd_refined": int(
             np.isin(out1["code"], (jacobian.SVD_FULL, jacobian.SVD_DEFICIENT)).sum()
         ),
-        "flops": _engine_flops(fr, out1, a.trials),
+        "flops": _engine_flops(full_rank, out1, a.trials),
         "buckets": out1["buckets"],
     }
 
@@ -135,24 +136,24 @@ def main(argv=None) -> int:
             (
                 "d0",
                 dict(
-                    d0_values=fr.FIG4_D0,
-                    n_values=fr.PEER_D0_GRID["n"],
-                    d1_values=fr.PEER_D0_GRID["d1"],
+                    d0_values=full_rank.FIG4_D0,
+                    n_values=full_rank.PEER_D0_GRID["n"],
+                    d1_values=full_rank.PEER_D0_GRID["d1"],
                 ),
             ),
             (
                 "ratio",
                 dict(
-                    ratios=fr.FIG4_RATIOS,
-                    n_values=fr.PEER_RATIO_GRID["n"],
-                    d1_values=fr.PEER_RATIO_GRID["d1"],
+                    ratios=full_rank.FIG4_RATIOS,
+                    n_values=full_rank.PEER_RATIO_GRID["n"],
+                    d1_values=full_rank.PEER_RATIO_GRID["d1"],
                 ),
             ),
         ):
-            t, g, o = _sweep(fr, "peer", key, a.trials, a.chunk, **kw)
+            t, g, o = _sweep(full_rank, "peer", key, a.trials, a.chunk, **kw)
             suite_t += t
             suite_trials += len(g.n) * a.trials
-            suite_flops += _engine_flops(fr, o, a.trials)
+            suite_flops += _engine_flops(full_rank, o, a.trials)
             per_family[name] = {
                 "seconds": t,
                 "buckets": o["buckets"],
@@ -180,15 +181,15 @@ def main(argv=None) -> int:
 
         @jax.jit
         def jac_of(k, n=n, d0=d0, d1=d1):
-            params, xs, _ = fr.sample_trial(
+            params, xs, _ = full_rank.sample_trial(
                 k, "peer", n, d0, d1, sizes=(n, d0, d1), dtype=jnp.float32
             )
             return jacobian.closed_form_jacobian(params, xs, wrt)
 
-        jac_of(sweep.trial_key(key, seeds[c], 0)).block_until_ready()  # compile
+        jac_of(runtime.trial_key(key, seeds[c], 0)).block_until_ready()  # compile
         t0 = time.perf_counter()
         for t in range(a.baseline_trials):
-            jac = np.asarray(jac_of(sweep.trial_key(key, seeds[c], t)))
+            jac = np.asarray(jac_of(runtime.trial_key(key, seeds[c], t)))
             full = np.linalg.matrix_rank(jac) == n  # float32 J, float32 rule
             agree += full == (out1["code"][c, t] in jacobian.FULL_CODES)
         dt = time.perf_counter() - t0

@@ -42,15 +42,17 @@ def main(argv=None) -> int:
     import numpy as np
 
     from jaxnet import runtime
-    from jaxnet.experiments import global_minima as gm
+    from jaxnet.experiments import global_minima
     from jaxnet.runtime import io
 
     res = {}
     for name, d0s in (("fig5", (1,)), ("fig6", (2, 5))):
-        cfg = gm.Config(d0=d0s, regions=a.regions, check_reference=a.check_reference)
+        cfg = global_minima.Config(
+            d0=d0s, regions=a.regions, check_reference=a.check_reference
+        )
         t0 = time.perf_counter()
         r = runtime.run(
-            gm, cfg, runtime.Options(out=str(out / name), progress=False)
+            global_minima, cfg, runtime.Options(out=str(out / name), progress=False)
         ).results
         wall = time.perf_counter() - t0
         cells = cfg.cells()
@@ -60,14 +62,14 @@ def main(argv=None) -> int:
             t1 = time.perf_counter()
             keys = runtime.trial_key_data(
                 jax.random.key(cfg.seed),
-                [gm.cell_seed(*cells[c], cfg.targets)],
+                [global_minima.cell_seed(*cells[c], cfg.targets)],
                 a.baseline_regions,
             )[0]
             for t in range(a.baseline_regions):
-                _, xt, pattern, v, y = gm.instance(
+                _, xt, pattern, v, y = global_minima.instance(
                     runtime.host_rng(keys[t]), cells[c], cfg.targets
                 )
-                gm.reference(xt, pattern, v, y)
+                global_minima.reference(xt, pattern, v, y)
             dt = time.perf_counter() - t1
             base_t += dt
             per_cell.append(dt / a.baseline_regions)
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
             "failed": sum(c["failed"] for c in r["cells"]),
             "borderline": sum(c["borderline"] for c in r["cells"]),
             "decided_by": {
-                k: sum(c["decided_by"][k] for c in r["cells"]) for k in gm.METHOD_NAMES
+                k: sum(c["decided_by"][k] for c in r["cells"])
+                for k in global_minima.METHOD_NAMES
             },
             "baseline_s_per_region": float(np.mean(per_cell)),
             "baseline_extrapolated_s": est,

@@ -38,14 +38,14 @@ def _pattern_floor(d0: int, n: int, units_per_trial, trials: int):
     import jax.numpy as jnp
 
     from jaxnet import runtime
-    from jaxnet.experiments import full_rank as fr
+    from jaxnet.experiments import full_rank
 
     width = int(max(units_per_trial))
     seed = runtime.cell_seed("full_rank", "paper", n, d0)
 
     def one(t):
         key = runtime.trial_key(jax.random.key(0), seed, t)
-        p, xs, _ = fr.sample_trial(
+        p, xs, _ = full_rank.sample_trial(
             key, "paper", n, d0, width, sizes=(n, d0, width), dtype=jnp.float64
         )
         return ((xs @ p["w"].T + p["b"][None, :]) > 0).sum()
@@ -72,14 +72,13 @@ def main(argv=None) -> int:
     import jax
 
     from jaxnet import runtime
-    from jaxnet.experiments import full_rank as fr
-    from jaxnet.experiments import threshold
+    from jaxnet.experiments import full_rank, threshold
     from jaxnet.runtime import io
 
     grid_n = tuple(range(10, 101, 10))
     res = {}
     rank_dtype = "float64"
-    grid = fr.make_grid(
+    grid = full_rank.make_grid(
         "paper",
         d0_values=(1,),
         n_values=grid_n,
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
         rank_dtype=rank_dtype,
     )
     t0 = time.perf_counter()
-    fr.run_grid(
+    full_rank.run_grid(
         "paper",
         grid,
         a.float_trials,

@@ -22,3 +22,20 @@ matplotlib.use("Agg")
 @pytest.fixture
 def key(request):
     return jax.random.key(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def reproduce(tmp_path):
+    """``reproduce(*flags)``: ``scripts/reproduce.py --quick --only fig1_fig3 --out
+    tmp_path`` plus ``flags`` in a new process (a ``CompletedProcess``, text)."""
+    import subprocess
+
+    base = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "reproduce.py")]
+    base += ["--quick", "--only", "fig1_fig3", "--out", str(tmp_path)]
+
+    def run(*flags):
+        return subprocess.run(
+            [*base, *flags], capture_output=True, text=True, timeout=300
+        )
+
+    return run

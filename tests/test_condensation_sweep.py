@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxnet import claims, runtime
-from jaxnet.experiments import condensation_sweep as cs
+from jaxnet.experiments import condensation_sweep
 from jaxnet.teacher_student import teachers, train
 
 jax.config.update("jax_enable_x64", True)
@@ -110,19 +110,19 @@ def _small_config(**kw):
         check_seeds=0,
         chunk=4,
     )
-    return cs.Config(**{**base, **kw})
+    return condensation_sweep.Config(**{**base, **kw})
 
 
 @pytest.mark.slow
 def test_batched_sweep_equals_single_runs():
     cfg = _small_config()
     teacher = teachers.make("report", 3, 2)
-    res = cs.sweep(
+    res = condensation_sweep.sweep(
         **{f.name: getattr(cfg, f.name) for f in cfg.__dataclass_fields__.values()}
     )
-    fn = jax.jit(cs.solve_fn(cfg, 12, teacher))
+    fn = jax.jit(condensation_sweep.solve_fn(cfg, 12, teacher))
     base = jax.random.key(cfg.seed)
-    seed_n = runtime.cell_seed(cs.SPEC.name, 12)
+    seed_n = runtime.cell_seed(condensation_sweep.SPEC.name, 12)
     for i, lam in enumerate(cfg.lam):
         for s in range(cfg.seeds):
             one = fn(runtime.trial_key(base, seed_n, s), {"lam": jnp.asarray(lam)})
@@ -156,8 +156,8 @@ def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
         gd_log=100,
         sgd_steps=1000,
     )
-    four = cs.sweep(**cfg, chunk=4)  # 4 CPU devices (conftest)
-    one = cs.sweep(**cfg, chunk=1)
+    four = condensation_sweep.sweep(**cfg, chunk=4)  # 4 CPU devices (conftest)
+    one = condensation_sweep.sweep(**cfg, chunk=1)
     from jaxnet.runtime import device_loop, protocol
 
     for where in (device_loop, protocol):  # the default mesh: one device
@@ -168,7 +168,9 @@ def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
                 np.asarray(jax.devices()[:1]), ("dev",)
             ),
         )
-    single = cs.sweep(**cfg, chunk=3)  # one device, all 6 runs in two calls
+    single = condensation_sweep.sweep(
+        **cfg, chunk=3
+    )  # one device, all 6 runs in two calls
     assert len(set(four.arrays["N12_steps"].ravel().tolist())) > 1
     for other in (one, single):
         for name, arr in four.arrays.items():
@@ -180,7 +182,7 @@ def test_converged_student_is_near_the_exact_interpolant_at_small_lambda():
     # The stated distance (README): at λ = 1e-4, N = 40, the converged student's RMS
     # distance on S¹ to the exact minimum-norm interpolant of the same data is below
     # 2e-3 on every converged seed (measured mean about 4e-4, i.e. ~ 4λ).
-    res = cs.sweep(N=[40], lam=[1e-4], seeds=5, check_seeds=0)
+    res = condensation_sweep.sweep(N=[40], lam=[1e-4], seeds=5, check_seeds=0)
     cell = res.results["per_N"][0]["cells"][0]
     assert cell["converged"] >= 4
     dist = [r["exact_distance"] for r in cell["runs"] if r["converged"]]
@@ -194,8 +196,8 @@ def _block(off, dist, lams=(1e-2, 1e-3, 1e-4)):
         for lam, o, d in zip(lams, off, dist, strict=True)
     ]
     fits = {
-        "off_mass": cs.power_fit(lams, off),
-        "teacher_distance": cs.power_fit(lams, dist),
+        "off_mass": condensation_sweep.power_fit(lams, off),
+        "teacher_distance": condensation_sweep.power_fit(lams, dist),
     }
     return {"cells": cells, "fits": fits}
 
@@ -213,24 +215,24 @@ def test_condensation_limit_criterion():
 
 def test_power_fit_recovers_an_exponent():
     lams = np.array([1e-2, 3e-3, 1e-3, 3e-4, 1e-4])
-    fit = cs.power_fit(lams, 3.0 * lams**0.7)
+    fit = condensation_sweep.power_fit(lams, 3.0 * lams**0.7)
     assert fit["b"] == pytest.approx(0.7, abs=1e-12)
     assert fit["c"] == pytest.approx(3.0, rel=1e-10)
 
 
 def test_mass_measures_agree_between_numpy_and_jax():
-    from jaxnet.teacher_student import measures as cd
+    from jaxnet.teacher_student import measures
 
     rng = np.random.default_rng(1)
     params = {"w": rng.standard_normal((20, 2)), "v": rng.standard_normal(20)}
     b_star = teachers.make("report", 3, 2)["w"]
     jp = {k: jnp.asarray(v) for k, v in params.items()}
-    for fn in (cd.mass_weighted_angle, cd.aligned_fraction):
+    for fn in (measures.mass_weighted_angle, measures.aligned_fraction):
         # tolerance 1e-12: the same float64 formula in two array modules
         np.testing.assert_allclose(
             float(fn(jp, b_star, xp=jnp)), fn(params, b_star), rtol=1e-12
         )
-    k, sign, angle = cd.alignment(params, b_star)
-    kj, sj, aj = cd.alignment(jp, b_star, xp=jnp)
+    k, sign, angle = measures.alignment(params, b_star)
+    kj, sj, aj = measures.alignment(jp, b_star, xp=jnp)
     assert np.array_equal(k, np.asarray(kj)) and np.array_equal(sign, np.asarray(sj))
     np.testing.assert_allclose(angle, np.asarray(aj), rtol=0, atol=1e-12)

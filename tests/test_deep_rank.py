@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from jaxnet import models, runtime
-from jaxnet.experiments import deep_rank
-from jaxnet.experiments import full_rank as fr
+from jaxnet.experiments import deep_rank, full_rank
 from jaxnet.rank import jacobian
 
 
@@ -62,8 +61,8 @@ def test_padding_does_not_change_a_trial():
     s_big = np.linalg.svd(np.asarray(big), compute_uv=False)
     np.testing.assert_allclose(s_big[:6], s_small, rtol=1e-12)
     np.testing.assert_allclose(s_big[6:], 0, atol=1e-12 * s_small[0])
-    # the Figure-4 draws: depth 2's first layer is fr.sample_trial's
-    params, _, _ = fr.sample_trial(
+    # the Figure-4 draws: depth 2's first layer is full_rank.sample_trial's
+    params, _, _ = full_rank.sample_trial(
         key, "paper", 6, 2, 5, sizes=(6, 4, 5), dtype=jnp.float64
     )
     p, _ = net.init(key, 2)

@@ -146,23 +146,14 @@ def test_results_cache_detects_changed_config_truncation_and_corruption(tmp_path
 
 
 @pytest.mark.slow
-def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path):
-    cmd = [
-        sys.executable,
-        str(SCRIPTS / "reproduce.py"),
-        "--quick",
-        "--only",
-        "fig1_fig3",
-        "--out",
-        str(tmp_path),
-    ]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path, reproduce):
+    first = reproduce()
     assert first.returncode == 0, first.stdout + first.stderr
     assert (tmp_path / "REPORT.md").exists()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = reproduce()
     assert "reusing finished results" in again.stdout
     results = tmp_path / "fig1_fig3" / "results.json"
     results.write_bytes(results.read_bytes()[:100])  # truncated
-    third = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    third = reproduce()
     assert "reusing" not in third.stdout and third.returncode == 0
     json.loads(results.read_text())  # rewritten whole

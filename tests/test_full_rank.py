@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from jaxnet import nets, runtime
-from jaxnet.experiments import full_rank as fr
-from jaxnet.rank import fig4, jacobian
+from jaxnet.experiments import full_rank
+from jaxnet.rank import exact, fig4, jacobian
 from jaxnet.runtime import io
 
 GRID = dict(d0_values=(1, 2), n_values=(4, 8), d1_values=(2, 6))
@@ -26,18 +26,18 @@ def _sweep(
     **grid_kw,
 ):
     rank_dtype = nets.get_convention(convention).rank_dtype
-    grid = fr.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
+    grid = full_rank.make_grid(convention, rank_dtype=rank_dtype, **{**GRID, **grid_kw})
     key = jax.random.key(3)
     ctx = runtime.Context.detached("full_rank", None, base_key=key)
     if checkpoint_dir is not None:  # the runner's context: checkpoints in that folder
         ctx = runtime.Context(
             "full_rank",
-            fr.Config(convention=convention, trials=trials, seed=3),
+            full_rank.Config(convention=convention, trials=trials, seed=3),
             runtime.Options(checkpoint_every=0.0, progress=False, stall_timeout=0.0),
             checkpoint_dir,
         )
         # its key: key(3), from its config's seed
-    out = fr.run_grid(
+    out = full_rank.run_grid(
         convention,
         grid,
         trials,
@@ -49,19 +49,21 @@ def _sweep(
         max_buckets=max_buckets,
         exact_trials=exact_trials,
     )
-    return grid, fr.grid_seeds(convention, grid), rank_dtype, key, out
+    return grid, full_rank.grid_seeds(convention, grid), rank_dtype, key, out
 
 
 def test_ratio_d0_is_exact():
-    assert fr.ratio_d0(0.1, 30) == 3
-    assert fr.ratio_d0(0.25, 10) == 3
-    assert fr.ratio_d0(2, 190) == 380
+    assert full_rank.ratio_d0(0.1, 30) == 3
+    assert full_rank.ratio_d0(0.25, 10) == 3
+    assert full_rank.ratio_d0(2, 190) == 380
 
 
 def test_padded_trial_equals_unpadded_trial(key):
     kw = dict(dtype=jnp.float64)
-    p_big, x_big, m_big = fr.sample_trial(key, "peer", 5, 2, 3, sizes=(9, 4, 7), **kw)
-    p, x, m = fr.sample_trial(key, "peer", 5, 2, 3, sizes=(5, 2, 3), **kw)
+    p_big, x_big, m_big = full_rank.sample_trial(
+        key, "peer", 5, 2, 3, sizes=(9, 4, 7), **kw
+    )
+    p, x, m = full_rank.sample_trial(key, "peer", 5, 2, 3, sizes=(5, 2, 3), **kw)
     np.testing.assert_array_equal(np.asarray(x_big)[:5, :2], x)
     np.testing.assert_array_equal(np.asarray(p_big["w"])[:3, :2], p["w"])
     assert not np.asarray(x_big)[5:].any() and not np.asarray(p_big["v"])[3:].any()
@@ -80,7 +82,7 @@ def test_every_sweep_decision_equals_svd_of_autodiff_jacobian(convention):
         n, d0, d1 = int(grid.n[c]), int(grid.d0[c]), int(grid.d1[c])
         for t in range(out["code"].shape[1]):
             k = runtime.trial_key(key, seeds[c], t)
-            params, xs, _ = fr.sample_trial(
+            params, xs, _ = full_rank.sample_trial(
                 k, convention, n, d0, d1, sizes=(n, d0, d1), dtype=jnp.dtype(rank_dtype)
             )
             params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
@@ -113,7 +115,7 @@ def sphere_convention():
 def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
     # Registered from outside: accepted by the Config, the sampler and the sweep, and
     # its decisions are still NumPy's SVD rule on its own draws.
-    res = fr.probability(
+    res = full_rank.probability(
         convention="test-sphere",
         d0=[2, 3],
         n=[4, 8],
@@ -129,7 +131,7 @@ def test_a_registered_convention_runs_end_to_end(sphere_convention, tmp_path):
         n, d0, d1 = cell["n"], cell["d0"], cell["d1"]
         seed = runtime.cell_seed("full_rank", "test-sphere", n, d0)
         for t in range(5):
-            params, xs, _ = fr.sample_trial(
+            params, xs, _ = full_rank.sample_trial(
                 runtime.trial_key(key, seed, t),
                 "test-sphere",
                 n,
@@ -246,7 +248,7 @@ def test_one_compile_per_program(monkeypatch):
 @pytest.mark.slow
 def test_summary_counts(key):
     grid, _, _, _, out = _sweep("paper")
-    cells = fr.summarize(grid, out["code"], out["s_ratio"], 2.0)
+    cells = full_rank.summarize(grid, out["code"], out["s_ratio"], 2.0)
     for cell, codes in zip(cells, out["code"], strict=True):
         assert cell["full_rank"] == int(np.isin(codes, jacobian.FULL_CODES).sum())
         assert sum(cell["decided_by"].values()) == cell["trials"]
@@ -267,7 +269,7 @@ def _scipy_wilson(k, t):
 
 @pytest.mark.slow
 def test_bucketed_grid_decides_as_one_padded_program():
-    grid = fr.make_grid(
+    grid = full_rank.make_grid(
         "peer",
         rank_dtype="float32",
         d0_values=(1, 3),
@@ -280,8 +282,10 @@ def test_bucketed_grid_decides_as_one_padded_program():
         chunk=8,
         rank_dtype="float32",
     )
-    many = fr.run_grid("peer", grid, 10, max_buckets=8, compile_seconds=0.0, **kw)
-    one = fr.run_grid("peer", grid, 10, max_buckets=1, **kw)
+    many = full_rank.run_grid(
+        "peer", grid, 10, max_buckets=8, compile_seconds=0.0, **kw
+    )
+    one = full_rank.run_grid("peer", grid, 10, max_buckets=1, **kw)
     # d0 = 1 cells get their own program (their Gram matrix has an O(n d1) form).
     assert len(one["buckets"]) == 2 and len(many["buckets"]) > 2
     full = lambda out: np.isin(out["code"], jacobian.FULL_CODES)  # noqa: E731
@@ -292,7 +296,7 @@ def test_bucketed_grid_decides_as_one_padded_program():
 
 
 def test_buckets_cover_the_grid_and_pad_upwards():
-    grid = fr.make_grid(
+    grid = full_rank.make_grid(
         "paper",
         rank_dtype="float64",
         ratios=(0.5, 2),
@@ -300,8 +304,8 @@ def test_buckets_cover_the_grid_and_pad_upwards():
         n_values=(10, 50, 90),
         d1_values=(2, 20),
     )
-    columns = fr.grid_columns("paper", grid)
-    buckets = fr.plan_buckets(grid, columns, max_buckets=3)
+    columns = full_rank.grid_columns("paper", grid)
+    buckets = full_rank.plan_buckets(grid, columns, max_buckets=3)
     cols = np.sort(np.concatenate([b.columns for b in buckets]))
     live = grid.n_cols >= grid.n
     np.testing.assert_array_equal(cols, np.unique(columns.of_cell[live]))
@@ -321,10 +325,10 @@ def test_buckets_cover_the_grid_and_pad_upwards():
 @pytest.mark.parametrize("convention", ["paper", "peer"])
 def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
     # Padded sizes (N, D0, D1) = (12, 3, 9); cells from deficient (d1 = 1) to full.
-    setup = fr.Setup(convention, (12, 3, 9), "float64", 0.0, (9,))
+    setup = full_rank.Setup(convention, (12, 3, 9), "float64", 0.0, (9,))
     gram_fn, full_fn = (
         jax.jit(jax.vmap(f, in_axes=(0, None, None, None)))
-        for f in fr.exact_rank_fns(setup)
+        for f in full_rank.exact_rank_fns(setup)
     )
     keys = jax.vmap(lambda t: runtime.trial_key(jax.random.key(5), 7, t))(jnp.arange(8))
     outcomes = set()
@@ -341,7 +345,7 @@ def test_exact_gram_rank_never_exceeds_and_certifies_the_kr_rank(convention):
 def test_exact_check_eliminates_small_cells_at_their_own_size():
     """Cells padded into a larger program (n = 6 beside n = 40) are eliminated at their
     own size (``_rank_size``), with the ranks of the whole padded Gram."""
-    grid = fr.make_grid(
+    grid = full_rank.make_grid(
         "paper",
         rank_dtype="float64",
         d0_values=(2,),
@@ -349,7 +353,7 @@ def test_exact_check_eliminates_small_cells_at_their_own_size():
         d1_values=(3, 30),
     )
     key = jax.random.key(8)
-    out = fr.run_grid(
+    out = full_rank.run_grid(
         "paper",
         grid,
         5,
@@ -360,12 +364,12 @@ def test_exact_check_eliminates_small_cells_at_their_own_size():
         exact_trials=5,
     )
     (bucket,) = out["buckets"]
-    assert bucket["sizes"][0] == 40 and fig4._rank_size(6) < 40
-    setup = fr.Setup(
+    assert bucket["sizes"][0] == 40 and exact._rank_size(6) < 40
+    setup = full_rank.Setup(
         "paper", tuple(bucket["sizes"]), "float64", 2.0, tuple(bucket["widths"])
     )
-    gram_fn, full_fn = (jax.jit(f) for f in fr.exact_rank_fns(setup))
-    seeds = fr.grid_seeds("paper", grid)
+    gram_fn, full_fn = (jax.jit(f) for f in full_rank.exact_rank_fns(setup))
+    seeds = full_rank.grid_seeds("paper", grid)
     live = grid.n_cols >= grid.n
     assert live.sum() >= 3
     for c in np.flatnonzero(live):

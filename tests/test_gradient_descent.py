@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 
 from jaxnet import models
-from jaxnet.experiments import gradient_descent as gd
-from jaxnet.experiments import init_regions
+from jaxnet.experiments import gradient_descent, init_regions
 
 
 @pytest.mark.slow
 def test_gd_from_a_full_rank_start_reaches_zero_loss():
     # d0 = 5, n = 8, d1 = 40: P = 240 >> n; every start has a full-rank Jacobian
-    cfg = gd.Config(
+    cfg = gradient_descent.Config(
         d0=(5,), n=(8,), d1=(40,), trials=8, steps=20000, loss_tol=1e-10, gm_regions=0
     )
-    one = gd.unit_fn(models.mlp(5, 40, 2), (8, 5), cfg)
+    one = gradient_descent.unit_fn(models.mlp(5, 40, 2), (8, 5), cfg)
     cell = {"n": jnp.int32(8), "d0": jnp.int32(5), "n_params": jnp.int32(240)}
     keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.key(3), t))(jnp.arange(8))
     out = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda k: one(k, cell)))(keys))
@@ -31,7 +30,7 @@ def test_gd_from_a_full_rank_start_reaches_zero_loss():
 
 @pytest.mark.slow
 def test_outcomes_and_lemma1_bookkeeping():
-    res = gd.train(
+    res = gradient_descent.train(
         d0=[1, 5], n=[6, 20], d1=[8, 60], trials=12, steps=2000, gm_regions=4
     )
     for c in res.cells:
@@ -42,7 +41,7 @@ def test_outcomes_and_lemma1_bookkeeping():
     out = res.arrays
     code = out["outcome"]
     # Lemma 1: a full-rank end point that is critical has s_n/s_1 <= g_rel <= grad_tol
-    crit_full = code == gd.OUTCOMES.index("critical_full")
+    crit_full = code == gradient_descent.OUTCOMES.index("critical_full")
     assert np.all(out["s_ratio"][crit_full] <= 1e-6)
     reached = code == 0
     assert reached.any() and (~reached).any()
@@ -75,7 +74,7 @@ def test_further_claims_from_small_runs():
         "deep_rank": deep_rank.probability(
             depth=[2, 3], d0=[2], n=[6, 12], width=[3, 8], trials=10
         ).results,
-        "gradient_descent": gd.train(
+        "gradient_descent": gradient_descent.train(
             d0=[2], n=[6], d1=[10], trials=6, steps=500, gm_regions=0
         ).results,
         "init_regions": init_regions.probability(

@@ -119,8 +119,8 @@ def test_a_part_killed_in_the_middle_resumes_to_the_uninterrupted_numbers(tmp_pa
     ref = _ctx(None).device(_normal_unit(1.0), cells, seeds, 4, chunk=2, mesh=one)
     _BLOCKS["n"] = 0
 
-    with pytest.raises(_Die):
-        _ctx(tmp_path).device(
+    def run():  # the same part each time: a fresh context, the same trials
+        return _ctx(tmp_path).device(
             _normal_unit(1.0),
             cells,
             seeds,
@@ -129,19 +129,14 @@ def test_a_part_killed_in_the_middle_resumes_to_the_uninterrupted_numbers(tmp_pa
             mesh=one,
             refine_fn=dies_after_two_blocks,
         )
+
+    with pytest.raises(_Die):
+        run()
     (ckpt,) = tmp_path.glob("checkpoint-*.npz")
     with np.load(ckpt) as z:
         assert z["done"].sum() == 4  # the two finished blocks of the killed part
     _BLOCKS["n"] = -100
-    out = _ctx(tmp_path).device(
-        _normal_unit(1.0),
-        cells,
-        seeds,
-        4,
-        chunk=2,
-        mesh=one,
-        refine_fn=dies_after_two_blocks,
-    )
+    out = run()
     np.testing.assert_array_equal(out["x"], ref["x"])
     assert _BLOCKS["n"] == -100 + 6  # only the 6 missing blocks ran
 
@@ -238,26 +233,15 @@ def test_audit_refuses_results_without_stored_parts(tmp_path):
 
 
 @pytest.mark.slow
-def test_reproduce_audit_checks_the_report_text(tmp_path):
-    base = [
-        sys.executable,
-        str(SCRIPTS / "reproduce.py"),
-        "--quick",
-        "--only",
-        "fig1_fig3",
-        "--out",
-        str(tmp_path),
-    ]
-    run = subprocess.run(base, capture_output=True, text=True, timeout=300)
+def test_reproduce_audit_checks_the_report_text(tmp_path, reproduce):
+    run = reproduce()
     assert run.returncode == 0, run.stdout + run.stderr
-    ok = subprocess.run(base + ["--audit"], capture_output=True, text=True, timeout=300)
+    ok = reproduce("--audit")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "[audit] fig1_fig3: OK" in ok.stdout and "REPORT.md: OK" in ok.stdout
     report = tmp_path / "REPORT.md"
     report.write_text(report.read_text().replace("reproduced (figure)", "reproduced!"))
-    bad = subprocess.run(
-        base + ["--audit"], capture_output=True, text=True, timeout=300
-    )
+    bad = reproduce("--audit")
     assert bad.returncode == 1 and "REPORT.md: MISMATCH" in bad.stdout
 
 
@@ -321,3 +305,21 @@ def test_subset_of_units_equals_the_full_run():
         runtime.run_device(
             _normal_unit(1.0), cells, seeds, 5, chunk=4, units=np.array([15]), **kw
         )
+
+
+def test_the_source_fingerprint_covers_every_module_but_the_report_layer():
+    root = Path(io.__file__).parents[1]
+    covered = {p.relative_to(root).as_posix() for p in io.source_files()}
+    every = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert {
+        "nets.py",
+        "rank/fig4.py",
+        "runtime/io.py",
+        "experiments/full_rank.py",
+    } <= covered
+    assert every - covered == {p for p in every if p.startswith("claims/")}
+    assert every - covered  # the report layer exists and is left out

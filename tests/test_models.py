@@ -9,13 +9,13 @@ import pytest
 from flax import nnx
 
 from jaxnet import models
-from jaxnet.experiments import full_rank as fr
+from jaxnet.experiments import full_rank
 from jaxnet.rank import jacobian
 
 
 def test_depth2_mlp_is_the_figure4_trial(key):
     n, d0, m = 9, 2, 6
-    params, xs, _ = fr.sample_trial(
+    params, xs, _ = full_rank.sample_trial(
         key, "paper", n, d0, m, sizes=(n, 3, m), dtype=jnp.float64
     )
     net = models.mlp(3, m, 2)

@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxnet.teacher_student import measures as cd
-from jaxnet.teacher_student import minnorm, teachers
+from jaxnet.teacher_student import measures, minnorm, teachers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import condensation  # noqa: E402
@@ -47,7 +46,7 @@ def test_condensation_script(tmp_path):
     arrays = np.load(out / "runs.npz")
     x0 = arrays["N30_x"][0]
     sol = minnorm.min_norm_interpolant(
-        x0, cd.evaluate(teachers.make("report", 3, 2), x0)
+        x0, measures.evaluate(teachers.make("report", 3, 2), x0)
     )
     assert blk["runs"][0]["exact"]["opt"] == pytest.approx(sol.opt, rel=1e-12)
     np.testing.assert_allclose(

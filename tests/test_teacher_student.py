@@ -12,8 +12,7 @@ import pytest
 
 from jaxnet import nets
 from jaxnet.rank import theory
-from jaxnet.teacher_student import measures as cd
-from jaxnet.teacher_student import minnorm, teachers, train
+from jaxnet.teacher_student import measures, minnorm, teachers, train
 
 REPORT = teachers.make("report", 3, 2)
 
@@ -65,17 +64,19 @@ def test_sector_counts():
 def test_kappa_remark_4_3():
     rng = np.random.default_rng(1)
     single = {"w": np.array([[0.6, -1.3]]), "v": np.array([-2.0])}
-    assert cd.kappa(single) == pytest.approx(2 * 2.0 * np.hypot(0.6, 1.3), rel=1e-14)
-    assert cd.kappa(REPORT) == pytest.approx(6.0, rel=1e-14)  # 2 m0
+    assert measures.kappa(single) == pytest.approx(
+        2 * 2.0 * np.hypot(0.6, 1.3), rel=1e-14
+    )
+    assert measures.kappa(REPORT) == pytest.approx(6.0, rel=1e-14)  # 2 m0
     for _ in range(20):
         f1 = {"w": rng.standard_normal((4, 2)), "v": rng.standard_normal(4)}
         f2 = {"w": rng.standard_normal((3, 2)), "v": rng.standard_normal(3)}
         both = {k: np.concatenate([f1[k], f2[k]]) for k in f1}
-        assert cd.kappa(both) <= cd.kappa(f1) + cd.kappa(f2) + 1e-12
-        assert cd.kappa(f1) <= 2 * cd.neuron_mass(f1).sum() + 1e-12
+        assert measures.kappa(both) <= measures.kappa(f1) + measures.kappa(f2) + 1e-12
+        assert measures.kappa(f1) <= 2 * measures.neuron_mass(f1).sum() + 1e-12
     # a neuron and its negation cancel: no jump at all
     canc = {"w": np.array([[1.0, 0.0], [1.0, 0.0]]), "v": np.array([1.0, -1.0])}
-    assert cd.kappa(canc) == pytest.approx(0.0, abs=1e-15)
+    assert measures.kappa(canc) == pytest.approx(0.0, abs=1e-15)
 
 
 def test_kappa_against_finite_differences():
@@ -86,7 +87,7 @@ def test_kappa_against_finite_differences():
     active = (x @ f["w"].T > 0).astype(float)
     grad = active @ (f["v"][:, None] * f["w"])  # ∇f on the circle, exactly per point
     jumps = np.linalg.norm(np.diff(grad, axis=0), axis=1)
-    assert jumps.sum() == pytest.approx(cd.kappa(f), rel=1e-9)
+    assert jumps.sum() == pytest.approx(measures.kappa(f), rel=1e-9)
 
 
 def test_condensation_metrics():
@@ -94,17 +95,17 @@ def test_condensation_metrics():
         "w": np.concatenate([REPORT["w"], 0.5 * REPORT["w"][:1]]),
         "v": np.concatenate([REPORT["v"] * np.array([0.5, 1, 1]), [1.0]]),
     }
-    c = cd.condensation(split, REPORT["w"])
+    c = measures.condensation(split, REPORT["w"])
     assert c.condensed and c.stray_mass == 0
     np.testing.assert_allclose(c.group_mass, 1.0, rtol=0, atol=1e-14)  # Prop 4.2
-    assert cd.function_distance(split, REPORT) < 1e-12
+    assert measures.function_distance(split, REPORT) < 1e-12
     tilt = {
         "w": REPORT["w"]
         @ np.array([[np.cos(0.2), np.sin(0.2)], [-np.sin(0.2), np.cos(0.2)]]),
         "v": REPORT["v"],
     }
-    assert not cd.condensation(tilt, REPORT["w"]).condensed
-    assert cd.squared_norm(REPORT) == pytest.approx(6.0)
+    assert not measures.condensation(tilt, REPORT["w"]).condensed
+    assert measures.squared_norm(REPORT) == pytest.approx(6.0)
 
 
 def test_patterns_are_complete():
@@ -126,16 +127,18 @@ def test_exact_min_norm_recovers_the_teacher_under_theorem_5_2():
         x = _circle(rng, 30)
         if theory.sector_counts(REPORT["w"], x).min() < 3:
             continue
-        y = cd.evaluate(REPORT, x)
+        y = measures.evaluate(REPORT, x)
         sol = minnorm.min_norm_interpolant(x, y)  # the 2-D form, through sector rays
         ref = minnorm.min_norm_interpolant(x, y, minnorm.patterns_2d(x))  # general form
         assert sol.status == ref.status == minnorm.OPTIMAL
         assert sol.opt == pytest.approx(ref.opt, abs=1e-5)
         assert sol.sq_norm == pytest.approx(6.0, abs=1e-5)  # 2 m0
         # interpolates to the solver tolerance (1e-7 gaps, ~1e-6 residuals)
-        np.testing.assert_allclose(cd.evaluate(sol.params, x), y, rtol=0, atol=1e-5)
-        assert cd.condensation(sol.params, REPORT["w"], angle_tol=1e-3).condensed
-        assert cd.function_distance(sol.params, REPORT) < 1e-4
+        np.testing.assert_allclose(
+            measures.evaluate(sol.params, x), y, rtol=0, atol=1e-5
+        )
+        assert measures.condensation(sol.params, REPORT["w"], angle_tol=1e-3).condensed
+        assert measures.function_distance(sol.params, REPORT) < 1e-4
         checked += 1
 
 
@@ -144,7 +147,9 @@ def test_min_norm_of_a_single_neuron_is_its_mass():
     rng = np.random.default_rng(5)
     x = _circle(rng, 25)
     one = {"w": np.array([[0.0, 4.0]]), "v": np.array([0.5])}
-    sol = minnorm.min_norm_interpolant(x, cd.evaluate(one, x), minnorm.patterns_2d(x))
+    sol = minnorm.min_norm_interpolant(
+        x, measures.evaluate(one, x), minnorm.patterns_2d(x)
+    )
     assert sol.status == minnorm.OPTIMAL and sol.opt == pytest.approx(2.0, abs=1e-5)
 
 
@@ -174,7 +179,7 @@ def test_vmapped_training_equals_single_runs_and_descends():
 def test_bias_free_network_and_teachers():
     x = np.array([[1.0, 0.0], [0.0, 1.0], [-0.5, 0.5]])
     f = nets.apply_batch({k: jnp.asarray(v) for k, v in REPORT.items()}, jnp.asarray(x))
-    np.testing.assert_allclose(f, cd.evaluate(REPORT, x), rtol=1e-15)
+    np.testing.assert_allclose(f, measures.evaluate(REPORT, x), rtol=1e-15)
     # The report's teacher: b*_j at 0, 120, 240 degrees, a*_j = +1.
     ang = 2 * np.pi * np.arange(3) / 3
     np.testing.assert_allclose(

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from jaxnet import runtime
-from jaxnet.experiments import full_rank as fr
+from jaxnet.experiments import full_rank
 from jaxnet.experiments import threshold as exp
-from jaxnet.rank import jacobian
-from jaxnet.rank import min_width as th
+from jaxnet.rank import jacobian, min_width
 
 
 def _pattern(cuts, classes, n):
@@ -50,7 +49,7 @@ def test_rank_formula_equals_exact_elimination():
             if m
             else 0
         )
-        mismatches += th.rank_1d(cuts, classes, n) != exact
+        mismatches += min_width.rank_1d(cuts, classes, n) != exact
         full += exact == n
     assert mismatches == 0
     assert 300 < full < 2700  # both outcomes well represented
@@ -59,7 +58,7 @@ def test_rank_formula_equals_exact_elimination():
 @pytest.mark.slow
 def test_min_width_1d_equals_brute_force():
     rng = np.random.default_rng(1)
-    fn = jax.jit(th.min_width_1d, static_argnums=())
+    fn = jax.jit(min_width.min_width_1d, static_argnums=())
     checked = censored = 0
     for _ in range(300):
         n, d = int(rng.integers(1, 12)), int(rng.integers(1, 30))
@@ -78,7 +77,7 @@ def test_min_width_1d_equals_brute_force():
         act = (np.outer(w, x[order]) + b[:, None]) > 0  # (d, n) in sorted order
         cuts = np.where(w > 0, n - act.sum(1), act.sum(1))
         classes = (w > 0).astype(int)
-        ranks = [th.rank_1d(cuts[:k], classes[:k], n) for k in range(1, d + 1)]
+        ranks = [min_width.rank_1d(cuts[:k], classes[:k], n) for k in range(1, d + 1)]
         assert all(
             a <= b for a, b in zip(ranks, ranks[1:], strict=False)
         )  # monotone in the width
@@ -92,7 +91,7 @@ def test_min_width_1d_equals_brute_force():
 @pytest.mark.slow
 def test_min_width_mod_p_equals_exact_rank_of_prefixes():
     rng = np.random.default_rng(2)
-    fn = jax.jit(th.min_width_mod_p)
+    fn = jax.jit(min_width.min_width_mod_p)
     for _ in range(60):
         n, d0, d = (
             int(rng.integers(2, 9)),
@@ -128,10 +127,12 @@ def test_one_dimensional_engines_agree_on_the_same_pattern():
         n, d = int(rng.integers(2, 25)), 60
         w, b, v = rng.standard_normal((3, d))
         x = np.sort(rng.standard_normal(n))
-        w1, _ = th.min_width_1d(*(jnp.asarray(a) for a in (w, b, v, x)), n, d)
+        w1, _ = min_width.min_width_1d(*(jnp.asarray(a) for a in (w, b, v, x)), n, d)
         act = ((np.outer(x, w) + b[None, :]) > 0).astype(float)
         xi = np.stack([rng.permutation(np.arange(-(10**5), 10**5))[:n], np.ones(n)], 1)
-        wp, _ = th.min_width_mod_p(jnp.asarray(act), jnp.asarray(xi, float), n, d)
+        wp, _ = min_width.min_width_mod_p(
+            jnp.asarray(act), jnp.asarray(xi, float), n, d
+        )
         assert int(w1) == int(wp)
 
 
@@ -184,15 +185,17 @@ def test_fit_law_selects_the_generating_model():
 @pytest.mark.slow
 def test_streamed_units_are_full_rank_trials_units(key):
     # The blocks the threshold engine draws are the units of full_rank's trial.
-    params, _, _ = fr.sample_trial(
+    params, _, _ = full_rank.sample_trial(
         key, "paper", 5, 1, 300, sizes=(5, 1, 300), dtype=jnp.float64
     )
     w, b, v_nonzero = exp.paper_units_1d(key, jnp.uint32(64), 128)
     np.testing.assert_array_equal(w, params["w"][64:192, 0])
     np.testing.assert_array_equal(b, params["b"][64:192])
     np.testing.assert_array_equal(v_nonzero, params["v"][64:192] != 0)
-    u = fr.sample_units(key, "paper", jnp.uint32(10), 7, 2, big_d0=3, dtype=jnp.float64)
-    p3, _, _ = fr.sample_trial(
+    u = full_rank.sample_units(
+        key, "paper", jnp.uint32(10), 7, 2, big_d0=3, dtype=jnp.float64
+    )
+    p3, _, _ = full_rank.sample_trial(
         key, "paper", 4, 2, 40, sizes=(4, 3, 40), dtype=jnp.float64
     )
     for k in ("w", "b", "v"):
@@ -210,15 +213,15 @@ def test_full_rank_exact_rule_equals_float_rule_on_the_same_trials():
         trials=30,
         seed=2,
     )
-    exact = fr.probability(rank_rule="exact", **kw)
-    flt = fr.probability(**kw)
+    exact = full_rank.probability(rank_rule="exact", **kw)
+    flt = full_rank.probability(**kw)
     assert exact.results["rank_rule"].startswith("exact")
     for e, f in zip(exact.results["cells"], flt.results["cells"], strict=True):
         assert (e["panel"], e["n"], e["d1"]) == (f["panel"], f["n"], f["d1"])
         assert f["near_threshold"] == 0
         assert e["full_rank"] == f["full_rank"], (e, f)
     with pytest.raises(ValueError, match="^rank_rule exact needs convention paper"):
-        fr.Config(convention="peer", rank_rule="exact")
+        full_rank.Config(convention="peer", rank_rule="exact")
 
 
 def test_w_star_does_not_depend_on_the_program_plan(monkeypatch):

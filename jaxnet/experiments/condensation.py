@@ -26,8 +26,7 @@ import numpy as np
 from jaxnet import data, nets, runtime
 from jaxnet.rank import theory
 from jaxnet.runtime import config
-from jaxnet.teacher_student import measures as cd
-from jaxnet.teacher_student import teachers, train
+from jaxnet.teacher_student import measures, teachers, train
 from jaxnet.teacher_student.minnorm import STATUSES, exact_trial  # noqa: F401  (re-exported)
 
 SPEC = runtime.Spec(
@@ -51,9 +50,7 @@ class Config:
     )
     width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field(
-        "report",
-        choices=lambda: teachers.names(d=2, random=False),
-        help="teacher family (jaxnet.teacher_student.teachers)",
+        "report", choices=teachers.fixed_2d, help="teacher family (fixed, in d = 2)"
     )
     steps: int = config.field(40000, help="SGD steps in all", check=config.count())
     batch: int = config.field(
@@ -82,6 +79,16 @@ class Config:
         config.freeze(self)
         if self.steps % self.log_every or self.steps % self.stages:
             raise ValueError("steps must be a multiple of log_every and of stages")
+
+    def train_config(self) -> train.TrainConfig:
+        """The student's training settings (``train.TrainConfig``)."""
+        return train.TrainConfig(
+            width=self.width,
+            steps=self.steps,
+            batch=self.batch,
+            log_every=self.log_every,
+            stages=self.stages,
+        )
 
 
 def make_data(cfg: Config, n: int, teacher, base_key):
@@ -114,20 +121,23 @@ def student_fn(n: int, teacher, cfg: Config, tcfg: train.TrainConfig):
 
 
 def metrics(params, teacher, x_test, angle_tol):
-    c = cd.condensation(params, teacher["w"], angle_tol=angle_tol)
+    c = measures.condensation(params, teacher["w"], angle_tol=angle_tol)
     return {
-        "sq_norm": cd.squared_norm(params),
+        "sq_norm": measures.squared_norm(params),
         "condensed": c.condensed,
         "max_angle": c.max_angle,
         "group_mass": c.group_mass.tolist(),
         "stray_mass": c.stray_mass,
         "aligned_mass_fraction": float(
-            c.group_mass.sum() / max(cd.neuron_mass(params).sum(), 1e-300)
+            c.group_mass.sum() / max(measures.neuron_mass(params).sum(), 1e-300)
         ),
-        "kappa": cd.kappa(params),
-        "function_distance": cd.function_distance(params, teacher),
+        "kappa": measures.kappa(params),
+        "function_distance": measures.function_distance(params, teacher),
         "test_mse": float(
-            np.mean((cd.evaluate(params, x_test) - cd.evaluate(teacher, x_test)) ** 2)
+            np.mean(
+                (measures.evaluate(params, x_test) - measures.evaluate(teacher, x_test))
+                ** 2
+            )
         ),
     }
 
@@ -136,13 +146,7 @@ def compute(cfg: Config, ctx: runtime.Context):
     teacher = teachers.make(cfg.teacher, 3, 2)
     m0 = len(teacher["v"])
     p_sector = theory.sector_probabilities(teacher["w"])
-    tcfg = train.TrainConfig(
-        width=cfg.width,
-        steps=cfg.steps,
-        batch=cfg.batch,
-        log_every=cfg.log_every,
-        stages=cfg.stages,
-    )
+    tcfg = cfg.train_config()
     th = np.asarray(
         jax.random.uniform(
             jax.random.fold_in(ctx.base_key, 7), (2000,), maxval=2 * np.pi
@@ -380,8 +384,10 @@ def student(
 
     Example:
       >>> from jaxnet.experiments import condensation
-      >>> res = condensation.student(N=[40], seeds=10, steps=4000, log_every=100)
-      >>> res.results["per_N"][0]["summary"], res.plot()
+      >>> res = condensation.student(N=[20], seeds=4, steps=2000, log_every=100,
+      ...                            workers=1)
+      >>> sorted(res.results["per_N"][0])
+      ['N', 'eq12_bound', 'p_hypothesis_exact', 'runs', 'summary', 'train_seconds_with_compile']
     """
     return runtime.run(
         sys.modules[__name__],

@@ -29,6 +29,11 @@ Two checks of the method on the first ``check_seeds`` seeds of every (N, λ):
 - **minibatch SGD** as the report ran it (batch ``sgd_batch``, learning rate
   ``sgd_lr``, ``sgd_steps`` steps, constant λ): its noise floor, the median of
   ‖∇J_λ‖/(λ‖θ‖) over its last ten logs, and its distance to the stationary point.
+
+Length (about 750 lines): one experiment's four parts. Its ``Config`` is a third of it
+(every knob of the solver, the stopping rule and both checks, with its help and check)
+and ``plot`` draws four figures; what other experiments could share lives in
+``jaxnet.teacher_student``.
 """
 
 from __future__ import annotations
@@ -42,8 +47,7 @@ import numpy as np
 
 from jaxnet import data, nets, runtime, stats
 from jaxnet.runtime import config
-from jaxnet.teacher_student import measures as cd
-from jaxnet.teacher_student import teachers, train
+from jaxnet.teacher_student import measures, teachers, train
 from jaxnet.teacher_student.minnorm import exact_trial
 
 SPEC = runtime.Spec(
@@ -81,9 +85,7 @@ class Config:
     )
     width: int = config.field(100, help="student width", check=config.count())
     teacher: str = config.field(
-        "report",
-        choices=lambda: teachers.names(d=2, random=False),
-        help="teacher family (jaxnet.teacher_student.teachers)",
+        "report", choices=teachers.fixed_2d, help="teacher family (fixed, in d = 2)"
     )
     init_scale: float = config.field(
         0.1, help="student initialization scale", check=config.POSITIVE
@@ -251,8 +253,8 @@ def gd_check_fn(cfg: Config, n: int, teacher: dict):
                 p,
             )
             return p, (
-                cd.aligned_fraction(p, b_star, cfg.angle_tol, xp=jnp),
-                cd.mass_weighted_angle(p, b_star, xp=jnp),
+                measures.aligned_fraction(p, b_star, cfg.angle_tol, xp=jnp),
+                measures.mass_weighted_angle(p, b_star, xp=jnp),
                 train.relative_gradient(p, x, y, lam),
             )
 
@@ -316,20 +318,22 @@ def stop_record(cfg: Config, out: dict, i: int, s: int, x, y, lam: float) -> dic
 
 def metrics(params, teacher, exact, cfg: Config) -> dict:
     """Every measure of one student (host side)."""
-    c = cd.condensation(
+    c = measures.condensation(
         params, teacher["w"], angle_tol=cfg.angle_tol, mass_tol=cfg.mass_tol
     )
     return {
         "aligned_mass_fraction": float(
-            cd.aligned_fraction(params, teacher["w"], cfg.angle_tol)
+            measures.aligned_fraction(params, teacher["w"], cfg.angle_tol)
         ),
-        "mass_weighted_angle": float(cd.mass_weighted_angle(params, teacher["w"])),
+        "mass_weighted_angle": float(
+            measures.mass_weighted_angle(params, teacher["w"])
+        ),
         "max_angle": c.max_angle,
         "condensed": c.condensed,
-        "sq_norm": cd.squared_norm(params),
-        "teacher_distance": cd.function_distance(params, teacher, n_quad=1 << 14),
+        "sq_norm": measures.squared_norm(params),
+        "teacher_distance": measures.function_distance(params, teacher, n_quad=1 << 14),
         "exact_distance": (
-            cd.function_distance(params, exact, n_quad=1 << 14)
+            measures.function_distance(params, exact, n_quad=1 << 14)
             if exact is not None
             else float("nan")
         ),
@@ -433,7 +437,7 @@ def compute(cfg: Config, ctx: runtime.Context):
                 )[0]
             )(jnp.arange(cfg.seeds, dtype=jnp.uint32))
         )
-        ys = np.stack([cd.evaluate(teacher, x) for x in xs])
+        ys = np.stack([measures.evaluate(teacher, x) for x in xs])
         exact = None
         if cfg.exact:
             ex_cells = [
@@ -481,7 +485,7 @@ def compute(cfg: Config, ctx: runtime.Context):
                 "sq_norm": _mean_ci(exact["sq_norm"][ok, 0]),
                 "teacher_distance": _mean_ci(
                     [
-                        cd.function_distance(
+                        measures.function_distance(
                             {"w": exact["w"][s, 0], "v": exact["v"][s, 0]},
                             teacher,
                             n_quad=1 << 14,
@@ -556,12 +560,12 @@ def _checks(cfg, ctx, n, teacher, seed_n, out, arrays) -> list[dict]:
         for s in range(cfg.check_seeds):
             ref = {"w": out["w"][i, s], "v": out["v"][i, s]}
             dist_gd.append(
-                cd.function_distance(
+                measures.function_distance(
                     {"w": gd["w"][i, s], "v": gd["v"][i, s]}, ref, n_quad=1 << 14
                 )
             )
             dist_sgd.append(
-                cd.function_distance(
+                measures.function_distance(
                     {"w": sgd["w"][i, s], "v": sgd["v"][i, s]}, ref, n_quad=1 << 14
                 )
             )
@@ -759,8 +763,9 @@ def sweep(*, out=None, progress: bool = False, **config) -> runtime.Result:
 
     Example:
       >>> from jaxnet.experiments import condensation_sweep
-      >>> res = condensation_sweep.sweep(N=[40], seeds=10, check_seeds=2)
-      >>> res.results["per_N"][0]["fits"], res.plot()
+      >>> res = condensation_sweep.sweep(N=[12], seeds=2, check_seeds=0, lam=[1e-2])
+      >>> sorted(res.results["per_N"][0])
+      ['N', 'cells', 'exact', 'fits']
     """
     return runtime.run(
         sys.modules[__name__],

@@ -202,11 +202,7 @@ def _exact_cells(cfg: Config, ctx: runtime.Context, grid: Grid, family: str):
         lo, hi = stats.wilson_interval(k, cfg.trials)
         cells.append(
             {
-                "panel": str(grid.panel[c]),
-                "n": int(grid.n[c]),
-                "d0": int(grid.d0[c]),
-                "d1": int(grid.d1[c]),
-                "n_params": int(grid.n_cols[c]),
+                **grid.cell(c),
                 "rtol": None,
                 "trials": cfg.trials,
                 "full_rank": k,
@@ -330,11 +326,11 @@ def probability(*, out=None, progress: bool = False, **config) -> runtime.Result
 
     Example:
       >>> from jaxnet.experiments import full_rank
-      >>> res = full_rank.probability(convention="paper", d0=[1, 2],
-      ...                             n=range(10, 101, 10), d1=range(30, 301, 30),
-      ...                             trials=100, seed=0)
-      >>> res.column("p")          # one entry per cell, in res.cells order
-      >>> res.plot()               # {'full_rank_d0.png': Figure}
+      >>> res = full_rank.probability(d0=[1], n=[10, 20], d1=[30, 60], trials=50)
+      >>> res.column("p").round(2).tolist()  # one entry per cell, in res.cells order
+      [0.58, 0.82, 0.0, 0.26]
+      >>> sorted(res.plot())
+      ['full_rank_d0.png']
     """
     return runtime.run(
         sys.modules[__name__],

@@ -103,9 +103,10 @@ def probability(
 
     Example:
       >>> from jaxnet.experiments import global_minima
-      >>> res = global_minima.probability(d0=[1], n=[10, 20], d1=[100, 200],
-      ...                                 regions=20)
-      >>> res.column("p"), res.plot()
+      >>> res = global_minima.probability(d0=[1], n=[10], d1=[20, 100], regions=10,
+      ...                                 check_reference=0, workers=1)
+      >>> res.column("p").tolist(), sorted(res.plot())
+      ([0.5, 1.0], ['global_minima.png'])
     """
     return runtime.run(
         sys.modules[__name__],

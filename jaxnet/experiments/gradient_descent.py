@@ -30,6 +30,9 @@ The rank at initialization is recorded too: at L = 2 it is the Figure-4 decision
 same trial, so the figure draws GD's success boundary over Figure 4's full-rank
 boundary from the same trials, and over the global-minimum-region boundary of Figures
 5/6 (``global_minima`` on the same grid, ``gm_regions`` regions per cell).
+
+Length (about 530 lines): one experiment's four parts, with its compiled training
+segment and the Lemma-1 classification of end points, which only it runs.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ from jaxnet.regions import minima
 from jaxnet.runtime import config
 
 SEGMENT = 50  # steps per lax.scan between stopping checks
-TARGET_STREAM = 40  # counter stream of the targets y
 GRIDS = {
     1: {"n": tuple(range(5, 51, 5)), "d1": tuple(range(50, 501, 50))},
     2: {"n": tuple(range(10, 101, 10)), "d1": tuple(range(10, 101, 10))},
@@ -138,9 +140,9 @@ class Config:
 
 
 def targets(key, size: int):
-    """y iid N(0, 1), ``(size,)``, from the key's ``TARGET_STREAM`` (counter-based: the
+    """y iid N(0, 1), ``(size,)``, from the key's ``prng.TARGET_STREAM`` (counter-based: the
     first n do not depend on ``size``)."""
-    words = prng.block_bits(key, TARGET_STREAM, jnp.zeros(1), jnp.arange(size))
+    words = prng.block_bits(key, prng.TARGET_STREAM, jnp.zeros(1), jnp.arange(size))
     return prng.normal(words, jnp.float64)[0]
 
 
@@ -523,9 +525,10 @@ def train(
 
     Example:
       >>> from jaxnet.experiments import gradient_descent
-      >>> res = gradient_descent.train(d0=[2], n=[10, 20], d1=[10, 40], trials=20,
-      ...                              gm_regions=0)
-      >>> res.column("p"), res.column("outcomes"), res.plot()
+      >>> res = gradient_descent.train(d0=[2], n=[10], d1=[10, 40], trials=5,
+      ...                              steps=200, gm_regions=0, workers=1)
+      >>> [o["budget"] for o in res.column("outcomes")]  # 200 steps: all still descending
+      [5, 5]
     """
     return runtime.run(
         sys.modules[__name__],

@@ -295,8 +295,9 @@ def probability(
 
     Example:
       >>> from jaxnet.experiments import init_regions
-      >>> res = init_regions.probability(d0=[1], n=[10, 20], d1=[50], trials=20)
-      >>> res.column("p"), res.column("p_uniform"), res.plot()
+      >>> res = init_regions.probability(d0=[1], n=[10], d1=[50], trials=10, workers=1)
+      >>> res.column("p").tolist(), res.column("p_uniform").tolist()
+      ([0.5], [1.0])
     """
     return runtime.run(
         sys.modules[__name__],

@@ -21,8 +21,7 @@ import numpy as np
 from jaxnet import runtime, stats
 from jaxnet.rank import theory
 from jaxnet.runtime import config
-from jaxnet.teacher_student import measures as cd
-from jaxnet.teacher_student import minnorm, teachers
+from jaxnet.teacher_student import measures, minnorm, teachers
 
 SPEC = runtime.Spec(
     "minnorm_phase",
@@ -90,7 +89,7 @@ def recovery_trial(rng, cell, t=0):
     teacher = teachers.make(family, m0, d, rng)
     x = rng.standard_normal((n, d))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    y = cd.evaluate(teacher, x)
+    y = measures.evaluate(teacher, x)
     pats = minnorm.sample_patterns(x, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cvxpy's "solution may be inaccurate"
@@ -114,13 +113,16 @@ def recovery_trial(rng, cell, t=0):
     if sol.status != minnorm.OPTIMAL:
         return out
     if d == 2:
-        dist = cd.function_distance(sol.params, teacher)
+        dist = measures.function_distance(sol.params, teacher)
     else:
         z = rng.standard_normal((20_000, d))
         z /= np.linalg.norm(z, axis=1, keepdims=True)
         dist = float(
             np.sqrt(
-                np.mean((cd.evaluate(sol.params, z) - cd.evaluate(teacher, z)) ** 2)
+                np.mean(
+                    (measures.evaluate(sol.params, z) - measures.evaluate(teacher, z))
+                    ** 2
+                )
             )
         )
     return {**out, "sq_norm": float(sol.sq_norm), "distance": dist}
@@ -255,8 +257,10 @@ def recovery(
 
     Example:
       >>> from jaxnet.experiments import minnorm_phase
-      >>> res = minnorm_phase.recovery(teachers=["report"], N=[10, 20, 30], instances=20)
-      >>> res.column("p_recovered")
+      >>> res = minnorm_phase.recovery(teachers=["report"], N=[10, 20], instances=5,
+      ...                              workers=1)
+      >>> res.column("p_recovered").tolist()
+      [0.6, 1.0]
     """
     return runtime.run(
         sys.modules[__name__],

@@ -155,7 +155,13 @@ def report(results: dict) -> str:
 
 
 def figures(*, out=None, **config) -> runtime.Result:
-    """Figures 1 and 3 in one call: ``figures(x=[-1, 0.5, 2]).plot()``."""
+    """Figures 1 and 3 in one call.
+
+    Example:
+      >>> from jaxnet.experiments import region_figures
+      >>> sorted(region_figures.figures(x=[-1, 0.5, 2]).plot())
+      ['fig1_region_fan.png', 'fig3_function_space.png']
+    """
     return runtime.run(
         sys.modules[__name__], Config(**config), runtime.Options(out=out)
     )

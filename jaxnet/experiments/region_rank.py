@@ -197,7 +197,10 @@ def probability(*, out=None, workers: int = 0, **config) -> runtime.Result:
 
     Example:
       >>> from jaxnet.experiments import region_rank
-      >>> res = region_rank.probability(theorem=9, n=[5, 10], d1=[10, 29], trials=40)
+      >>> res = region_rank.probability(theorem=9, n=[5], d1=[10, 29], trials=20,
+      ...                               workers=1)
+      >>> res.column("p").tolist()
+      [1.0, 1.0]
     """
     return runtime.run(
         sys.modules[__name__],

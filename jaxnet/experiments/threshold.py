@@ -25,8 +25,7 @@ import sys
 import numpy as np
 
 from jaxnet import runtime, stats
-from jaxnet.rank import fig4, jacobian, theory
-from jaxnet.rank import min_width as th
+from jaxnet.rank import fig4, jacobian, min_width, theory
 from jaxnet.rank.wstar import (  # noqa: F401  (the engine's names, re-exported)
     BLOCK_MOD_P,
     COMPILE_SECONDS,
@@ -120,8 +119,9 @@ def law(*, out=None, progress: bool = False, **config) -> runtime.Result:
 
     Example:
       >>> from jaxnet.experiments import threshold
-      >>> res = threshold.law(d0=[1], n=range(50, 1001, 50), trials=1000)
-      >>> res.results["fits"]["d0=1"]["best"], res.plot()
+      >>> res = threshold.law(d0=[1], n=[50, 100], trials=50, bootstrap=100)
+      >>> sorted(res.plot())
+      ['fig4_from_w_star.png', 'full_rank_curves.png', 'threshold_law.png']
     """
     return runtime.run(
         sys.modules[__name__],
@@ -237,7 +237,7 @@ def compute(cfg: Config, ctx: runtime.Context):
             )
     body = {
         "rank": "exact: combinatorial for d0 = 1, Gauss-Jordan mod p = "
-        f"{th.PRIME} of the generic rank (integer data) for d0 >= 2",
+        f"{min_width.PRIME} of the generic rank (integer data) for d0 >= 2",
         "cells": out_cells,
         "fits": panels,
         "float_check": _float_check(cfg, ctx, cells, w_star),
@@ -267,14 +267,8 @@ def plot(results: dict, arrays: dict) -> dict:
         )
     with plt.rc_context(plotting.STYLE):
         panels = list(dict.fromkeys(c["panel"] for c in cells))
-        fig, axes = plt.subplots(
-            1,
-            len(panels),
-            figsize=(4.5 * len(panels), 4),
-            squeeze=False,
-            constrained_layout=True,
-        )
-        for ax, panel in zip(axes[0], panels, strict=True):
+        fig, axes = plotting.panel_row(len(panels))
+        for ax, panel in zip(axes, panels, strict=True):
             sub = [c for c in cells if c["panel"] == panel]
             n = np.array([c["n"] for c in sub], float)
             for q, style in (("q10", ":"), ("q50", "-"), ("q90", "--")):
@@ -329,14 +323,8 @@ def plot(results: dict, arrays: dict) -> dict:
             ax.set(xlabel="n", ylabel="width / n", title=f"{panel}: {cens} censored")
             ax.legend(fontsize=6)
         figs["threshold_law.png"] = fig
-        fig, axes = plt.subplots(
-            1,
-            len(panels),
-            figsize=(4.5 * len(panels), 4),
-            squeeze=False,
-            constrained_layout=True,
-        )
-        for ax, panel in zip(axes[0], panels, strict=True):
+        fig, axes = plotting.panel_row(len(panels))
+        for ax, panel in zip(axes, panels, strict=True):
             idx = [i for i, c in enumerate(cells) if c["panel"] == panel]
             for i in idx[:: max(1, len(idx) // 6)]:
                 d1, p, lo, hi = curve(arrays["w_star"][i], int(arrays["cap"][i]))

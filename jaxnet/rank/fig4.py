@@ -27,334 +27,54 @@ estimate unbiased, neighbouring widths positively correlated.
 Columns run in a few compiled programs (``plan_buckets``), each drawing at its largest
 (N, D0, D1) and masking; the draws are prefix-stable, so a cell's trial ``t`` is the
 same in any sweep, bucket, chunk size or device count (tests check this).
+
+Layout: the trial itself (grids, seeds, draws, the device unit) is
+``jaxnet.rank.trials``, the exact tolerance-free ranks ``jaxnet.rank.exact``; this
+module is the engine (host refinement, counts, the program planner, ``run_grid``) and
+re-exports their public names.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import time
-from fractions import Fraction
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import data, nets, prng, runtime, stats
+from jaxnet import nets, runtime, stats
 from jaxnet.rank import jacobian
+from jaxnet.rank.exact import (  # noqa: F401  (re-exported: the engine's names)
+    GRAM_PRIMES,
+    _exact_ranks,
+    exact_rank_fns,
+    gram_residues,
+    integer_data,
+)
+from jaxnet.rank.trials import (  # noqa: F401  (re-exported: the engine's names)
+    DRAW_STREAM,
+    FIG4_D0,
+    FIG4_RATIOS,
+    PEER_D0_GRID,
+    PEER_RATIO_GRID,
+    Columns,
+    Grid,
+    Setup,
+    _trial_f64,
+    column_mask,
+    column_seed,
+    grid_columns,
+    grid_seeds,
+    jacobian_fn,
+    make_grid,
+    ratio_d0,
+    sample_trial,
+    sample_units,
+    unit_fn,
+)
 
-# The public reference code's grids (``experiments/full_rank_regions.py``).
-PEER_D0_GRID = {"n": list(range(10, 101, 10)), "d1": list(range(30, 301, 30))}
-PEER_RATIO_GRID = {"n": list(range(10, 191, 20)), "d1": list(range(1, 16))}
-FIG4_D0 = (1, 2, 3, 5)
-FIG4_RATIOS = (0.25, 0.5, 1.0, 2.0)
 CACHE_BYTES = 8 << 20  # working-set target of one compiled call (run_grid's chunk)
-
-
-def ratio_d0(ratio: float, n: int) -> int:
-    """d0 = ⌈ratio·n⌉, computed exactly from the decimal ratio (0.1·30 is 3, not 4)."""
-    return math.ceil(Fraction(str(ratio)) * n)
-
-
-class Grid(NamedTuple):
-    """The cells of one sweep: parallel ``(C,)`` arrays."""
-
-    panel: np.ndarray  # str: 'd0=1' or 'ratio=0.5'
-    n: np.ndarray
-    d0: np.ndarray
-    d1: np.ndarray
-    n_cols: np.ndarray  # Jacobian columns P
-    rtol: np.ndarray
-
-
-def make_grid(
-    convention: str,
-    *,
-    d0_values=(),
-    ratios=(),
-    n_values,
-    d1_values,
-    rank_dtype: str,
-    rtol: float | None = None,
-) -> Grid:
-    """The cells of a Figure-4 panel family: every (panel, n, d1)."""
-    wrt = nets.get_convention(convention).wrt
-    rows = []
-    panels = [(f"d0={d}", lambda n, d=d: d) for d in d0_values] + [
-        (f"ratio={r:g}", lambda n, r=r: ratio_d0(r, n)) for r in ratios
-    ]
-    eps = float(np.finfo(rank_dtype).eps)
-    for name, d0_of in panels:
-        for n in n_values:
-            for d1 in d1_values:
-                d0 = d0_of(n)
-                p = jacobian.n_params(d0, d1, wrt)
-                tol = max(n, p) * eps if rtol is None else rtol
-                rows.append((name, n, d0, d1, p, tol))
-    if not rows:
-        raise ValueError("the grid is empty: give --d0 or --ratio, and --n and --d1")
-    cols = list(zip(*rows, strict=True))
-    return Grid(
-        np.array(cols[0]),
-        *(np.array(c, np.int32) for c in cols[1:5]),
-        np.array(cols[5], np.float64),
-    )
-
-
-# The name the draws of a column are hashed under. It is part of every trial key of
-# Figure 4 and of the experiments that reuse its draws (threshold, deep_rank,
-# gradient_descent): changing it changes every number they report.
-DRAW_STREAM = "full_rank"
-
-
-def column_seed(convention: str, n: int, d0: int) -> int:
-    """The seed of column (n, d0)'s draws under ``convention``: every width d1, depth
-    and experiment that reuses the Figure-4 draw of (n, d0) gets the same trials."""
-    return runtime.cell_seed(DRAW_STREAM, convention, int(n), int(d0))
-
-
-def grid_seeds(convention: str, grid: Grid) -> np.ndarray:
-    """Each cell's seed: its column's (``column_seed``), not a hash of d1."""
-    return np.array(
-        [column_seed(convention, n, d0) for n, d0 in zip(grid.n, grid.d0, strict=True)],
-        np.uint32,
-    )
-
-
-def sample_trial(key, convention: str, n, d0, d1, *, sizes, dtype):
-    """Data and parameters of one trial, drawn at padded ``sizes=(N, D0, D1)``.
-
-    Returns ``(params, xs, row_mask)``: rows ≥ n of ``xs`` and units ≥ d1, coordinates
-    ≥ d0 of the parameters are zero; ``row_mask: (N,)`` marks the n real data points.
-    """
-    big_n, big_d0, big_d1 = sizes
-    row_mask = jnp.arange(big_n) < n
-    feat = (jnp.arange(big_d0) < d0).astype(dtype)
-    unit = (jnp.arange(big_d1) < d1).astype(dtype)
-    conv = nets.get_convention(convention)
-    # One hash call for the whole trial: parameter streams 0-2, data stream 3.
-    bits = prng.stream_bits(
-        key, {**nets.param_shapes(big_d0, big_d1), "x": (big_n, big_d0)}
-    )
-    xs = data.LAWS[conv.data](bits["x"], dtype, feat) * row_mask[:, None].astype(dtype)
-    params = conv.init(bits, d0, dtype)
-    params = {
-        "w": params["w"] * unit[:, None] * feat[None, :],
-        "b": params["b"] * unit,
-        "v": params["v"] * unit,
-    }
-    return params, xs, row_mask
-
-
-def sample_units(key, convention: str, start, size: int, d0, *, big_d0: int, dtype):
-    """Units [start, start + size) of ``sample_trial``'s network: ``nets.init_units``."""
-    return nets.init_units(key, convention, start, size, d0, big_d0=big_d0, dtype=dtype)
-
-
-class Setup(NamedTuple):
-    """What one compiled program needs: draws at ``sizes = (N, D0, D1)``, certificates
-    at each of ``widths`` (increasing, the last ≤ D1)."""
-
-    convention: str
-    sizes: tuple[int, int, int]
-    sample_dtype: str
-    beta: float
-    widths: tuple[int, ...]
-    cholesky: str = "lapack"
-    deficient_test: bool = True
-
-
-def _trial_f64(setup: Setup, key, n, d0, d1):
-    """A trial's ``(params, xs, row_mask)`` at the setup's sizes, cast to float64."""
-    params, xs, row_mask = sample_trial(
-        key,
-        setup.convention,
-        n,
-        d0,
-        d1,
-        sizes=setup.sizes,
-        dtype=jnp.dtype(setup.sample_dtype),
-    )
-    params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
-    return params, xs.astype(jnp.float64), row_mask
-
-
-def unit_fn(setup: Setup):
-    """``(key, column) -> {'code': (K,)}``: the Gram certificates of one trial of a column
-    (n, d0) at every width of ``setup.widths``.
-
-    ``column`` holds ``n``, ``d0`` and, per width, ``n_cols`` and ``rtol`` (``(K,)``).
-    The K Gram matrices come from one draw at the largest width (``gram_by_width``).
-    """
-    wrt = nets.get_convention(setup.convention).wrt
-
-    def one(key, col):
-        params, xs, row_mask = _trial_f64(
-            setup, key, col["n"], col["d0"], setup.sizes[2]
-        )
-        g = jacobian.gram_by_width(params, xs, wrt, setup.widths, row_mask=row_mask)
-        cert = jax.vmap(
-            lambda g, n_cols, rtol: (
-                jacobian.full_rank_certificate(
-                    g,
-                    col["n"],
-                    n_cols,
-                    rtol,
-                    row_mask=row_mask,
-                    beta=setup.beta,
-                    cholesky=setup.cholesky,
-                    deficient_test=setup.deficient_test,
-                ).code
-            )
-        )(g, col["n_cols"], col["rtol"])
-        return {"code": cert}
-
-    return one
-
-
-def jacobian_fn(setup: Setup):
-    """``(key, n, d0, d1) -> (N, P_max)`` closed-form Jacobian of a trial cut to width
-    d1, padded with zeros."""
-    wrt = nets.get_convention(setup.convention).wrt
-
-    def one(key, n, d0, d1):
-        params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
-        jac = jacobian.closed_form_jacobian(params, xs, wrt)
-        return jac * row_mask[:, None]
-
-    return one
-
-
-def integer_data(key, big_n: int, big_d0: int, d0):
-    """A trial's integer data for its exact generic rank (Lemma 4): ``(N, D0 + 1)``
-    int64, x' uniform in [−2^20, 2^20) on the first ``d0`` coordinates (drawn from its
-    own stream of the trial's key), then the appended 1."""
-    words = prng.stream_bits(
-        prng.derive_key(key, 0x65786163, 1), {"x": (big_n, big_d0)}
-    )["x"][0]
-    x_int = (words >> 11).astype(jnp.int64) - (1 << 20)
-    x_int = x_int * (jnp.arange(big_d0) < d0)[None, :]
-    return jnp.concatenate([x_int, jnp.ones((big_n, 1), jnp.int64)], axis=1)
-
-
-def exact_rank_fns(setup: Setup):
-    """``(gram_rank, full_rank)``, each ``(key, n, d0, d1) -> rank``: the trial's exact
-    generic rank, tolerance-free, in two steps.
-
-    The rank of J = [(v ⊙ a⁽ʲ⁾) ⊗ x̃⁽ʲ⁾]_j over the reals is, for data drawn from a
-    density, almost surely the *generic* rank of its activation pattern A (Lemma 4:
-    within A's region J is a polynomial in X, nonzero v_i only scale columns, and under
-    ``peer`` the v-block σ(⟨w_i, x⟩ + b_i) = Σ_l w_il a_i x_l + b_i a_i lies in the span
-    of the unit's other columns). So the trial's real pattern A is combined with
-    integer data x' uniform in [−2^20, 2^20) (drawn from the trial's key) into the
-    integer matrix K = [a⁽ʲ⁾ ⊗ (x'⁽ʲ⁾, 1)]_j, whose rank is ≤ the generic rank, with
-    equality except with probability ≤ n/2^20 (Schwartz–Zippel).
-
-    ``gram_rank`` is the larger of the ranks of K·Kᵀ = (A·Aᵀ) ∘ (X'·X'ᵀ) (the Khatri–Rao
-    Gram, n × n, formed exactly in int64: ``gram_residues``) modulo two primes p₁, p₂ ≈
-    2^31, at O(n³) cost. Each is ≤ rank K, so a value n proves rank K = n; a smaller
-    value means K is deficient unless p₁·p₂ divides the nonzero integer det K·Kᵀ.
-    ``full_rank`` is the rank of K itself modulo p₁, O(n²·d1·d0): ``_exact_ranks``
-    re-decides with it every trial whose Gram is deficient but whose float decision
-    was "full", the only trials where a Gram misjudgement could hide (or fake) a
-    disagreement. Neither uses a tolerance.
-    """
-    big_n = setup.sizes[0]
-    residues = gram_residues(setup)
-
-    def gram_rank(key, n, d0, d1):
-        return _gram_ranks(residues(key, n, d0, d1)[None], big_n)[0]
-
-    def full_rank(key, n, d0, d1):
-        act, xt = _integer_factors(setup, key, n, d0, d1)
-        kr = (act[:, :, None] * xt[:, None, :]).reshape(big_n, -1)
-        return jacobian.rank_mod_p(kr.T)  # Gauss–Jordan over the N ≤ P columns of Kᵀ
-
-    return gram_rank, full_rank
-
-
-GRAM_PRIMES = jacobian.PRIMES[:2]
-
-
-def _integer_factors(setup: Setup, key, n, d0, d1):
-    """The trial's real activation pattern ``(N, D1)`` (rows ≥ n zero) and its integer
-    data ``(N, D0 + 1)`` (``integer_data``), both int64."""
-    big_n, big_d0, _ = setup.sizes
-    params, xs, row_mask = _trial_f64(setup, key, n, d0, d1)
-    act = ((nets.preactivations(params, xs) > 0) & row_mask[:, None]).astype(jnp.int64)
-    return act, integer_data(key, big_n, big_d0, d0)
-
-
-def gram_residues(setup: Setup):
-    """``(key, n, d0, d1) -> (2, N, N)`` int64: the Khatri–Rao Gram K·Kᵀ = (A·Aᵀ) ∘
-    (X'·X'ᵀ) of the trial (``exact_rank_fns``) modulo each of ``GRAM_PRIMES``. Rows and
-    columns ≥ n are zero, so its leading m × m block (any m ≥ n) has the same rank."""
-
-    def residues(key, n, d0, d1):
-        act, xt = _integer_factors(setup, key, n, d0, d1)
-        # |x'·x'| ≤ (D0 + 1)·2^40 < 2^63 and residues < 2^31: every product is exact.
-        aa, xx = act @ act.T, xt @ xt.T
-        return jnp.stack([(aa % p) * (xx % p) % p for p in GRAM_PRIMES])
-
-    return residues
-
-
-def _rank_size(n: int) -> int:
-    """The leading block a Gram of n real rows is eliminated at: n rounded up to a
-    multiple of max(16, 2^⌊log₂ n⌋/4) (few compiled shapes, under 25% extra rows
-    beyond 64)."""
-    step = max(16, 1 << max(int(n).bit_length() - 3, 0))
-    return -(-int(n) // step) * step
-
-
-@functools.partial(jax.jit, static_argnums=(1,))
-def _gram_ranks(residues, m: int):
-    """``(B, 2, N, N)`` Gram residues -> ``(B,)``: the larger rank modulo the two
-    primes of each leading ``m × m`` block."""
-    block = residues[:, :, :m, :m]
-    return jnp.maximum(
-        *(
-            jax.vmap(lambda a, p=p: jacobian.rank_mod_p(a, p))(block[:, i])
-            for i, p in enumerate(GRAM_PRIMES)
-        )
-    )
-
-
-def column_mask(convention: str, sizes, d0: int, d1: int) -> np.ndarray:
-    """Which of the padded Jacobian's columns belong to a cell with (d0, d1)."""
-    _, big_d0, big_d1 = sizes
-    unit = np.arange(big_d1) < d1
-    blocks = {
-        "b": unit,
-        "v": unit,
-        "w": (unit[:, None] & (np.arange(big_d0) < d0)[None, :]).ravel(),
-    }
-    return np.concatenate([blocks[k] for k in nets.get_convention(convention).wrt])
-
-
-class Columns(NamedTuple):
-    """The distinct (n, d0) of a grid's cells: the trials' unit of work.
-
-    A trial of column (n, d0) is one draw of data and a width-D1 network; its cut to
-    the first d1 units is the trial of cell (n, d0, d1), for every d1 at once.
-    """
-
-    n: np.ndarray  # (J,)
-    d0: np.ndarray  # (J,)
-    seed: np.ndarray  # (J,) uint32
-    of_cell: np.ndarray  # (C,) the column of each cell
-
-
-def grid_columns(convention: str, grid: Grid) -> Columns:
-    pairs = sorted({(int(n), int(d0)) for n, d0 in zip(grid.n, grid.d0, strict=True)})
-    index = {p: j for j, p in enumerate(pairs)}
-    n, d0 = (np.array(c, np.int32) for c in zip(*pairs, strict=True))
-    seeds = np.array([column_seed(convention, *p) for p in pairs], np.uint32)
-    of_cell = np.array(
-        [index[int(a), int(b)] for a, b in zip(grid.n, grid.d0, strict=True)], np.int32
-    )
-    return Columns(n, d0, seeds, of_cell)
 
 
 def make_refine(setup: Setup, cols: dict, *, batch=8):
@@ -479,11 +199,7 @@ def summarize(
     for c in range(len(grid.n)):
         cells.append(
             {
-                "panel": str(grid.panel[c]),
-                "n": int(grid.n[c]),
-                "d0": int(grid.d0[c]),
-                "d1": int(grid.d1[c]),
-                "n_params": int(grid.n_cols[c]),
+                **grid.cell(c),
                 "rtol": float(grid.rtol[c]),
                 **cell_counts(codes[c], s_ratio[c], float(grid.rtol[c]), beta),
             }
@@ -586,83 +302,6 @@ def plan_buckets(
         compatible=compatible,
     )
     return sorted((Bucket(b, *describe(b)) for b in buckets), key=lambda b: b.sizes)
-
-
-def _gram_rank_unit(setup: Setup, m: int):
-    """``(key, cell) -> {'rank'}``: the rank of the trial's Gram residues
-    (``gram_residues``), eliminated at its leading ``m × m`` block."""
-    residues = gram_residues(setup)
-
-    def one(key, cell):
-        res = residues(key, cell["n"], cell["d0"], cell["d1"])
-        return {"rank": _gram_ranks(res[None], m)[0]}
-
-    return one
-
-
-def _full_k_refine(setup: Setup, cells: dict, float_full, batch: int):
-    """Host step of the exact check: where the Gram is deficient but the float decision
-    (``float_full[c, t]``) said full rank, the rank of K itself (``exact_rank_fns``)."""
-    _, full_fn = exact_rank_fns(setup)
-    fn = jax.jit(
-        jax.vmap(
-            lambda key, c: full_fn(
-                key,
-                jnp.asarray(cells["n"])[c],
-                jnp.asarray(cells["d0"])[c],
-                jnp.asarray(cells["d1"])[c],
-            )
-        )
-    )
-
-    def refine(keys, cell_idx, trial_idx, out):
-        rank = out["rank"].copy()
-        todo = np.flatnonzero(
-            (rank < cells["n"][cell_idx]) & float_full[cell_idx, trial_idx]
-        )
-        for start in range(0, len(todo), batch):
-            sel = todo[start : start + batch]
-            pad = np.concatenate([sel, np.full(batch - len(sel), sel[0])])
-            got = np.asarray(fn(keys[pad], jnp.asarray(cell_idx[pad], jnp.int32)))
-            rank[sel] = got[: len(sel)]
-        return {"rank": rank}
-
-    return refine
-
-
-def _exact_ranks(
-    ctx, setup, cols, seeds, cells_of, grid, k, exact_rank, float_full, batch=16
-):
-    """Fill ``exact_rank[c, :k]`` for the bucket's cells: the Gram's rank for every
-    trial, K's own rank where the Gram is deficient and the float decision
-    (``float_full[c, t]``) was full rank (``exact_rank_fns``). One part of ``ctx``
-    per elimination size.
-
-    The Grams are formed at the bucket's padded N and eliminated at their cell's n
-    rounded up (``_rank_size``): O(n³), not O(N³), per trial; rows ≥ n are zero, so
-    the rank is the same."""
-    by_size = {}
-    for r, cells in enumerate(cells_of):
-        for c in cells:
-            by_size.setdefault(_rank_size(int(grid.n[c])), []).append((r, int(c)))
-    for m, group in sorted(by_size.items()):
-        rows, cs = [r for r, _ in group], [c for _, c in group]
-        cells = {
-            "n": np.asarray(cols["n"])[rows],
-            "d0": np.asarray(cols["d0"])[rows],
-            "d1": grid.d1[cs].astype(np.int32),
-        }
-        part_seeds = np.asarray(seeds)[rows]
-        out = ctx.device(
-            _gram_rank_unit(setup, m),
-            cells,
-            part_seeds,
-            k,
-            chunk=batch,
-            refine_fn=_full_k_refine(setup, cells, float_full[cs, :k], batch),
-            desc=f"exact ranks (m = {m})",
-        )
-        exact_rank[cs, :k] = out["rank"]
 
 
 def run_grid(

@@ -36,6 +36,10 @@ trial would go to the SVD. ``pattern_deficiency`` certifies most of them from J 
 for a piecewise-linear network, x ↦ ∇_θ F(θ, x) is affine on a set of inputs sharing an
 activation pattern, so d0 + 2 such points give an explicit u with Jᵀu ≈ 0, and
 s_n(J) ≤ ‖Jᵀu‖/‖u‖ is checked with rounding bounds (module ``pattern_deficiency``).
+
+Length (about 650 lines): the Jacobians, the Gram matrices of every width, the rank
+rule, both certificates and the exact ranks share one set of decision codes and one
+rounding analysis (above); split, each piece would restate it.
 """
 
 from __future__ import annotations
@@ -122,7 +126,23 @@ def per_example(fn, params, xs: Array) -> Array:
 
 
 def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
-    """``(n, P)`` Jacobian by ``vmap(jacrev(apply))`` w.r.t. the blocks in ``wrt``."""
+    """``(n, P)`` Jacobian by ``vmap(jacrev(apply))`` w.r.t. the blocks in ``wrt``.
+
+    Example (the slides' Jacobian of a random network, and its rank):
+      >>> import jax
+      >>> from jaxnet import data, nets
+      >>> from jaxnet.rank import jacobian
+      >>> xs = data.gaussian(jax.random.key(1), 10, 2)
+      >>> for m in (8, 16):  # P = 3m columns: b (m), then w (m·2)
+      ...     jac = jacobian.param_jacobian(nets.init_params(jax.random.key(0), 2, m), xs)
+      ...     print(jac.shape, int(jacobian.matrix_rank(jac).rank))
+      (10, 24) 8
+      (10, 48) 10
+      >>> params = nets.init_params(jax.random.key(0), d=2, m=16)
+      >>> jac = jacobian.param_jacobian(params, xs)
+      >>> bool(jax.numpy.allclose(jac, jacobian.closed_form_jacobian(params, xs)))
+      True
+    """
     check_network(params, xs)
     wrt = _check_wrt(params, wrt)
     return per_example(

@@ -41,6 +41,13 @@ def binary_singular_count(n: int) -> int:
 
 
 def binary_singular_probability(n: int) -> Fraction:
+    """P(a uniform n×n 0/1 matrix is singular), exact (n ≤ 4: OEIS A046747).
+
+    Example:
+      >>> from jaxnet.rank import theory
+      >>> theory.binary_singular_probability(2), float(theory.binary_singular_probability(4))
+      (Fraction(5, 8), 0.65576171875)
+    """
     return Fraction(binary_singular_count(n), 2 ** (n * n))
 
 

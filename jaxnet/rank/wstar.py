@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import prng, runtime, stats
-from jaxnet.rank import fig4
-from jaxnet.rank import min_width as th
+from jaxnet.rank import fig4, min_width
 
 QUANTILES = (0.1, 0.5, 0.9)
 MODELS = ("c*n", "c*n*log(n)", "c*n^a", "c0+c1*n")
@@ -74,7 +73,7 @@ def trial_fn(sizes):
 
         if big_d0 == 1:
             block = block_1d(big_n)
-            w_star, ok = th.min_width_1d_stream(
+            w_star, ok = min_width.min_width_1d_stream(
                 lambda start: paper_units_1d(key, start, block),
                 xs[:, 0],
                 n,
@@ -92,7 +91,7 @@ def trial_fn(sizes):
                 )
 
             x_aug = fig4.integer_data(key, big_n, big_d0, d0).astype(jnp.float64)
-            w_star, _ = th.min_width_mod_p_stream(
+            w_star, _ = min_width.min_width_mod_p_stream(
                 activations, x_aug, n, cap, block=BLOCK_MOD_P
             )
             ok = jnp.bool_(True)

@@ -104,20 +104,31 @@ def _version(name: str) -> str | None:
 
 # The report layer: reads results files, never changes them (left out of the code
 # fingerprint, so rewording a verdict does not invalidate computed results).
-_NOT_RESULTS_CODE = ("claims.py",)
+_NOT_RESULTS_CODE = ("claims/",)
 _PROVENANCE: dict | None = None
 
 
+def source_files() -> list[Path]:
+    """The files ``source_fingerprint`` covers: every ``.py`` under ``jaxnet/`` except
+    the report layer, sorted."""
+    root = Path(__file__).parents[1]  # jaxnet/
+    return [
+        path
+        for path in sorted(root.rglob("*.py"))
+        if not path.relative_to(root).as_posix().startswith(_NOT_RESULTS_CODE)
+        and "__pycache__" not in path.parts
+    ]
+
+
 def source_fingerprint() -> str:
-    """SHA-256 (16 hex digits) of the jaxnet package's Python sources: every ``.py``
-    file under ``jaxnet/`` (path and bytes), except the report layer (``claims.py``).
-    This is what "the code" means for the results cache and ``provenance``."""
-    root = Path(__file__).parent
+    """SHA-256 (16 hex digits) of the jaxnet package's Python sources (``source_files``:
+    path and bytes of each). This is what "the code" means for the results cache and
+    ``provenance``; the report layer (``jaxnet/claims/``) is left out, so rewording a
+    verdict does not invalidate computed results."""
+    root = Path(__file__).parents[1]
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in source_files():
         rel = path.relative_to(root).as_posix()
-        if rel in _NOT_RESULTS_CODE or "__pycache__" in rel:
-            continue
         h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

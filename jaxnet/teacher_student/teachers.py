@@ -101,6 +101,12 @@ def names(*, d: int | None = None, random: bool | None = None) -> tuple[str, ...
     )
 
 
+def fixed_2d() -> tuple[str, ...]:
+    """The families of the report's d = 2 experiments: fixed (the same teacher for every
+    seed, so its sectors are the experiment's) and defined in d = 2."""
+    return names(d=2, random=False)
+
+
 register_teacher("report", report, dims=(2,))
 register_teacher("mixed", mixed, dims=(2,))
 register_teacher("random", random, random=True)
@@ -108,7 +114,16 @@ register_teacher("random", random, random=True)
 
 def make(family: str, m0: int, d: int, rng: np.random.Generator | None = None) -> dict:
     """The teacher of ``family`` with ``m0`` neurons in dimension ``d`` (``rng``: the
-    generator a random family draws from)."""
+    generator a random family draws from).
+
+    Example:
+      >>> from jaxnet.teacher_student import teachers
+      >>> t = teachers.make("report", 3, 2)
+      >>> t["w"].round(3).tolist(), t["v"].tolist()
+      ([[1.0, 0.0], [-0.5, 0.866], [-0.5, -0.866]], [1.0, 1.0, 1.0])
+      >>> teachers.names(d=3)
+      ('random',)
+    """
     if family not in TEACHERS:
         raise ValueError(
             f"teacher family must be one of {tuple(TEACHERS)}; got {family!r}"
