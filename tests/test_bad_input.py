@@ -3,9 +3,11 @@ functions, fed out-of-range sizes, NaN/inf, wrong shapes and dtypes, end in a cl
 error naming the argument (exit status 2 for a script), never a traceback from inside
 JAX and never a silent number."""
 
+import dataclasses
 import importlib
 import math
 import sys
+import typing
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 from jaxnet import nets  # noqa: E402
+from jaxnet.experiments import MODULES, module
 from jaxnet.rank import jacobian
 
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
@@ -463,3 +466,45 @@ def test_public_functions_reject_bad_input(name, data):
         fn(**kwargs)
     message = str(err.value)
     assert "\n" not in message.strip() and message.startswith(arg), (arg, how, message)
+
+
+def _generated_bad_values(name):
+    """Per experiment of the registry, what every checked field must refuse: a negative
+    integer for an integer field, NaN for a real one."""
+    mod = module(name)
+    hints = typing.get_type_hints(mod.Config)
+    out = []
+    for f in dataclasses.fields(mod.Config):
+        if f.metadata.get("check") is None:
+            continue
+        hint = hints[f.name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+        if item is int:
+            out.append((f.name, "-7"))
+        elif item is float:
+            out.append((f.name, "nan"))
+    return out
+
+
+GENERATED = [
+    (name, field, value)
+    for name in MODULES
+    for field, value in _generated_bad_values(name)
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"), GENERATED, ids=[f"{n}-{f}" for n, f, _ in GENERATED]
+)
+def test_every_checked_field_of_every_experiment_refuses_bad_values(
+    name, field, value, tmp_path, capsys
+):
+    from jaxnet.runtime import cli
+
+    flag = "--" + field.replace("_", "-")
+    out = tmp_path / "out"
+    rc = cli.main(name, [f"{flag}={value}", "--out", str(out)], prog=f"{name}.py")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{name}.py: error:") and flag in err[0], err
+    assert not (out / "results.json").exists()

@@ -214,7 +214,7 @@ REGISTRY: dict[str, Entry] = {
         {"teachers": ("random",), "d": (3,), "N": tuple(range(6, 37, 3))},
         {"full": {"instances": 60}},
     ),
-    # d = 4, 5: the sizes the exact program reaches here (docs/experiments/teacher_student.md).
+    # d = 4, 5: the sizes the exact program reaches here (docs/topics/teacher_student.md).
     "phase_d4": Entry(
         "minnorm_phase",
         {"teachers": ("random",), "d": (4,), "N": tuple(range(6, 19, 3))},

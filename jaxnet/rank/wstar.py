@@ -26,7 +26,7 @@ MODELS = ("c*n", "c*n*log(n)", "c*n^a", "c0+c1*n")
 
 def cap_width(n: int, d0: int, factor: float, minimum: int) -> int:
     """The width cap of a cell: ⌈factor·n^1.5/(d0 + 1)⌉, at least ``minimum`` (for d0 =
-    1 the median w* grows like n^1.5 with a heavy upper tail: docs/experiments/threshold.md)."""
+    1 the median w* grows like n^1.5 with a heavy upper tail: docs/topics/threshold_law.md)."""
     return max(minimum, math.ceil(factor * n**1.5 / (d0 + 1)))
 
 
