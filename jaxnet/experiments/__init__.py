@@ -32,6 +32,7 @@ MODULES = (
     "condensation_sweep",
     "minnorm_phase",
     "threshold",
+    "threshold_1d",
     "deep_rank",
     "gradient_descent",
     "init_regions",
@@ -162,6 +163,24 @@ REGISTRY: dict[str, Entry] = {
         "threshold",
         {"d0": (2, 3, 5), "n": tuple(range(20, 301, 20))},
         {"quick": {"trials": 40}, "full": {"trials": 500}},
+    ),
+    "threshold_1d": Entry(
+        "threshold_1d",
+        {},
+        {
+            "quick": {
+                "law_n": (100, 1000, 10000),
+                "law_data": 20,
+                "law_points": 100_000,
+                "panel_n": (10, 50, 100),
+                "panel_data": 500,
+                "exact_check": 5,
+                "engine_n": (20, 50),
+                "engine_trials": 200,
+                "bootstrap": 200,
+            },
+            "full": {},
+        },
     ),
     "deep_rank": Entry(
         "deep_rank",
