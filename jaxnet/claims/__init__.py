@@ -16,6 +16,7 @@ source fingerprint (``runtime.io.source_files``).
 from jaxnet.claims.beyond import (
     claims_further,
     claims_threshold,
+    claims_threshold_1d,
     lemma1_row,
     threshold_law_verdict,
 )
@@ -37,6 +38,7 @@ ALL = (
     claims_regions,
     claims_report,
     claims_threshold,
+    claims_threshold_1d,
     claims_further,
 )
 
@@ -51,6 +53,7 @@ __all__ = [
     "claims_regions",
     "claims_report",
     "claims_threshold",
+    "claims_threshold_1d",
     "condensation_limit",
     "lemma1_row",
     "sampler_check",

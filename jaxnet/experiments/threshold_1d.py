@@ -3,7 +3,8 @@
 Three parts, each trial a data set drawn from its trial key exactly as Figure 4's
 trials draw it (``jaxnet.rank.trials.sample_trial``, float64):
 
-- **law**: for every n of ``law_n`` (up to 10⁵) and convention, ``law_data`` data sets,
+- **law**: for every n of ``law_n`` (up to 10⁵) and convention, max(``law_data``,
+  ``law_points``/n) data sets,
   and for each the exact P(full rank | data) with a Poisson(λ) number of units at
   λ = t·n^{3/2} for every t of the grid (``jaxnet.rank.conditional.poisson_chain``).
   Their mean is the law of w*/n^{3/2} up to the Poisson width: since
@@ -73,7 +74,13 @@ class Config:
         check=config.ints(3, allow_empty=True),
     )
     law_data: int = config.field(
-        100, help="data sets per n (law)", check=config.count()
+        100, help="data sets per n (law), at least", check=config.count()
+    )
+    law_points: int = config.field(
+        2_000_000,
+        help="law: data sets per n = max(law_data, law_points / n) (the data's own "
+        "variability dominates at small n)",
+        check=config.count(),
     )
     t_min: float = config.field(
         0.2, help="smallest t = width/n^1.5", check=config.POSITIVE

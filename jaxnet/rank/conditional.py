@@ -131,8 +131,14 @@ def _chain(weights, n: int, mul):
     )
 
 
+def _lift(a, ndim: int):
+    """``a`` with leading axes added up to ``ndim`` (explicit rank promotion)."""
+    return a.reshape((1,) * (ndim - a.ndim) + a.shape)
+
+
 def _plain(x, y):
-    return x * y
+    nd = max(x.ndim, y.ndim)
+    return _lift(x, nd) * _lift(y, nd)
 
 
 def poisson_chain(p, lam):
@@ -187,6 +193,8 @@ def _series_mul(order):
     after any state axes: ``(..., J, M)``)."""
 
     def mul(x, y):
+        nd = max(x.ndim, y.ndim)
+        x, y = _lift(x, nd), _lift(y, nd)
         return jnp.stack(
             [
                 sum(x[..., i, :] * y[..., k - i, :] for i in range(k + 1))
