@@ -191,7 +191,8 @@ def compute(cfg: Config, ctx: runtime.Context):
         },
         "estimator": "p = yes/(yes+no) over independent (data, initialization) "
         "trials, Wilson 95% interval; mu(R) = prod_i mu(C_i) from the "
-        "exact cone table (jaxnet.regions.cones)",
+        # results text, kept as computed (jaxnet.cones: now jaxnet.regions.cones)
+        "exact cone table (jaxnet.cones)",
         "decision": "global_minima.decide (margin LP, HiGHS); failures apart",
         "metadata": {"workers": ctx.options.workers},
         "cells": summarize(cells, out),
