@@ -104,6 +104,7 @@ TINY = dict(  # the law part is judged by the claims test below and at full scal
     exact_check=3,
     engine_n=[20],
     engine_trials=300,
+    engine_law_n=[],
     bootstrap=20,
 )
 

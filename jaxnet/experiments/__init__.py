@@ -177,6 +177,8 @@ REGISTRY: dict[str, Entry] = {
                 "exact_check": 5,
                 "engine_n": (20, 50),
                 "engine_trials": 200,
+                "engine_law_n": (1000,),
+                "engine_law_trials": 50,
                 "bootstrap": 200,
             },
             "full": {},

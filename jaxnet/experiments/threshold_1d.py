@@ -1,6 +1,6 @@
 """The d0 = 1 threshold law, derived: w*/n^{3/2} → Fréchet(2), checked without drawing units.
 
-Three parts, each trial a data set drawn from its trial key exactly as Figure 4's
+Four parts, each trial a data set drawn from its trial key exactly as Figure 4's
 trials draw it (``jaxnet.rank.trials.sample_trial``, float64):
 
 - **law**: for every n of ``law_n`` (up to 10⁵) and convention, max(``law_data``,
@@ -26,7 +26,14 @@ trials draw it (``jaxnet.rank.trials.sample_trial``, float64):
   family-wise (Bonferroni, α = 0.05); and the randomized PIT of each w* under its own
   conditional law, against U(0, 1) by a KS test.
 
+- **engine law**: the unit-drawing engine's exact w* at ``engine_law_n`` (up to 10⁴),
+  ``engine_law_trials`` trials each: the same quantiles, measured by drawing units.
+
 The derivation is ``jaxnet.rank.limit_law``'s docstring (and docs/topics/threshold_law.md).
+
+Length (about 570 lines): one experiment's four parts over four computations (law,
+panel, engine check, engine law), each with its summary, and two figures; the
+mathematics lives in ``jaxnet.rank.conditional`` and ``jaxnet.rank.limit_law``.
 """
 
 from __future__ import annotations
@@ -48,15 +55,7 @@ SPEC = runtime.Spec(
     arrays="threshold_1d.npz",
     options=("out", "progress", "checkpoint_every", "stall_timeout"),
 )
-STENCIL = np.arange(-4, 5)  # the λ offsets the order-8 expansion reads F at
 ALPHA = 0.05
-
-
-def _stencil_inverse() -> np.ndarray:
-    """Maps F(k − 4..k + 4) to the Taylor coefficients F^{(j)}(k)/j!, j = 0..8
-    (the interpolating polynomial of degree 8)."""
-    v = np.array([[float(h) ** j for j in range(9)] for h in STENCIL])
-    return np.linalg.inv(v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +107,14 @@ class Config:
     )
     engine_trials: int = config.field(
         1000, help="unit-drawing trials per n", check=config.count(2)
+    )
+    engine_law_n: tuple[int, ...] = config.field(
+        (1000, 3162, 10000),
+        help="sizes at which the unit-drawing engine measures the law (paper)",
+        check=config.ints(3, allow_empty=True),
+    )
+    engine_law_trials: int = config.field(
+        200, help="engine trials per n of engine_law_n", check=config.count(2)
     )
     bootstrap: int = config.field(
         1000, help="bootstrap resamples", check=config.count()
@@ -230,31 +237,20 @@ def _law(cfg: Config, ctx, rng):
     return rows, arrays
 
 
-def _depoissonize(f_stencil, widths) -> np.ndarray:
-    """P(full rank at each width | data) from F at width + STENCIL: ``(..., W)``."""
-    a = np.einsum("jh,...wh->...wj", _stencil_inverse(), f_stencil)
-    c = np.stack([conditional.charlier(int(k)) for k in widths])  # (W, 9)
-    return np.clip((a * c).sum(-1), 0.0, 1.0)
-
-
-def _stencil_lams(widths) -> np.ndarray:
-    return (np.asarray(widths)[:, None] + STENCIL[None, :]).astype(np.float64).ravel()
-
-
 def _panel(cfg: Config, ctx):
     widths = np.asarray(cfg.panel_widths)
     cells, arrays = [], {}
     for n in cfg.panel_n:
         out = ctx.device(
-            law_trial("paper", n, _stencil_lams(widths)),
+            law_trial("paper", n, conditional.stencil_means(widths)),
             {"n": np.array([n], np.int32)},
             _seeds("panel", "paper", n),
             cfg.panel_data,
             chunk=cfg.chunk,
             desc=f"panel n={n}",
         )
-        f = out["F"][0].reshape(cfg.panel_data, len(widths), len(STENCIL))
-        p = _depoissonize(f, widths)  # (data sets, W)
+        f = out["F"][0].reshape(cfg.panel_data, len(widths), len(conditional.STENCIL))
+        p = conditional.from_stencil(f, widths)  # (data sets, W)
         arrays[f"panel_{n}"] = p
         check = {}
         if cfg.exact_check:
@@ -302,15 +298,17 @@ def _engine(cfg: Config, ctx, rng):
         w_star = w_star[0]
         # the same keys: this part's trial t is the engine's trial t
         out = ctx.device(
-            law_trial("paper", n, _stencil_lams(widths)),
+            law_trial("paper", n, conditional.stencil_means(widths)),
             {"n": np.array([n], np.int32)},
             _seeds("engine", "paper", n),
             cfg.engine_trials,
             chunk=cfg.chunk,
             desc=f"engine check n={n}",
         )
-        f = out["F"][0].reshape(cfg.engine_trials, len(widths), len(STENCIL))
-        p = _depoissonize(f, widths)
+        f = out["F"][0].reshape(
+            cfg.engine_trials, len(widths), len(conditional.STENCIL)
+        )
+        p = conditional.from_stencil(f, widths)
         observed = (w_star[:, None] <= widths[None, :]).sum(0)
         expected = p.sum(0)
         var = (p * (1 - p)).sum(0)
@@ -361,11 +359,46 @@ def _engine(cfg: Config, ctx, rng):
     return rows, arrays
 
 
+def _engine_law(cfg: Config, ctx, rng):
+    """The law's quantiles measured by the unit-drawing engine (exact w*), scaled by
+    n^1.5, with bootstrap intervals (``wstar.quantile_summary``)."""
+    cells = [("d0=1", n, 1, wstar.cap_width(n, 1, 40.0, 300)) for n in cfg.engine_law_n]
+    if not cells:
+        return [], {}
+    w_star, _, _ = wstar.run_w_star(
+        ctx, cells, cfg.engine_law_trials, chunk=max(1, cfg.chunk // 4)
+    )
+    rows = []
+    for (_, n, _, cap), w in zip(cells, w_star, strict=True):
+        summary = wstar.quantile_summary(w, cap, rng, cfg.bootstrap)
+        scaled = {}
+        for q, v in summary.items():
+            lo, hi = v["ci95"]
+            scaled[q] = {
+                "value": None if v["value"] is None else v["value"] / n**1.5,
+                "ci95": [
+                    None if lo is None else lo / n**1.5,
+                    None if hi is None else hi / n**1.5,
+                ],
+            }
+        rows.append(
+            {
+                "n": n,
+                "trials": cfg.engine_law_trials,
+                "cap": cap,
+                "censored": int((w > cap).sum()),
+                **scaled,
+            }
+        )
+    return rows, {"engine_law_w_star": w_star}
+
+
 def compute(cfg: Config, ctx: runtime.Context):
     rng = np.random.default_rng(cfg.seed)
     law, a1 = _law(cfg, ctx, rng)
     panel, a2 = _panel(cfg, ctx)
     engine, a3 = _engine(cfg, ctx, rng)
+    engine_law, a4 = _engine_law(cfg, ctx, rng)
     checks_run = len(cfg.panel_widths) * len(cfg.engine_n)
     z_crit = stats.normal_quantile(1 - ALPHA / (2 * max(checks_run, 1)))
     body = {
@@ -382,6 +415,7 @@ def compute(cfg: Config, ctx: runtime.Context):
         },
         "t_grid": cfg.t_grid().tolist(),
         "law": law,
+        "engine_law": engine_law,
         "panel": panel,
         "engine": {
             "cells": engine,
@@ -399,7 +433,7 @@ def compute(cfg: Config, ctx: runtime.Context):
             else None,
         },
     }
-    return body, {**a1, **a2, **a3}
+    return body, {**a1, **a2, **a3, **a4}
 
 
 def plot(results: dict, arrays: dict) -> dict:
@@ -443,6 +477,19 @@ def plot(results: dict, arrays: dict) -> dict:
                         lw=0.8,
                         ls=style,
                     )
+                if conv == "paper":
+                    for q, mark in (("q10", "v"), ("q50", "s"), ("q90", "^")):
+                        pts = [
+                            r for r in results.get("engine_law", []) if r[q]["value"]
+                        ]
+                        ax.plot(
+                            [r["n"] for r in pts],
+                            [r[q]["value"] for r in pts],
+                            mark,
+                            color="k",
+                            ms=4,
+                            label=f"{q}: unit-drawing engine" if q == "q50" else None,
+                        )
                 ax.set(
                     xscale="log",
                     xlabel="n",
@@ -518,7 +565,8 @@ def law(*, out=None, progress: bool = False, **config) -> runtime.Result:
       >>> from jaxnet.experiments import threshold_1d
       >>> res = threshold_1d.law(conventions=["paper"], law_n=[100, 1000], law_data=20,
       ...                        panel_n=[10], panel_data=200, exact_check=5,
-      ...                        engine_n=[20], engine_trials=100, bootstrap=50)
+      ...                        engine_n=[20], engine_trials=100, engine_law_n=[300],
+      ...                        engine_law_trials=20, bootstrap=50)
       >>> round(res.results["constants"]["paper"]["K"], 4)
       1.8138
       >>> sorted(res.plot())

@@ -332,3 +332,26 @@ def brute_force_prob(x_sorted, width: int, convention: str = "paper") -> np.ndar
         if min_width.rank_1d(cuts, classes, n) == n:
             out += np.prod([p[:, c] / 2 for c in cuts], axis=0)
     return out
+
+
+STENCIL = np.arange(
+    -4, 5
+)  # the Poisson means around a width that ``from_stencil`` reads
+
+
+def stencil_means(widths) -> np.ndarray:
+    """The Poisson means ``width + STENCIL`` for every width, flattened: run
+    ``poisson_chain`` at them and hand the result to ``from_stencil``."""
+    return (np.asarray(widths)[:, None] + STENCIL[None, :]).astype(np.float64).ravel()
+
+
+def from_stencil(f_stencil, widths) -> np.ndarray:
+    """P(full rank at each width | data) from F at ``width + STENCIL``
+    (``f_stencil: (..., W, 9)``): the Taylor coefficients of F at each width from its
+    interpolating polynomial of degree 8, then the order-8 Poisson–Charlier sum
+    (``depoissonized_prob`` with the derivatives read off F's values; linear, so it
+    can be applied to data-set averages)."""
+    v = np.array([[float(h) ** j for j in range(ORDER + 1)] for h in STENCIL])
+    a = np.einsum("jh,...wh->...wj", np.linalg.inv(v), np.asarray(f_stencil))
+    c = np.stack([charlier(int(k)) for k in widths])  # (W, 9)
+    return np.clip((a * c).sum(-1), 0.0, 1.0)
