@@ -7,7 +7,9 @@ of each of its parts (``parts.npz``, ``jaxnet.runtime.Context``) with their iden
 
 1. each part the code asks for must be stored under the identity today's code derives
    for it (a missing part means the stored run came from other code or config);
-2. of each part, ``per_cell`` random trials of every cell are recomputed alone, in the
+2. of each part (of ``max_parts`` random parts when an experiment has more; the rest
+   are checked for their identity only), ``per_cell`` random trials of every cell are
+   recomputed alone, in the
    program shape they were computed in (the stored per-device chunk), and compared
    with the stored outputs: integers, booleans and decisions exactly, floats within
    the field's relative tolerance (``Spec.audit_rtol``, default ``DEFAULT_RTOL``);
@@ -83,6 +85,7 @@ class Replay:
         per_cell: int,
         rng: np.random.Generator,
         rtol: dict | None = None,
+        max_parts: int = 0,
     ):
         self.experiment = experiment
         self.stored = {}
@@ -90,6 +93,12 @@ class Replay:
             with np.load(parts_file, allow_pickle=False) as z:
                 self.stored = {k: z[k] for k in z.files}
         self.manifest = {p["id"]: p for p in manifest}
+        ids = list(self.manifest)
+        if max_parts and len(ids) > max_parts:
+            ids = [
+                ids[i] for i in sorted(rng.choice(len(ids), max_parts, replace=False))
+            ]
+        self.sampled = set(ids)  # the parts whose trials are recomputed
         self.per_cell = per_cell
         self.rng = rng
         self.rtol = rtol or {}
@@ -181,6 +190,8 @@ class Replay:
         **_,
     ):
         meta, stored = self._part(ids, desc)
+        if meta["id"] not in self.sampled:
+            return stored
         units = self._sample(len(seeds), n_trials)
         n_dev = (mesh or runtime.device_mesh()).size
         if sequential:  # one unit after another: no lane shares a program with another
@@ -213,7 +224,10 @@ class Replay:
         return stored
 
     def host(self, ctx, ids, trial_fn, cells, seeds, n_trials, *, static, desc):
-        _, stored = self._part(ids, desc)
+        meta, stored = self._part(ids, desc)
+        done = {"done": np.ones(next(iter(stored.values())).shape[:2], bool)}
+        if meta["id"] not in self.sampled:
+            return {**stored, **done}
         units = self._sample(len(cells), n_trials)
         got = runtime.run_host(
             trial_fn,
@@ -227,7 +241,7 @@ class Replay:
             units=units,
         )
         self._compare(desc, stored, got, units, n_trials, lambda c: _short(cells[c]))
-        return {**stored, "done": np.ones(next(iter(stored.values())).shape[:2], bool)}
+        return {**stored, **done}
 
 
 def _short(v) -> str:
@@ -282,6 +296,7 @@ class AuditResult:
     seconds: float
     mismatches: list
     renamed: int = 0  # parts found by their data: the trial function moved
+    sampled: int | None = None  # parts whose trials were recomputed (None: all)
 
     @property
     def ok(self) -> bool:
@@ -296,7 +311,12 @@ class AuditResult:
             )
             return (
                 f"[audit] {self.experiment}: OK ({self.recomputed} trials recomputed in "
-                f"{self.parts} parts{moved}; results and arrays re-derived; "
+                + (
+                    f"{self.sampled} of "
+                    if self.sampled is not None and self.sampled < self.parts
+                    else ""
+                )
+                + f"{self.parts} parts{moved}; results and arrays re-derived; "
                 f"{self.seconds:.0f} s)"
             )
         first = "; ".join(str(m) for m in self.mismatches[:3])
@@ -313,8 +333,12 @@ def config_of(experiment, stored_config: dict):
     return experiment.Config(**{k: v for k, v in stored_config.items() if k in names})
 
 
-def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
-    """Audit the stored run in ``folder`` (module docstring)."""
+def audit_run(
+    folder, *, per_cell: int = 1, seed: int = 0, max_parts: int = 0
+) -> AuditResult:
+    """Audit the stored run in ``folder`` (module docstring); ``max_parts`` > 0
+    recomputes trials of that many random parts only (every part's identity is still
+    checked and every stored output still re-derives the results)."""
     from jaxnet.experiments import module
 
     folder = Path(folder)
@@ -341,6 +365,7 @@ def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
         folder / runtime.PARTS_FILE,
         manifest,
         per_cell=per_cell,
+        max_parts=max_parts,
         rng=rng,
         rtol=spec.audit_rtol,
     )
@@ -415,4 +440,5 @@ def audit_run(folder, *, per_cell: int = 1, seed: int = 0) -> AuditResult:
         time.perf_counter() - t0,
         mismatches,
         len(replay.renamed),
+        len(replay.sampled & replay.visited),
     )

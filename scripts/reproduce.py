@@ -90,6 +90,15 @@ def parse_args(argv):
         help="--audit: trials recomputed per cell of every part (default 1)",
     )
     p.add_argument(
+        "--audit-parts",
+        type=int,
+        default=6,
+        metavar="P",
+        help="--audit: recompute trials of at most P random parts per experiment "
+        "(every part's identity is checked and every stored output re-derives the "
+        "results regardless; 0: all parts; default 6)",
+    )
+    p.add_argument(
         "--audit-seed",
         type=int,
         default=0,
@@ -98,6 +107,8 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if a.audit_trials < 1:
         p.error(f"--audit-trials must be a positive integer; got {a.audit_trials}")
+    if a.audit_parts < 0:
+        p.error(f"--audit-parts must be a non-negative integer; got {a.audit_parts}")
     if a.audit_seed < 0:
         p.error(f"--audit-seed must be a non-negative integer; got {a.audit_seed}")
     a.scale = a.scale or ("full" if a.audit or a.report or a.docs else "quick")
@@ -142,7 +153,12 @@ def _audit_one(name: str, out: Path, a) -> bool:
     from jaxnet import audit
 
     try:
-        res = audit.audit_run(out / name, per_cell=a.audit_trials, seed=a.audit_seed)
+        res = audit.audit_run(
+            out / name,
+            per_cell=a.audit_trials,
+            seed=a.audit_seed,
+            max_parts=a.audit_parts,
+        )
     except audit.AuditError as err:
         print(f"[audit] {name}: CANNOT AUDIT: {err}", flush=True)
         return False
@@ -249,6 +265,7 @@ def report_text(out: Path, scale: str) -> str:
 TOPICS = {  # the narrative page of each experiment's family
     "full_rank": "figure4.md",
     "threshold": "threshold_law.md",
+    "threshold_1d": "threshold_law.md",
     "global_minima": "regions.md",
     "region_rank": "regions.md",
     "binary_singularity": "regions.md",

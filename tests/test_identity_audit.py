@@ -213,6 +213,9 @@ def test_audit_recomputes_device_trials_and_names_the_cell(tmp_path):
         n=[3, 6], trials=30, exact_trials=30, chunk=8, out=out
     )
     assert audit.audit_run(out, per_cell=3).ok
+    some = audit.audit_run(out, per_cell=3, max_parts=1)  # n = 3, 6: two parts
+    assert some.ok and some.parts == 2 and some.sampled == 1
+    assert some.recomputed == 3 and "1 of 2 parts" in some.line()
     # A stored trial changed consistently everywhere but in its recomputation.
     with np.load(out / runtime.PARTS_FILE) as z:
         parts = {k: z[k] for k in z.files}
