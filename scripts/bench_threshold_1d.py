@@ -45,7 +45,6 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from jaxnet.experiments import threshold, threshold_1d
     from jaxnet.runtime import io
