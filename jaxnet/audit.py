@@ -12,7 +12,8 @@ of each of its parts (``parts.npz``, ``jaxnet.runtime.Context``) with their iden
    recomputed alone, in the
    program shape they were computed in (the stored per-device chunk), and compared
    with the stored outputs: integers, booleans and decisions exactly, floats within
-   the field's relative tolerance (``Spec.audit_rtol``, default ``DEFAULT_RTOL``);
+   the field's relative tolerance (``Spec.audit_rtol``, default ``DEFAULT_RTOL``; a
+   field that is itself a rounding error also gets ``Spec.audit_atol``);
    fields named ``*seconds*`` are timings and are not compared;
 3. the stored outputs are handed back to ``compute``, whose results and arrays are
    compared with ``results.json`` (all but ``metadata``, ``provenance`` and timings)
@@ -57,9 +58,9 @@ def _timing(name: str) -> bool:
     return "seconds" in name or name in ("wall_time_s", "finished_at")
 
 
-def _close(a, b, rtol: float) -> np.ndarray:
+def _close(a, b, rtol: float, atol: float = 0.0) -> np.ndarray:
     """Elementwise agreement: exact for integers, booleans and strings; floats within
-    ``rtol`` (relative to the larger magnitude), NaN equal to NaN."""
+    ``rtol`` (relative to the larger magnitude) or ``atol``, NaN equal to NaN."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return np.zeros((), bool)
@@ -67,7 +68,9 @@ def _close(a, b, rtol: float) -> np.ndarray:
         a, b = a.astype(np.complex128), b.astype(np.complex128)
         both_nan = np.isnan(a) & np.isnan(b)
         with np.errstate(invalid="ignore"):
-            ok = (a == b) | (np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b)))
+            diff = np.abs(a - b)
+            ok = (a == b) | (diff <= rtol * np.maximum(np.abs(a), np.abs(b)))
+            ok |= diff <= atol
         return ok | both_nan
     return a == b
 
@@ -86,6 +89,7 @@ class Replay:
         rng: np.random.Generator,
         rtol: dict | None = None,
         max_parts: int = 0,
+        atol: dict | None = None,
     ):
         self.experiment = experiment
         self.stored = {}
@@ -102,6 +106,7 @@ class Replay:
         self.per_cell = per_cell
         self.rng = rng
         self.rtol = rtol or {}
+        self.atol = atol or {}
         self.mismatches: list[Mismatch] = []
         self.recomputed = 0
         self.visited: set[str] = set()
@@ -155,7 +160,12 @@ class Replay:
                 )
                 continue
             want = full.reshape((-1,) + full.shape[2:])[units]
-            ok = _close(want, got[field], self.rtol.get(field, DEFAULT_RTOL))
+            ok = _close(
+                want,
+                got[field],
+                self.rtol.get(field, DEFAULT_RTOL),
+                self.atol.get(field, 0.0),
+            )
             ok = (
                 ok.reshape(len(units), -1).all(axis=1)
                 if ok.ndim
@@ -368,6 +378,7 @@ def audit_run(
         max_parts=max_parts,
         rng=rng,
         rtol=spec.audit_rtol,
+        atol=spec.audit_atol,
     )
     ctx = runtime.Context(
         spec.name, cfg, runtime.Options(progress=False), None, audit=replay

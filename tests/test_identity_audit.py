@@ -326,3 +326,13 @@ def test_the_source_fingerprint_covers_every_module_but_the_report_layer():
     } <= covered
     assert every - covered == {p for p in every if p.startswith("claims/")}
     assert every - covered  # the report layer exists and is left out
+
+
+def test_audit_tolerances_relative_and_absolute():
+    assert audit._close(1.0, 1.0 + 1e-12, 1e-9).all()
+    assert not audit._close(1e-17, 2e-17, 1e-9).all()  # a rounding error, to the bit
+    assert audit._close(1e-17, 2e-17, 1e-9, 1e-12).all()  # Spec.audit_atol
+    assert not audit._close(1e-17, 1e-6, 1e-9, 1e-12).all()
+    assert (
+        audit._close(np.nan, np.nan, 1e-9).all() and not audit._close(1, 2, 0.1).all()
+    )

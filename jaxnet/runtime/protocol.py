@@ -40,6 +40,9 @@ class Spec:
       x64: whether it needs 64-bit floats (switched on by ``run``).
       audit_rtol: per output field, the relative tolerance within which the audit
         (``jaxnet.audit``) accepts a recomputed float (default ``DEFAULT_RTOL``).
+      audit_atol: per output field, an absolute tolerance as well (default 0): for a
+        field whose value is itself a rounding error, which no refactor keeps to the
+        bit.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Spec:
     options: tuple[str, ...] = ("out",)
     x64: bool = True
     audit_rtol: dict | None = None
+    audit_atol: dict | None = None
 
 
 # The options of an experiment whose trials run on the host pool (``Context.host``).
