@@ -49,7 +49,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from jaxnet import checks
 from jaxnet.nets import apply, check_network, preactivations
@@ -114,15 +113,17 @@ def block_slices(params: Params, wrt) -> dict[str, slice]:
 
 def per_example(fn, params, xs: Array) -> Array:
     """``(n, P)`` Jacobian of ``fn(params, x_j)`` (a scalar) w.r.t. the pytree ``params``
-    by ``vmap(jacrev)``: row j for example ``xs[j]``, columns in ``ravel_pytree`` order.
+    by ``vmap(jacrev)``: row j for example ``xs[j]``, columns in ``ravel_pytree`` order
+    (the leaves in tree order, each flattened).
 
     The one per-example Jacobian of jaxnet: the two-layer ``param_jacobian`` and the
-    depth-L ``models.flat_jacobian`` are this with their own ``fn``.
+    depth-L ``models.flat_jacobian`` are this with their own ``fn``. The derivative is
+    taken leaf by leaf and the leaves concatenated (not through a raveled vector), which
+    keeps the arithmetic of the stored results to the bit (the audit checks it).
     """
-    flat, unravel = ravel_pytree(params)
-    return jax.vmap(jax.jacrev(lambda p, x: fn(unravel(p), x)), in_axes=(None, 0))(
-        flat, xs
-    )
+    jac = jax.vmap(jax.jacrev(fn), in_axes=(None, 0))(params, xs)
+    rows = xs.shape[0]
+    return jnp.concatenate([a.reshape(rows, -1) for a in jax.tree.leaves(jac)], axis=1)
 
 
 def param_jacobian(params: Params, xs: Array, wrt=("b", "w")) -> Array:
