@@ -90,10 +90,11 @@ def main(argv=None) -> int:
         "paper",
         grid,
         a.float_trials,
-        ctx=runtime.Context.detached("full_rank", None, base_key=jax.random.key(0)),
+        ctx=runtime.Context.detached(
+            "full_rank", None, base_key=jax.random.key(0), progress=False
+        ),
         chunk=64,
         rank_dtype=rank_dtype,
-        progress=False,
     )
     res["float_grid"] = {
         "cells": len(grid.n),

@@ -51,6 +51,32 @@ def _fault_pause(when: str) -> None:
             time.sleep(60)
 
 
+_keys_of = jax.jit(jax.vmap(trial_key, in_axes=(None, 0, 0)))
+_key_of = jax.jit(trial_key)
+
+
+class UnitKeys:
+    """The trial keys of a block's units, derived on demand: ``keys[i]`` (one unit) or
+    ``keys[idx]`` (an index array) is what ``unit_fn`` got for those units. A refine
+    step usually needs few of them, so none is derived before it asks."""
+
+    def __init__(self, base_key, seeds, trials):
+        self.base_key = base_key
+        self.seeds = np.asarray(seeds, np.uint32)
+        self.trials = np.asarray(trials)
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def __getitem__(self, idx):
+        if np.ndim(idx) == 0:
+            return _key_of(self.base_key, self.seeds[idx], self.trials[idx])
+        idx = np.asarray(idx)
+        return _keys_of(
+            self.base_key, jnp.asarray(self.seeds[idx]), jnp.asarray(self.trials[idx])
+        )
+
+
 def _check_positive(**kwargs):
     for name, value in kwargs.items():
         if not isinstance(value, int | np.integer) or value <= 0:
@@ -89,9 +115,9 @@ def run_device(
         call evaluates ``chunk × device_count`` units (fewer, rounded up to a power of
         two, when the whole run is smaller and ``block_fn`` is not given).
       refine_fn: optional host function ``(keys, cell_idx, trial_idx, out) -> out``
-        applied to each block's valid units: ``keys`` their trial keys (the very keys
-        ``unit_fn`` got, ``(B,)``), ``cell_idx``/``trial_idx`` their indices, ``out``
-        their outputs (NumPy dicts).
+        applied to each block's valid units: ``keys`` their trial keys (``UnitKeys``:
+        ``keys[idx]`` are the very keys ``unit_fn`` got), ``cell_idx``/``trial_idx``
+        their indices, ``out`` their outputs (NumPy dicts).
       checkpoint: where to save finished units and resume from.
       checkpoint_every: seconds between checkpoint writes.
       progress: show a tqdm bar on stderr.
@@ -186,7 +212,6 @@ def run_device(
             if saved.pop("first", False):
                 _fault_pause("checkpoint")
 
-    unit_keys = jax.jit(jax.vmap(trial_key, in_axes=(None, 0, 0)))
     watchdog = Watchdog(stall_timeout, desc, on_stall=save)
     _fault_pause("start")
     # One block at a time: running a second XLA:CPU computation (such as refine_fn's)
@@ -200,7 +225,7 @@ def run_device(
         }
         if refine_fn is not None:
             c_idx, t_idx = batch // n_trials, batch % n_trials
-            keys = unit_keys(base_key, jnp.asarray(seeds)[c_idx], jnp.asarray(t_idx))
+            keys = UnitKeys(base_key, np.asarray(seeds)[c_idx], t_idx)
             out = refine_fn(keys, c_idx, t_idx, out)
         where = np.arange(start, start + len(batch)) if subset else batch
         for k, v in out.items():
