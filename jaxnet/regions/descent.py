@@ -36,8 +36,9 @@ with no tolerance beyond the float64 rounding of the closed form.
 
 **The run** (``descend``): explicit gradient descent with step η = lr·τ (τ of the
 region the run is in, lr ≤ 1), in segments of ``segment`` steps, each followed by an
-*event*: the pairs that chattered (changed sign at least twice) in the segment are the
-face; θ is projected onto it (the displacement, of the order of one step, is recorded
+*event*: the pairs that end the segment within two steps of their face
+(|θ_i·x̃_j| ≤ twice the largest one-step change of it), and that the flow pushes into
+the face from both sides (α ∈ (0, 1)), are the face; θ is projected onto it (the displacement, of the order of one step, is recorded
 as ``jump``); the region's or face's closed form is certified as far as it goes; a run
 ends
 
@@ -233,7 +234,9 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
     vr0 = v[:, None] * r[slots] / n
     vru = v[:, None, None] * uc[slots] / n
     q1, q2 = -lam0, vr0 + lam0
-    slide_ok = jnp.all(~ok | ((q1 > 0) & (q2 > 0)) | ((q1 < 0) & (q2 < 0)))
+    sliding = ((q1 > 0) & (q2 > 0)) | ((q1 < 0) & (q2 < 0))
+    slide_ok = jnp.all(~ok | sliding)
+    kept = jnp.zeros_like(face).at[jnp.arange(m)[:, None], slots].max(ok & sliding)
     value0 = jnp.concatenate([z.reshape(-1), q1.reshape(-1), q2.reshape(-1)])
     coefs = jnp.concatenate(
         [
@@ -261,6 +264,7 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
         "coefs": coefs,
         "valid": valid,
         "slide_ok": slide_ok,
+        "sliding": kept,  # the face pairs whose slide is valid
     }
 
 
@@ -306,28 +310,33 @@ def descend(
 
     def explicit(theta, eta):
         """``segment`` GD steps; stops at the first iterate that reaches. Returns the
-        iterate, the steps taken, whether it reached, and each pair's sign changes."""
+        iterate, the steps taken, whether it reached, and the chattering pairs: those
+        that changed sign at least twice and end within two steps of their face."""
 
         def step(carry, _):
-            theta, taken, done, flips = carry
+            theta, taken, done, flips, stride = carry
             r = residual(theta)
             done = done | (0.5 * jnp.sum(r**2) / n <= loss_target)
             grad = (region_jacobian(theta, v, xt, mask).T @ r / n).reshape(theta.shape)
             new = jnp.where(done, theta, theta - eta * grad)
-            flips = flips + ((new @ xt.T > 0) != (theta @ xt.T > 0))
-            return (new, taken + ~done, done, flips), None
+            z_old, z_new = theta @ xt.T, new @ xt.T
+            flips = flips + ((z_new > 0) != (z_old > 0))
+            stride = jnp.maximum(stride, jnp.abs(z_new - z_old))
+            return (new, taken + ~done, done, flips, stride), None
 
-        init = (
-            theta,
-            jnp.int32(0),
-            jnp.bool_(False),
-            jnp.zeros((m, xt.shape[0]), jnp.int32),
+        zeros = jnp.zeros((m, xt.shape[0]), dtype)
+        init = (theta, jnp.int32(0), jnp.bool_(False), zeros.astype(jnp.int32), zeros)
+        (theta, taken, done, flips, stride), _ = jax.lax.scan(
+            step, init, None, length=segment
         )
-        (theta, taken, done, flips), _ = jax.lax.scan(step, init, None, length=segment)
-        return theta, taken, done, flips
+        chatter = jnp.abs(theta @ xt.T) <= 2 * stride
+        return theta, taken, done, chatter
 
     def event(carry):
         theta, status, time, used, n_explicit, jump, face, _ = carry
+        # the chattering pairs that gradient flow slides along (a pair pushed across
+        # from one side only is left free: the flow crosses it)
+        face = tail(theta, face, v, xt, y, mask, n, rtol)["sliding"]
         cf = tail(theta, face, v, xt, y, mask, n, rtol)
         theta, face, mu, c, coef = (
             cf["theta"],
@@ -349,7 +358,7 @@ def descend(
         flowed = theta - (vmat @ (coef * _weights(mu, k_jump))).reshape(theta.shape)
         flowed = jnp.where(k_jump > 0, flowed, theta)
         eta = lr * tau
-        after, taken, hit, flips = explicit(flowed, eta)
+        after, taken, hit, chatter = explicit(flowed, eta)
         decided = reached | limit
         time = time + tau * k_jump + jnp.where(decided, 0.0, eta * taken)
         n_explicit = n_explicit + jnp.where(decided, 0, taken)
@@ -358,7 +367,7 @@ def descend(
             reached | (~decided & hit), REACHED, jnp.where(limit, LIMIT, RUNNING)
         )
         status = jnp.where(jnp.isfinite(loss(theta)), status, EXHAUSTED)
-        face = jnp.where(decided, face, 4 * flips >= segment)
+        face = jnp.where(decided, face, chatter)
         return (
             theta,
             status.astype(jnp.int32),
