@@ -144,8 +144,8 @@ class Replay:
         ]
         return np.concatenate(picks)
 
-    def _compare(self, desc, stored, got, units, n_trials, cell_name):
-        self.recomputed += len(units)
+    def _compare(self, desc, stored, got, subset, n_trials, cell_name):
+        self.recomputed += len(subset)
         for field, full in stored.items():
             if _timing(field):
                 continue
@@ -159,7 +159,7 @@ class Replay:
                     )
                 )
                 continue
-            want = full.reshape((-1,) + full.shape[2:])[units]
+            want = full.reshape((-1,) + full.shape[2:])[subset]
             ok = _close(
                 want,
                 got[field],
@@ -167,12 +167,12 @@ class Replay:
                 self.atol.get(field, 0.0),
             )
             ok = (
-                ok.reshape(len(units), -1).all(axis=1)
+                ok.reshape(len(subset), -1).all(axis=1)
                 if ok.ndim
-                else np.zeros(len(units), bool)
+                else np.zeros(len(subset), bool)
             )
             for i in np.flatnonzero(~ok)[:3]:
-                c, t = divmod(int(units[i]), n_trials)
+                c, t = divmod(int(subset[i]), n_trials)
                 self.mismatches.append(
                     Mismatch(
                         self.experiment,
@@ -202,10 +202,10 @@ class Replay:
         meta, stored = self._part(ids, desc)
         if meta["id"] not in self.sampled:
             return stored
-        units = self._sample(len(seeds), n_trials)
+        subset = self._sample(len(seeds), n_trials)
         n_dev = (mesh or runtime.device_mesh()).size
-        if sequential:  # one unit after another: no lane shares a program with another
-            run_chunk = min(meta["chunk"], -(-len(units) // n_dev))
+        if sequential:  # one trial after another: no lane shares a program with another
+            run_chunk = min(meta["chunk"], -(-len(subset) // n_dev))
         else:  # the stored block shape: a vmapped program rounds per its batch size
             run_chunk = meta["chunk"]
         reuse = block_fn if (block_fn is not None and run_chunk == chunk) else None
@@ -220,14 +220,14 @@ class Replay:
             progress=False,
             mesh=mesh,
             sequential=sequential,
-            units=units,
+            subset=subset,
             block_fn=reuse,
         )
         self._compare(
             desc,
             stored,
             got,
-            units,
+            subset,
             n_trials,
             lambda c: {k: _short(np.asarray(v)[c]) for k, v in cells.items()},
         )
@@ -238,7 +238,7 @@ class Replay:
         done = {"done": np.ones(next(iter(stored.values())).shape[:2], bool)}
         if meta["id"] not in self.sampled:
             return {**stored, **done}
-        units = self._sample(len(cells), n_trials)
+        subset = self._sample(len(cells), n_trials)
         got = runtime.run_host(
             trial_fn,
             cells,
@@ -248,9 +248,9 @@ class Replay:
             static=static,
             workers=1,
             progress=False,
-            units=units,
+            subset=subset,
         )
-        self._compare(desc, stored, got, units, n_trials, lambda c: _short(cells[c]))
+        self._compare(desc, stored, got, subset, n_trials, lambda c: _short(cells[c]))
         return {**stored, **done}
 
 

@@ -13,17 +13,19 @@ CMAP = "viridis"
 STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.dpi": 110}
 
 
-def panel_row(n_panels: int, *, width: float = 4.5, height: float = 4.0):
-    """``(fig, axes)``: one row of ``n_panels`` axes (``axes: (n_panels,)``)."""
+def axes_grid(rows: int, cols: int, figsize: tuple[float, float]):
+    """``(fig, axes)``: a ``rows × cols`` grid of axes (``axes`` always 2-D), laid out
+    by matplotlib's constrained layout."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(
-        1,
-        n_panels,
-        figsize=(width * n_panels, height),
-        squeeze=False,
-        constrained_layout=True,
+    return plt.subplots(
+        rows, cols, figsize=figsize, squeeze=False, constrained_layout=True
     )
+
+
+def panel_row(n_panels: int, *, width: float = 4.5, height: float = 4.0):
+    """``(fig, axes)``: one row of ``n_panels`` axes (``axes: (n_panels,)``)."""
+    fig, axes = axes_grid(1, n_panels, (width * n_panels, height))
     return fig, axes[0]
 
 
@@ -47,13 +49,7 @@ def proportion_heatmaps(cells: list[dict], *, title: str, label: str, curves=Non
     curves = curves or {}
     panels = list(dict.fromkeys(c["panel"] for c in cells))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(
-            1,
-            len(panels),
-            figsize=(max(3.3 * len(panels) + 0.6, 5.5), 3.4),
-            squeeze=False,
-            constrained_layout=True,
-        )
+        fig, axes = axes_grid(1, len(panels), (max(3.3 * len(panels) + 0.6, 5.5), 3.4))
         for ax, panel in zip(axes[0], panels, strict=True):
             sub = [c for c in cells if c["panel"] == panel]
             ns = sorted({c["n"] for c in sub})

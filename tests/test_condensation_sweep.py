@@ -1,6 +1,8 @@
 """The converged condensation experiment: the stopping rule, batched = single runs,
 the converged student against the exact interpolant, and the verdict criterion."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,20 +144,10 @@ def test_batched_sweep_equals_single_runs():
 def test_sweep_does_not_depend_on_chunk_or_device_count(monkeypatch):
     """Bit for bit: runs go one after another on a device (``lax.map``), so neither the
     chunk nor the number of devices changes a rounding."""
-    cfg = dict(
-        N=[12],
-        lam=[1e-2, 1e-3],
-        seeds=3,
-        width=8,
-        warmup=500,
-        check_every=100,
-        max_steps=3000,
-        exact=False,
-        check_seeds=1,
-        gd_steps=400,
-        gd_log=100,
-        sgd_steps=1000,
+    cfg = dataclasses.asdict(
+        _small_config(seeds=3, check_seeds=1, gd_steps=400, gd_log=100, sgd_steps=1000)
     )
+    del cfg["chunk"]
     four = condensation_sweep.sweep(**cfg, chunk=4)  # 4 CPU devices (conftest)
     one = condensation_sweep.sweep(**cfg, chunk=1)
     from jaxnet.runtime import device_loop, protocol

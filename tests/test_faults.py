@@ -18,26 +18,10 @@ import pytest
 from jaxnet.runtime import io
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
-GRID = [
-    "--convention",
-    "paper",
-    "--d0",
-    "1",
-    "3",
-    "--n",
-    "4",
-    "8",
-    "12",
-    "--d1",
-    "2",
-    "6",
-    "12",
-    "--trials",
-    "60",
-    "--chunk",
-    "4",
-    "--no-progress",
-]
+GRID = (
+    "--convention paper --d0 1 3 --n 4 8 12 --d1 2 6 12 --trials 60 --chunk 4 "
+    "--no-progress"
+).split()
 
 
 def _cmd(*args):

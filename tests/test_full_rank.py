@@ -228,18 +228,20 @@ def test_corrupt_or_foreign_checkpoint_is_not_used(tmp_path):
 @pytest.mark.slow
 def test_one_compile_per_program(monkeypatch):
     traces = {"n": 0}
-    unit_fn = fig4.unit_fn
+    device_fn = fig4.device_fn
 
     def counting(setup):
-        unit = unit_fn(setup)
+        fn = device_fn(setup)
 
         def wrapped(key, col):
             traces["n"] += 1  # Python side effect: runs once per trace
-            return unit(key, col)
+            return fn(key, col)
 
         return wrapped
 
-    monkeypatch.setattr(fig4, "unit_fn", counting)  # the engine's, as run_grid calls it
+    monkeypatch.setattr(
+        fig4, "device_fn", counting
+    )  # the engine's, as run_grid calls it
     out = _sweep("paper", trials=10, chunk=3, max_buckets=1)[-1]
     # 8 cells x 10 trials over many blocks; d0 = 1 has its own program.
     assert len(out["buckets"]) == 2 and traces["n"] == 2

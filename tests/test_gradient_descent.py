@@ -17,7 +17,7 @@ def test_gd_from_a_full_rank_start_reaches_zero_loss():
     cfg = gradient_descent.Config(
         d0=(5,), n=(8,), d1=(40,), trials=8, steps=20000, loss_tol=1e-10, gm_regions=0
     )
-    one = gradient_descent.unit_fn(models.mlp(5, 40, 2), (8, 5), cfg)
+    one = gradient_descent.device_fn(models.mlp(5, 40, 2), (8, 5), cfg)
     cell = {"n": jnp.int32(8), "d0": jnp.int32(5), "n_params": jnp.int32(240)}
     keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.key(3), t))(jnp.arange(8))
     out = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda k: one(k, cell)))(keys))

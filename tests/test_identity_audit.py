@@ -28,7 +28,7 @@ def _draw(rng, cell, t, *, scale):
     return {"x": scale * rng.standard_normal() + cell, "t": t}
 
 
-def _normal_unit(scale):
+def _normal_trial(scale):
     def one(key, cell):
         return {"x": scale * jax.random.normal(key) + cell["c"]}
 
@@ -52,9 +52,9 @@ def _ctx(out, **options):
 
 
 def test_describe_sees_the_values_a_closure_captured():
-    same = runtime.describe(_normal_unit(2.0)) == runtime.describe(_normal_unit(2.0))
+    same = runtime.describe(_normal_trial(2.0)) == runtime.describe(_normal_trial(2.0))
     assert same
-    assert runtime.describe(_normal_unit(2.0)) != runtime.describe(_normal_unit(3.0))
+    assert runtime.describe(_normal_trial(2.0)) != runtime.describe(_normal_trial(3.0))
     a, b = np.zeros(3), np.ones(3)
     assert runtime.describe(a) != runtime.describe(b)
     assert runtime.describe(jax.random.key(1)) != runtime.describe(jax.random.key(2))
@@ -86,15 +86,15 @@ def test_same_shape_device_parts_never_share_a_checkpoint(tmp_path):
     cells_a, cells_b = {"c": np.array([0.0, 1.0])}, {"c": np.array([5.0, 6.0])}
     seeds = np.array([7, 8], np.uint32)
     kw = dict(base_key=jax.random.key(3), chunk=2, progress=False)
-    alone_a = runtime.run_device(_normal_unit(1.0), cells_a, seeds, 3, **kw)
-    alone_b = runtime.run_device(_normal_unit(1.0), cells_b, seeds, 3, **kw)
+    alone_a = runtime.run_device(_normal_trial(1.0), cells_a, seeds, 3, **kw)
+    alone_b = runtime.run_device(_normal_trial(1.0), cells_b, seeds, 3, **kw)
     ctx = _ctx(tmp_path)
-    a = ctx.device(_normal_unit(1.0), cells_a, seeds, 3, chunk=2)
-    b = ctx.device(_normal_unit(1.0), cells_b, seeds, 3, chunk=2)
+    a = ctx.device(_normal_trial(1.0), cells_a, seeds, 3, chunk=2)
+    b = ctx.device(_normal_trial(1.0), cells_b, seeds, 3, chunk=2)
     np.testing.assert_array_equal(a["x"], alone_a["x"])
     np.testing.assert_array_equal(b["x"], alone_b["x"])
     assert len(list(tmp_path.glob("checkpoint-*.npz"))) == 2
-    c = _ctx(tmp_path).device(_normal_unit(3.0), cells_b, seeds, 3, chunk=2)
+    c = _ctx(tmp_path).device(_normal_trial(3.0), cells_b, seeds, 3, chunk=2)
     assert not np.array_equal(c["x"], alone_b["x"])  # another closure: another part
 
 
@@ -115,13 +115,13 @@ def dies_after_two_blocks(keys, cell_idx, trial_idx, out):
 
 def test_a_part_killed_in_the_middle_resumes_to_the_uninterrupted_numbers(tmp_path):
     cells, seeds = {"c": np.arange(4.0)}, np.arange(4, dtype=np.uint32)
-    one = runtime.device_mesh(jax.devices()[:1])  # blocks of 2 units: 8 blocks
-    ref = _ctx(None).device(_normal_unit(1.0), cells, seeds, 4, chunk=2, mesh=one)
+    one = runtime.device_mesh(jax.devices()[:1])  # blocks of 2 trials: 8 blocks
+    ref = _ctx(None).device(_normal_trial(1.0), cells, seeds, 4, chunk=2, mesh=one)
     _BLOCKS["n"] = 0
 
     def run():  # the same part each time: a fresh context, the same trials
         return _ctx(tmp_path).device(
-            _normal_unit(1.0),
+            _normal_trial(1.0),
             cells,
             seeds,
             4,
@@ -295,18 +295,18 @@ def test_timing_fields_and_float_tolerance_in_comparisons():
     assert diffs == ["r.a[1]: stored 2, re-derived 3"]
 
 
-def test_subset_of_units_equals_the_full_run():
+def test_subset_of_trials_equals_the_full_run():
     cells, seeds = {"c": np.arange(3.0)}, np.array([4, 5, 6], np.uint32)
     kw = dict(base_key=jax.random.key(9), progress=False)
-    full = runtime.run_device(_normal_unit(1.0), cells, seeds, 5, chunk=4, **kw)
+    full = runtime.run_device(_normal_trial(1.0), cells, seeds, 5, chunk=4, **kw)
     units = np.array([0, 7, 14])
     sub = runtime.run_device(
-        _normal_unit(1.0), cells, seeds, 5, chunk=4, units=units, **kw
+        _normal_trial(1.0), cells, seeds, 5, chunk=4, subset=units, **kw
     )
     np.testing.assert_array_equal(sub["x"], full["x"].reshape(-1)[units])
-    with pytest.raises(ValueError, match="units"):
+    with pytest.raises(ValueError, match="subset"):
         runtime.run_device(
-            _normal_unit(1.0), cells, seeds, 5, chunk=4, units=np.array([15]), **kw
+            _normal_trial(1.0), cells, seeds, 5, chunk=4, subset=np.array([15]), **kw
         )
 
 

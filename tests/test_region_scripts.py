@@ -1,31 +1,13 @@
 import json
-import sys
-from pathlib import Path
 
+import binary_singularity
+import global_minima
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-import binary_singularity  # noqa: E402
-import global_minima  # noqa: E402
+from jaxnet.regions import lp
 
-from jaxnet.regions import lp  # noqa: E402
-
-GM_TINY = [
-    "--n",
-    "5",
-    "9",
-    "--d1",
-    "6",
-    "20",
-    "--regions",
-    "6",
-    "--workers",
-    "1",
-    "--check-reference",
-    "24",
-    "--no-progress",
-]
+GM_TINY = "--n 5 9 --d1 6 20 --regions 6 --workers 1 --check-reference 24 --no-progress".split()
 
 
 @pytest.mark.parametrize("d0", ["1", "2"])

@@ -1,15 +1,11 @@
 import json
-import sys
-from pathlib import Path
 
+import condensation
+import minnorm_phase
 import numpy as np
 import pytest
 
 from jaxnet.teacher_student import measures, minnorm, teachers
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-import condensation  # noqa: E402
-import minnorm_phase  # noqa: E402
 
 
 @pytest.mark.slow
@@ -67,18 +63,7 @@ def test_condensation_script(tmp_path):
 
 
 def test_minnorm_phase_script_and_resume(tmp_path):
-    args = [
-        "--teachers",
-        "report",
-        "--N",
-        "6",
-        "24",
-        "--instances",
-        "4",
-        "--workers",
-        "1",
-        "--no-progress",
-    ]
+    args = "--teachers report --N 6 24 --instances 4 --workers 1 --no-progress".split()
     out = tmp_path / "out"
     assert minnorm_phase.main([*args, "--out", str(out)]) == 0
     rows = json.loads((out / "results.json").read_text())["cells"]

@@ -1,28 +1,12 @@
 import json
-import sys
-from pathlib import Path
 
+import full_rank
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-import full_rank  # noqa: E402
+from jaxnet.rank import jacobian
 
-from jaxnet.rank import jacobian  # noqa: E402
-
-TINY = [
-    "--n",
-    "4",
-    "6",
-    "--d1",
-    "2",
-    "5",
-    "--trials",
-    "4",
-    "--chunk",
-    "2",
-    "--no-progress",
-]
+TINY = "--n 4 6 --d1 2 5 --trials 4 --chunk 2 --no-progress".split()
 
 
 @pytest.mark.parametrize("convention", ["paper", "peer"])

@@ -10,7 +10,7 @@ from jaxnet.claims._common import _fmt_p
 
 def condensation_limit(block: dict) -> dict:
     """The criterion for the report's "the SGD + L2 student condenses", written down
-    before looking (issue 12), on one N of ``condensation_sweep``: among converged
+    before looking at the results, on one N of ``condensation_sweep``: among converged
     runs, the student approaches condensation as λ → 0 iff the mean off-teacher mass
     (1 − mass within the angle tolerance) and the mean RMS distance to the teacher both
     decrease at every step down the λ grid, and both fitted exponents b (value ~ c·λ^b)

@@ -45,13 +45,8 @@ class Config:
         help="matrices per size for n <= 4, whose exact probability checks the sampler",
         check=config.count(),
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
-        256,
-        help="matrices decided at once per device",
-        affects_results=False,
-        check=config.count(),
-    )
+    seed: int = config.seed()
+    chunk: int = config.chunk(256, "matrices decided at once per device")
 
     def __post_init__(self):
         config.freeze(self)

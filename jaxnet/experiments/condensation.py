@@ -73,7 +73,7 @@ class Config:
     exact: bool = config.field(
         True, help="also solve the exact minimum-norm program (needs cvxpy)"
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    seed: int = config.seed()
 
     def __post_init__(self):
         config.freeze(self)
@@ -300,9 +300,7 @@ def plot(results: dict, arrays: dict) -> dict:
     n0 = results["per_N"][0]["N"]
     with plt.rc_context(plotting.STYLE):
         ncol = 2 if f"N{n0}_exact_w" in arrays else 1
-        fig, axes = plt.subplots(
-            1, ncol, figsize=(4 * ncol, 4), squeeze=False, constrained_layout=True
-        )
+        fig, axes = plotting.axes_grid(1, ncol, (4 * ncol, 4))
         run0 = results["per_N"][0]["runs"][0]
         arrows(
             axes[0, 0],
@@ -323,12 +321,8 @@ def plot(results: dict, arrays: dict) -> dict:
         )
         figs["fig4_neurons.png"] = fig
 
-        fig, axes = plt.subplots(
-            1,
-            len(results["per_N"]),
-            figsize=(4 * len(results["per_N"]), 3.2),
-            squeeze=False,
-            constrained_layout=True,
+        fig, axes = plotting.axes_grid(
+            1, len(results["per_N"]), (4 * len(results["per_N"]), 3.2)
         )
         for ax, blk in zip(axes[0], results["per_N"], strict=True):
             sgd = [r["sgd"]["sq_norm"] for r in blk["runs"]]

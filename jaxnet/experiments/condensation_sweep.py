@@ -149,13 +149,8 @@ class Config:
     sgd_batch: int = config.field(
         8, help="SGD check: minibatch size (the report's)", check=config.count()
     )
-    chunk: int = config.field(
-        50,
-        help="runs per compiled call (bounds memory)",
-        affects_results=False,
-        check=config.count(),
-    )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    chunk: int = config.chunk(50, "runs per compiled call (bounds memory)")
+    seed: int = config.seed()
 
     def __post_init__(self):
         config.freeze(self)
@@ -529,23 +524,17 @@ def _checks(cfg, ctx, n, teacher, seed_n, out, arrays) -> list[dict]:
     """Plain GD and minibatch SGD on the first ``check_seeds`` seeds of every λ."""
     lam = np.asarray(cfg.lam, np.float64)
     seeds = np.full(len(lam), seed_n, np.uint32)
-    gd = ctx.device(
-        gd_check_fn(cfg, n, teacher),
-        {"lam": lam},
-        seeds,
-        cfg.check_seeds,
-        chunk=cfg.chunk,
-        sequential=True,
-        desc=f"plain GD N={n}",
-    )
-    sgd = ctx.device(
-        sgd_check_fn(cfg, n, teacher),
-        {"lam": lam},
-        seeds,
-        cfg.check_seeds,
-        chunk=cfg.chunk,
-        sequential=True,
-        desc=f"SGD N={n}",
+    gd, sgd = (
+        ctx.device(
+            check_fn(cfg, n, teacher),
+            {"lam": lam},
+            seeds,
+            cfg.check_seeds,
+            chunk=cfg.chunk,
+            sequential=True,
+            desc=f"{label} N={n}",
+        )
+        for check_fn, label in ((gd_check_fn, "plain GD"), (sgd_check_fn, "SGD"))
     )
     arrays.update(
         {
@@ -608,12 +597,8 @@ def plot(results: dict, arrays: dict) -> dict:
         i = int(np.argmin([c["lam"] for c in blk["cells"]]))
         cell = blk["cells"][i]
         has_exact = f"N{n}_exact_w" in arrays
-        fig, axes = plt.subplots(
-            1,
-            2 if has_exact else 1,
-            figsize=(8 if has_exact else 4, 4),
-            squeeze=False,
-            constrained_layout=True,
+        fig, axes = plotting.axes_grid(
+            1, 2 if has_exact else 1, (8 if has_exact else 4, 4)
         )
         plotting.neuron_arrows(
             axes[0, 0],

@@ -26,7 +26,7 @@ counted as near threshold. Padding (rows beyond n, input coordinates beyond d0) 
 adds zero rows and columns, which change no singular value but zeros.
 
 Length (about 530 lines): one experiment's four parts, with the depth-L certificate unit
-(``unit_fn``) and its host refinement, which only this experiment runs.
+(``device_fn``) and its host refinement, which only this experiment runs.
 """
 
 from __future__ import annotations
@@ -101,23 +101,15 @@ class Config:
         help="d0 = ceil(ratio*n) panels",
         check=config.reals(low=0, low_open=True, allow_empty=True),
     )
-    n: tuple[int, ...] = config.field(
-        (), help="data-set sizes (default 10..100)", check=config.ints(allow_empty=True)
-    )
-    width: tuple[int, ...] = config.field(
-        (),
-        help="hidden width per layer (default: per depth)",
-        check=config.ints(allow_empty=True),
-    )
+    n: tuple[int, ...] = config.axis("data-set sizes (default 10..100)")
+    width: tuple[int, ...] = config.axis("hidden width per layer (default: per depth)")
     trials: int = config.field(100, help="trials per cell", check=config.count())
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
+    seed: int = config.seed()
+    chunk: int = config.chunk(
         256,
         help="at most this many trials evaluated at once per "
         "device (fewer where their Jacobians would exceed 64 MiB; "
         "recorded)",
-        affects_results=False,
-        check=config.count(),
     )
     beta: float = config.field(
         2.0,
@@ -139,7 +131,7 @@ class Config:
     def widths(self, depth: int) -> tuple[int, ...]:
         return self.width or default_widths(depth)
 
-    def panels(self):
+    def axes_grid(self):
         """``(family, panel name, d0_of(n), n values)``."""
         out = [("d0", f"d0={d}", lambda n, d=d: d, self.n or D0_N) for d in self.d0]
         out += [
@@ -199,7 +191,7 @@ def jacobian_fn(net: models.Network, sizes):
     return lambda key, n, d0: trial(key, n, d0)[-1]
 
 
-def unit_fn(
+def device_fn(
     net: models.Network,
     sizes,
     beta: float,
@@ -400,7 +392,7 @@ def compute(cfg: Config, ctx: runtime.Context):
             float(cols["rtol"].max()), int(cols["n"].min()), cfg.beta
         )
         out = ctx.device(
-            unit_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
+            device_fn(net, sizes, cfg.beta, deficient_test=gram_deficient),
             cols,
             seeds_all[idx],
             cfg.trials,
@@ -455,13 +447,7 @@ def plot(results: dict, arrays: dict) -> dict:
     rows = results["thresholds"]
     panels = list(dict.fromkeys(r["panel"] for r in rows))
     with plt.rc_context(plotting.STYLE):
-        fig, axes = plt.subplots(
-            2,
-            len(panels),
-            figsize=(3.4 * len(panels) + 0.5, 5.6),
-            squeeze=False,
-            constrained_layout=True,
-        )
+        fig, axes = plotting.axes_grid(2, len(panels), (3.4 * len(panels) + 0.5, 5.6))
         for j, panel in enumerate(panels):
             for depth in cfg["depth"]:
                 pts = [
@@ -472,20 +458,9 @@ def plot(results: dict, arrays: dict) -> dict:
                     and r["width"] is not None
                 ]
                 ns = [r["n"] for r in pts]
-                axes[0, j].plot(
-                    ns,
-                    [r["total_width"] for r in pts],
-                    "o-",
-                    ms=3,
-                    label=f"L = {depth}",
-                )
-                axes[1, j].plot(
-                    ns,
-                    [r["params_per_point"] for r in pts],
-                    "o-",
-                    ms=3,
-                    label=f"L = {depth}",
-                )
+                for row, key in enumerate(("total_width", "params_per_point")):
+                    ys = [r[key] for r in pts]
+                    axes[row, j].plot(ns, ys, "o-", ms=3, label=f"L = {depth}")
             axes[0, j].set(
                 title=panel, xlabel="n", ylabel="total hidden units at p = 1/2"
             )

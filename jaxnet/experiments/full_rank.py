@@ -29,6 +29,7 @@ from jaxnet.rank.fig4 import (  # noqa: F401  (the engine's names, re-exported)
     cell_counts,
     column_mask,
     column_seed,
+    device_fn,
     exact_rank_fns,
     gram_residues,
     grid_columns,
@@ -43,7 +44,6 @@ from jaxnet.rank.fig4 import (  # noqa: F401  (the engine's names, re-exported)
     sample_trial,
     sample_units,
     summarize,
-    unit_fn,
 )
 from jaxnet.runtime import config
 
@@ -82,37 +82,29 @@ class Config:
     convention: str = config.field(
         "paper", choices=nets.CONVENTIONS, help="sampling, Jacobian and rank rule"
     )
-    d0: tuple[int, ...] = config.field(
-        (),
-        help="fixed input dimensions (Figure 4, "
-        "first panel; default 1 2 3 5 without --ratio)",
-        check=config.ints(allow_empty=True),
+    d0: tuple[int, ...] = config.axis(
+        "fixed input dimensions (Figure 4, "
+        "first panel; default 1 2 3 5 without --ratio)"
     )
     ratio: tuple[float, ...] = config.field(
         (),
         help="d0 = ceil(ratio*n) (Figure 4, second panel)",
         check=config.reals(low=0, low_open=True, allow_empty=True),
     )
-    n: tuple[int, ...] = config.field(
-        (),
-        help="data-set sizes (default: the reference code's grid)",
-        check=config.ints(allow_empty=True),
+    n: tuple[int, ...] = config.axis(
+        "data-set sizes (default: the reference code's grid)"
     )
-    d1: tuple[int, ...] = config.field(
-        (),
-        help="hidden widths (default: the reference code's grid)",
-        check=config.ints(allow_empty=True),
+    d1: tuple[int, ...] = config.axis(
+        "hidden widths (default: the reference code's grid)"
     )
     trials: int = config.field(100, help="trials per cell", check=config.count())
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
+    seed: int = config.seed()
+    chunk: int = config.chunk(
         64,
         help="at most this many column trials evaluated at "
         "once per device (bounds memory; a bucket whose Gram "
         "matrices would not fit 8 MiB uses fewer, recorded in "
         "results.json)",
-        affects_results=False,
-        check=config.count(),
     )
     rank_dtype: str = config.field(
         "",

@@ -43,15 +43,7 @@ SPEC = runtime.Spec(
 
 
 def compute(cfg: Config, ctx: runtime.Context):
-    found, arrays = minima.run(
-        ctx,
-        cfg.cells(),
-        cfg.regions,
-        targets=cfg.targets,
-        teacher_width=cfg.teacher_width,
-        tol=cfg.tol,
-        check_reference=cfg.check_reference,
-    )
+    found, arrays = minima.run_config(ctx, cfg)
     body = {
         "decision": "yes iff max t s.t. s_ij <w_i, x~_j> >= t (open region), "
         "sum_i v_i A_ij <w_i, x~_j> = y_j, t <= 1 has t* > tol; "

@@ -91,12 +91,8 @@ class Config:
     d0: tuple[int, ...] = config.field(
         (1, 2, 5), help="input dimensions", check=config.ints()
     )
-    n: tuple[int, ...] = config.field(
-        (), help="data-set sizes (default: per d0)", check=config.ints(allow_empty=True)
-    )
-    d1: tuple[int, ...] = config.field(
-        (), help="hidden widths (default: per d0)", check=config.ints(allow_empty=True)
-    )
+    n: tuple[int, ...] = config.axis("data-set sizes (default: per d0)")
+    d1: tuple[int, ...] = config.axis("hidden widths (default: per d0)")
     trials: int = config.field(
         100, help="initializations per cell", check=config.count()
     )
@@ -124,13 +120,8 @@ class Config:
         help="regions per cell for the Figure 5/6 global-minimum boundary (0: none)",
         check=config.count(0),
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
-        100,
-        help="initializations trained at once per device",
-        affects_results=False,
-        check=config.count(),
-    )
+    seed: int = config.seed()
+    chunk: int = config.chunk(100, "initializations trained at once per device")
 
     def __post_init__(self):
         config.freeze(self)
@@ -152,7 +143,7 @@ def targets(key, size: int):
     return prng.normal(words, jnp.float64)[0]
 
 
-def unit_fn(net: models.Network, sizes, cfg: Config):
+def device_fn(net: models.Network, sizes, cfg: Config):
     """``(key, cell) -> per-trial outputs`` of one initialization (module docstring)."""
     big_n, _ = sizes
     eps = jnp.finfo(jnp.float64).eps
@@ -332,15 +323,7 @@ def _gm_boundary(cfg: Config, ctx: runtime.Context) -> list[dict]:
         )
         # named as the standalone experiment: its parts are a global_minima run's
         sub = ctx.child(f"global_minima_d0={d0}", "global_minima", gcfg)
-        found, _ = minima.run(
-            sub,
-            gcfg.cells(),
-            gcfg.regions,
-            targets=gcfg.targets,
-            teacher_width=gcfg.teacher_width,
-            tol=gcfg.tol,
-            check_reference=gcfg.check_reference,
-        )
+        found, _ = minima.run_config(sub, gcfg)
         out += found["cells"]
     return out
 
@@ -366,7 +349,7 @@ def compute(cfg: Config, ctx: runtime.Context):
             "n_params": np.array([c["n_params"] for c in sub], np.int32),
         }
         res = ctx.device(
-            unit_fn(models.mlp(d0, d1, depth), sizes, cfg),
+            device_fn(models.mlp(d0, d1, depth), sizes, cfg),
             cols,
             seeds[idx],
             cfg.trials,
@@ -434,13 +417,7 @@ def plot(results: dict, arrays: dict) -> dict:
     panels = list(dict.fromkeys((c["depth"], c["panel"]) for c in cells))
     figs = {}
     with plt.rc_context(plotting.STYLE):
-        fig, axes = plt.subplots(
-            1,
-            len(panels),
-            figsize=(3.6 * len(panels) + 0.6, 3.6),
-            squeeze=False,
-            constrained_layout=True,
-        )
+        fig, axes = plotting.axes_grid(1, len(panels), (3.6 * len(panels) + 0.6, 3.6))
         for ax, (depth, panel) in zip(axes[0], panels, strict=True):
             sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
             ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
@@ -483,13 +460,7 @@ def plot(results: dict, arrays: dict) -> dict:
         )
         figs["gd_boundaries.png"] = fig
 
-        fig, axes = plt.subplots(
-            1,
-            len(panels),
-            figsize=(3.4 * len(panels), 3.0),
-            squeeze=False,
-            constrained_layout=True,
-        )
+        fig, axes = plotting.axes_grid(1, len(panels), (3.4 * len(panels), 3.0))
         outcome_arr = arrays["outcome"]
         loss = arrays["loss"]
         for ax, (depth, panel) in zip(axes[0], panels, strict=True):

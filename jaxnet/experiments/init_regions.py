@@ -61,12 +61,8 @@ class Config:
         choices=(1, 2),
         help="input dimensions (exact cone tables exist for 1 and 2)",
     )
-    n: tuple[int, ...] = config.field(
-        (), help="data-set sizes (default: per d0)", check=config.ints(allow_empty=True)
-    )
-    d1: tuple[int, ...] = config.field(
-        (), help="hidden widths (default: per d0)", check=config.ints(allow_empty=True)
-    )
+    n: tuple[int, ...] = config.axis("data-set sizes (default: per d0)")
+    d1: tuple[int, ...] = config.axis("hidden widths (default: per d0)")
     trials: int = config.field(
         100, help="data sets (and initializations) per cell", check=config.count()
     )
@@ -83,7 +79,7 @@ class Config:
     mc_samples: int = config.field(
         100000, help="Gaussian draws of that check", check=config.count()
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    seed: int = config.seed()
 
     def __post_init__(self):
         config.freeze(self)
@@ -208,13 +204,7 @@ def plot(results: dict, arrays: dict) -> dict:
     cells = results["cells"]
     panels = list(dict.fromkeys(c["panel"] for c in cells))
     with plt.rc_context(plotting.STYLE):
-        fig, axes = plt.subplots(
-            2,
-            len(panels),
-            figsize=(4.2 * len(panels), 6.4),
-            squeeze=False,
-            constrained_layout=True,
-        )
+        fig, axes = plotting.axes_grid(2, len(panels), (4.2 * len(panels), 6.4))
         for j, panel in enumerate(panels):
             sub = [c for c in cells if c["panel"] == panel]
             ax = axes[0, j]

@@ -54,7 +54,7 @@ class Config:
         help="recovered iff RMS distance to the teacher < tol",
         check=config.OPEN_FRACTION,
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    seed: int = config.seed()
 
     def __post_init__(self):
         config.freeze(self)
@@ -213,24 +213,14 @@ def plot(results: dict, arrays: dict) -> dict:
                 color=f"C{i}",
                 label=f"recovery: {label}",
             )
-            if g[2] == 2:
-                ax.plot(
-                    n,
-                    [r["p_hypothesis_exact"] for r in sub],
-                    "--",
-                    color=f"C{i}",
-                    lw=1,
-                    label="P(>=3 points per sector), exact",
-                )
-                if sub[0]["eq12_bound"] is not None:
-                    ax.plot(
-                        n,
-                        [r["eq12_bound"] for r in sub],
-                        ":",
-                        color=f"C{i}",
-                        lw=1,
-                        label="report's bound (eq. 12)",
-                    )
+            curves = (
+                ("p_hypothesis_exact", "--", "P(>=3 points per sector), exact"),
+                ("eq12_bound", ":", "report's bound (eq. 12)"),
+            )
+            for key, style, text in curves if g[2] == 2 else ():
+                if sub[0][key] is not None:
+                    ys = [r[key] for r in sub]
+                    ax.plot(n, ys, style, color=f"C{i}", lw=1, label=text)
         ax.set_xlabel("N (training points)")
         ax.set_ylabel("probability")
         ax.set_ylim(-0.02, 1.02)

@@ -51,12 +51,8 @@ class Config:
     d0: int | None = config.field(
         None, help="input dimension (Theorem 2; 1 for Theorem 9)", check=config.count()
     )
-    n: tuple[int, ...] = config.field(
-        (), help="data-set sizes", check=config.ints(allow_empty=True)
-    )
-    d1: tuple[int, ...] = config.field(
-        (), help="hidden widths", check=config.ints(allow_empty=True)
-    )
+    n: tuple[int, ...] = config.axis("data-set sizes")
+    d1: tuple[int, ...] = config.axis("hidden widths")
     trials: int = config.field(100, help="regions per cell", check=config.count())
     eps: float = config.field(
         0.1,
@@ -68,7 +64,7 @@ class Config:
         help="Theorem 2's C1 (default: measured by binary_singularity)",
         check=config.POSITIVE,
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    seed: int = config.seed()
 
     def __post_init__(self):
         config.freeze(self)

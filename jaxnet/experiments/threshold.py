@@ -90,13 +90,8 @@ class Config:
     bootstrap: int = config.field(
         1000, help="bootstrap resamples of the quantiles", check=config.count()
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
-        64,
-        help="trials per compiled call per device",
-        affects_results=False,
-        check=config.count(),
-    )
+    seed: int = config.seed()
+    chunk: int = config.chunk(64, "trials per compiled call per device")
 
     def __post_init__(self):
         config.freeze(self)

@@ -119,13 +119,8 @@ class Config:
     bootstrap: int = config.field(
         1000, help="bootstrap resamples", check=config.count()
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
-    chunk: int = config.field(
-        16,
-        help="data sets per compiled call",
-        affects_results=False,
-        check=config.count(),
-    )
+    seed: int = config.seed()
+    chunk: int = config.chunk(16, "data sets per compiled call")
 
     def __post_init__(self):
         config.freeze(self)
@@ -237,32 +232,41 @@ def _law(cfg: Config, ctx, rng):
     return rows, arrays
 
 
+def _stencil_probs(ctx, cfg: Config, part: str, n: int, trials: int, desc: str):
+    """P(full rank at each of ``cfg.panel_widths`` | data) for ``trials`` data sets of
+    part ``part`` (``conditional.from_stencil``, ``(trials, W)``), and the data."""
+    widths = np.asarray(cfg.panel_widths)
+    seeds = _seeds(part, "paper", n)
+    out = ctx.device(
+        law_trial("paper", n, conditional.stencil_means(widths)),
+        {"n": np.array([n], np.int32)},
+        seeds,
+        trials,
+        chunk=cfg.chunk,
+        desc=desc,
+    )
+    f = out["F"][0].reshape(trials, len(widths), len(conditional.STENCIL))
+
+    def data(count):
+        keys = [runtime.trial_key(ctx.base_key, seeds[0], i) for i in range(count)]
+        return np.stack([np.asarray(_data(k, "paper", n)) for k in keys])
+
+    return conditional.from_stencil(f, widths), data
+
+
 def _panel(cfg: Config, ctx):
     widths = np.asarray(cfg.panel_widths)
     cells, arrays = [], {}
     for n in cfg.panel_n:
-        out = ctx.device(
-            law_trial("paper", n, conditional.stencil_means(widths)),
-            {"n": np.array([n], np.int32)},
-            _seeds("panel", "paper", n),
-            cfg.panel_data,
-            chunk=cfg.chunk,
-            desc=f"panel n={n}",
-        )
-        f = out["F"][0].reshape(cfg.panel_data, len(widths), len(conditional.STENCIL))
-        p = conditional.from_stencil(f, widths)  # (data sets, W)
+        p, data = _stencil_probs(ctx, cfg, "panel", n, cfg.panel_data, f"panel n={n}")
         arrays[f"panel_{n}"] = p
         check = {}
         if cfg.exact_check:
-            keys = [
-                runtime.trial_key(ctx.base_key, _seeds("panel", "paper", n)[0], i)
-                for i in range(min(cfg.exact_check, cfg.panel_data))
-            ]
-            xs = np.stack([np.asarray(_data(k, "paper", n)) for k in keys])
+            xs = data(min(cfg.exact_check, cfg.panel_data))
             exact, bound = conditional.exact_prob(xs, widths)
             check = {
-                "data_sets": len(keys),
-                "max_abs_diff": float(np.abs(exact - p[: len(keys)]).max()),
+                "data_sets": len(xs),
+                "max_abs_diff": float(np.abs(exact - p[: len(xs)]).max()),
                 "max_bound": float(bound.max()),
             }
         mean, sd = p.mean(0), p.std(0, ddof=1)
@@ -297,18 +301,9 @@ def _engine(cfg: Config, ctx, rng):
         )
         w_star = w_star[0]
         # the same keys: this part's trial t is the engine's trial t
-        out = ctx.device(
-            law_trial("paper", n, conditional.stencil_means(widths)),
-            {"n": np.array([n], np.int32)},
-            _seeds("engine", "paper", n),
-            cfg.engine_trials,
-            chunk=cfg.chunk,
-            desc=f"engine check n={n}",
+        p, data = _stencil_probs(
+            ctx, cfg, "engine", n, cfg.engine_trials, f"engine check n={n}"
         )
-        f = out["F"][0].reshape(
-            cfg.engine_trials, len(widths), len(conditional.STENCIL)
-        )
-        p = conditional.from_stencil(f, widths)
         observed = (w_star[:, None] <= widths[None, :]).sum(0)
         expected = p.sum(0)
         var = (p * (1 - p)).sum(0)
@@ -318,11 +313,7 @@ def _engine(cfg: Config, ctx, rng):
         # randomized PIT of each w* under its own conditional law
         lo_w = np.maximum(np.minimum(w_star, cap + 1) - 1, 1)
         pit_widths = np.stack([lo_w, np.minimum(w_star, cap)], 1)  # (T, 2)
-        keys = [
-            runtime.trial_key(ctx.base_key, _seeds("engine", "paper", n)[0], i)
-            for i in range(cfg.engine_trials)
-        ]
-        xs = np.stack([np.asarray(_data(k, "paper", n)) for k in keys])
+        xs = data(cfg.engine_trials)
         cdf = np.stack(
             [
                 conditional.depoissonized_prob(xs[i : i + 1], pit_widths[i])[0]

@@ -64,6 +64,7 @@ from jaxnet.rank.trials import (  # noqa: F401  (re-exported: the engine's names
     _trial_f64,
     column_mask,
     column_seed,
+    device_fn,
     grid_columns,
     grid_seeds,
     jacobian_fn,
@@ -71,7 +72,6 @@ from jaxnet.rank.trials import (  # noqa: F401  (re-exported: the engine's names
     ratio_d0,
     sample_trial,
     sample_units,
-    unit_fn,
 )
 
 CACHE_BYTES = 8 << 20  # working-set target of one compiled call (run_grid's chunk)
@@ -412,7 +412,7 @@ def run_grid(
         # each bucket's chunk is recorded in results.json (metadata.sweep_seconds).
         unit_bytes = 8 * len(bucket.widths) * bucket.sizes[0] ** 2
         chunk_k = int(min(chunk, max(4, CACHE_BYTES // unit_bytes)))
-        jobs.append((bucket, setup, cdict, cells_of, unit_fn(setup), chunk_k))
+        jobs.append((bucket, setup, cdict, cells_of, device_fn(setup), chunk_k))
 
     def compile_job(job):
         bucket, _, cdict, _, unit, chunk_k = job

@@ -1,10 +1,10 @@
-"""The Figure-4 trial: grids of cells, the seeds and draws of a column, the device unit.
+"""The Figure-4 trial: grids of cells, the seeds and draws of a column, the device function.
 
 A cell is ``(n, d0, d1)``; a *column* is ``(n, d0)``: one trial draws data and a network
 of the column's largest width D1 (``sample_trial``, one hash call over
 ``prng.TRIAL_STREAMS``), and its cut to the first d1 units is the trial of cell
 (n, d0, d1) for every d1 at once (trial keys hash (convention, n, d0), not d1:
-``column_seed``). ``unit_fn`` is what runs on the device: the Gram certificates of one
+``column_seed``). ``device_fn`` is what runs on the device: the Gram certificates of one
 trial at every width of its program (``jaxnet.rank.jacobian``); ``jacobian_fn`` the
 closed-form Jacobian the host re-decides ambiguous trials with.
 
@@ -169,7 +169,7 @@ def _trial_f64(setup: Setup, key, n, d0, d1):
     return params, xs.astype(jnp.float64), row_mask
 
 
-def unit_fn(setup: Setup):
+def device_fn(setup: Setup):
     """``(key, column) -> {'code': (K,)}``: the Gram certificates of one trial of a column
     (n, d0) at every width of ``setup.widths``.
 

@@ -38,9 +38,9 @@ with no tolerance beyond the float64 rounding of the closed form.
 region the run is in, lr ≤ 1), in segments of ``segment`` steps, each followed by an
 *event*: the pairs that end the segment within two steps of their face
 (|θ_i·x̃_j| ≤ twice the largest one-step change of it), and that the flow pushes into
-the face from both sides (α ∈ (0, 1)), are the face; θ is projected onto it (the displacement, of the order of one step, is recorded
-as ``jump``); the region's or face's closed form is certified as far as it goes; a run
-ends
+the face from both sides (α ∈ (0, 1)), are the face; θ is projected onto it (the
+displacement, of the order of one step, is recorded as ``jump``); the region's or
+face's closed form is certified as far as it goes; a run ends
 
 - ``REACHED``: L ≤ loss_target at a certified time, found in closed form (however late)
   or during explicit steps;

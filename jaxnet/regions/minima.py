@@ -154,16 +154,8 @@ class Config:
     d0: tuple[int, ...] = config.field(
         (1,), help="input dimensions (1: Figure 5; 2 5: Figure 6)", check=config.ints()
     )
-    n: tuple[int, ...] = config.field(
-        (),
-        help="data-set sizes (default: the figure's grid)",
-        check=config.ints(allow_empty=True),
-    )
-    d1: tuple[int, ...] = config.field(
-        (),
-        help="hidden widths (default: the figure's grid)",
-        check=config.ints(allow_empty=True),
-    )
+    n: tuple[int, ...] = config.axis("data-set sizes (default: the figure's grid)")
+    d1: tuple[int, ...] = config.axis("hidden widths (default: the figure's grid)")
     regions: int = config.field(
         100, help="sampled regions per cell", check=config.count()
     )
@@ -175,7 +167,7 @@ class Config:
     teacher_width: int = config.field(
         5, help="width of the teacher (--targets teacher)", check=config.count()
     )
-    seed: int = config.field(0, help="base PRNG seed", check=config.SEED)
+    seed: int = config.seed()
     tol: float = config.field(
         lp.DEFAULT_TOL,
         help="yes iff the LP margin t* > tol; |t*| <= tol is counted borderline",
@@ -198,6 +190,19 @@ class Config:
                 (d0, n, d1) for n in (self.n or g["n"]) for d1 in (self.d1 or g["d1"])
             ]
         return out
+
+
+def run_config(ctx: runtime.Context, cfg: Config) -> tuple[dict, dict]:
+    """``run`` of every cell of ``cfg`` (what the ``global_minima`` experiment runs)."""
+    return run(
+        ctx,
+        cfg.cells(),
+        cfg.regions,
+        targets=cfg.targets,
+        teacher_width=cfg.teacher_width,
+        tol=cfg.tol,
+        check_reference=cfg.check_reference,
+    )
 
 
 def run(

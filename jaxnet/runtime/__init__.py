@@ -4,7 +4,7 @@
 | --- | --- |
 | ``keys`` | trial keys from (seed, cell seed, trial index); host generators |
 | ``devices`` | the 1-D mesh, multi-process set-up, global arrays, gathering |
-| ``blocks`` | one compiled program per block of units; the cost-model planner |
+| ``blocks`` | one compiled program per block of trials; the cost-model planner |
 | ``device_loop`` | ``run_device``: blocks, checkpoints, refinement, watchdog |
 | ``host_pool`` | ``run_host``: solver trials on spawned processes |
 | ``watchdog`` | abort a run that stops making progress |

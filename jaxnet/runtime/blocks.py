@@ -1,4 +1,4 @@
-"""Blocks and programs: one compiled program evaluates a block of units sharded over
+"""Blocks and programs: one compiled program evaluates a block of trials sharded over
 the mesh (``make_block_fn``), and a cost model groups work into few programs
 (``merge_programs``)."""
 
@@ -15,15 +15,15 @@ from jaxnet.runtime.devices import DEVICE_AXIS, device_mesh, global_array
 from jaxnet.runtime.keys import trial_key
 
 
-def make_block_fn(unit_fn: Callable, *, mesh, sequential: bool = False) -> Callable:
-    """Compile-once evaluator of a block of units, sharded over ``mesh``.
+def make_block_fn(trial_fn: Callable, *, mesh, sequential: bool = False) -> Callable:
+    """Compile-once evaluator of a block of trials, sharded over ``mesh``.
 
     The returned function takes ``(key_data, cells, seeds, cell_idx, trial_idx)`` with
     ``key_data`` the base key's ``jax.random.key_data``, ``cell_idx, trial_idx:
     (n_dev, chunk)`` int32 and ``cells`` a dict of ``(C, ...)`` arrays, and returns the
     outputs with the same leading ``(n_dev, chunk)`` axes.
-    Each device vmaps ``unit_fn`` over its ``chunk`` units, or with ``sequential``
-    runs them one after another (``lax.map``): for a ``unit_fn`` whose cost varies a lot
+    Each device vmaps ``trial_fn`` over its ``chunk`` trials, or with ``sequential``
+    runs them one after another (``lax.map``): for a ``trial_fn`` whose cost varies a lot
     from trial to trial (a ``while_loop`` to a random stopping time), where a vmapped
     chunk would run every lane as long as its slowest. (``lax.map`` around a LAPACK call
     deadlocks XLA:CPU with several devices, seen with jax 0.10.2: not for those.)
@@ -34,7 +34,7 @@ def make_block_fn(unit_fn: Callable, *, mesh, sequential: bool = False) -> Calla
 
         def one(c, t):
             key = trial_key(base_key, seeds[c], t)
-            return unit_fn(key, {k: v[c] for k, v in cells.items()})
+            return trial_fn(key, {k: v[c] for k, v in cells.items()})
 
         if sequential:
             out = jax.lax.map(lambda ct: one(*ct), (cell_idx[0], trial_idx[0]))
@@ -59,7 +59,7 @@ def make_block_fn(unit_fn: Callable, *, mesh, sequential: bool = False) -> Calla
 
 
 def compile_block_fn(
-    unit_fn: Callable, cells, seeds, *, base_key, chunk: int, mesh=None
+    trial_fn: Callable, cells, seeds, *, base_key, chunk: int, mesh=None
 ):
     """``make_block_fn`` compiled ahead of time for these cells and ``chunk``.
 
@@ -73,7 +73,7 @@ def compile_block_fn(
     )
     key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
     return (
-        make_block_fn(unit_fn, mesh=mesh)
+        make_block_fn(trial_fn, mesh=mesh)
         .lower(key_data, cells_dev, seeds_dev, idx, idx)
         .compile()
     )

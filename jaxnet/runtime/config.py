@@ -1,6 +1,7 @@
 """Experiment configs: frozen dataclasses whose fields carry their command-line help.
 
-A config field is declared with ``field(default, help=..., choices=..., check=...)``;
+A config field is declared with ``field(default, help=..., choices=..., check=...)``
+(``seed``, ``chunk`` and ``axis`` are the fields most experiments share);
 the command line (``jaxnet.runtime.cli``) and the results fingerprint are generated from the
 dataclass, so a knob is written once. ``__post_init__`` of every config calls ``freeze``:
 lists and ranges given in a notebook become tuples, and every field is validated by its
@@ -76,6 +77,23 @@ def field(
     if isinstance(default, list):
         default = tuple(default)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def seed(default: int = 0):
+    """The base PRNG seed field every experiment has."""
+    return field(default, help="base PRNG seed", check=SEED)
+
+
+def chunk(default: int, help: str):
+    """A chunk-size field: how many trials one compiled call evaluates (bounds
+    memory); it cannot change a number, so it is left out of the fingerprint."""
+    return field(default, help=help, affects_results=False, check=count())
+
+
+def axis(help: str):
+    """A grid axis of positive integers whose empty default means the experiment's
+    own grid."""
+    return field((), help=help, check=ints(allow_empty=True))
 
 
 def freeze(config) -> None:

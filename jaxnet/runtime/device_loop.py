@@ -1,14 +1,14 @@
-"""The device loop (``run_device``): every (cell, trial) unit through one compiled
+"""The device loop (``run_device``): every trial (cell c, index t) through one compiled
 program, block by block, with checkpoints, an optional host refinement and the
 watchdog.
 
 A trial is a pure function ``trial_fn(key, cell) -> pytree``. (cell, trial) pairs are
-flattened into *units*, cut into blocks of ``chunk × device_count`` and every block
+flattened (``c * n_trials + t``), cut into blocks of ``chunk × device_count`` and every block
 runs through **one** compiled program: split over all devices with ``jax.shard_map`` on
-a 1-D mesh, each device vmapping over its ``chunk`` units (or running them one after
+a 1-D mesh, each device vmapping over its ``chunk`` trials (or running them one after
 another, ``sequential``), so memory is bounded by ``chunk``. In a multi-process run the
 mesh spans every process's devices, the block's results are all-gathered, and process 0
-alone writes. The last block is padded with a repeat of its first unit (discarded), so
+alone writes. The last block is padded with a repeat of its first trial (discarded), so
 nothing recompiles.
 """
 
@@ -55,9 +55,9 @@ _keys_of = jax.jit(jax.vmap(trial_key, in_axes=(None, 0, 0)))
 _key_of = jax.jit(trial_key)
 
 
-class UnitKeys:
-    """The trial keys of a block's units, derived on demand: ``keys[i]`` (one unit) or
-    ``keys[idx]`` (an index array) is what ``unit_fn`` got for those units. A refine
+class TrialKeys:
+    """The trial keys of a block's trials, derived on demand: ``keys[i]`` (one trial) or
+    ``keys[idx]`` (an index array) is what ``trial_fn`` got for those trials. A refine
     step usually needs few of them, so none is derived before it asks."""
 
     def __init__(self, base_key, seeds, trials):
@@ -84,7 +84,7 @@ def _check_positive(**kwargs):
 
 
 def run_device(
-    unit_fn: Callable,
+    trial_fn: Callable,
     cells: dict[str, np.ndarray],
     seeds: np.ndarray,
     n_trials: int,
@@ -100,43 +100,43 @@ def run_device(
     block_fn: Callable | None = None,
     stall_timeout: float = 0.0,
     sequential: bool = False,
-    units: np.ndarray | None = None,
+    subset: np.ndarray | None = None,
     info: dict | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run ``n_trials`` trials of every cell; return per-unit outputs ``(C, n_trials)``.
+    """Run ``n_trials`` trials of every cell; return per-trial outputs ``(C, n_trials)``.
 
     Args:
-      unit_fn: ``unit_fn(key, cell) -> dict of arrays``; jittable.
+      trial_fn: ``trial_fn(key, cell) -> dict of arrays``; jittable.
       cells: dict of ``(C, ...)`` arrays, one entry per cell parameter.
       seeds: ``(C,)`` cell seeds (``cell_seed``).
       n_trials: trials per cell.
       base_key: the sweep's PRNG key (from ``--seed``).
-      chunk: units evaluated at once per device, at most (bounds memory); one compiled
-        call evaluates ``chunk × device_count`` units (fewer, rounded up to a power of
+      chunk: trials evaluated at once per device, at most (bounds memory); one compiled
+        call evaluates ``chunk × device_count`` trials (fewer, rounded up to a power of
         two, when the whole run is smaller and ``block_fn`` is not given).
       refine_fn: optional host function ``(keys, cell_idx, trial_idx, out) -> out``
-        applied to each block's valid units: ``keys`` their trial keys (``UnitKeys``:
-        ``keys[idx]`` are the very keys ``unit_fn`` got), ``cell_idx``/``trial_idx``
+        applied to each block's valid trials: ``keys`` their trial keys (``TrialKeys``:
+        ``keys[idx]`` are the very keys ``trial_fn`` got), ``cell_idx``/``trial_idx``
         their indices, ``out`` their outputs (NumPy dicts).
-      checkpoint: where to save finished units and resume from.
+      checkpoint: where to save finished trials and resume from.
       checkpoint_every: seconds between checkpoint writes.
       progress: show a tqdm bar on stderr.
       mesh: 1-D device mesh (default: all devices).
       desc: progress-bar label.
       block_fn: the block evaluator precompiled by ``compile_block_fn`` for the same
-        ``unit_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
+        ``trial_fn``, cells, ``chunk`` and mesh (default: compiled here, on first use).
       stall_timeout: abort (``Watchdog``) when no block finishes for this many seconds
         (0: never); the first block's allowance includes its compilation.
-      sequential: evaluate a device's chunk one unit after another (``make_block_fn``).
-      units: evaluate only these units (flat indices ``cell * n_trials + t``), in
+      sequential: evaluate a device's chunk one trial after another (``make_block_fn``).
+      subset: evaluate only these trials (flat indices ``cell * n_trials + t``), in
         blocks of exactly ``chunk`` per device (no shrinking, no checkpoint), and
-        return their outputs ``(len(units), ...)``: how the audit recomputes stored
+        return their outputs ``(len(subset), ...)``: how the audit recomputes stored
         trials in the very program shape they were computed in.
-      info: if given, filled with ``{"chunk": units per device per block}``.
+      info: if given, filled with ``{"chunk": trials per device per block}``.
 
     Returns:
-      dict of NumPy arrays of shape ``(C, n_trials, *unit output shape)`` (or
-      ``(len(units), ...)`` with ``units``).
+      dict of NumPy arrays of shape ``(C, n_trials, *trial output shape)`` (or
+      ``(len(subset), ...)`` with ``subset``).
     """
     from tqdm.auto import tqdm
 
@@ -146,45 +146,45 @@ def run_device(
     n_cells = len(seeds)
     if n_cells == 0:
         raise ValueError("cells must hold at least one cell")
-    n_units = n_cells * n_trials
+    n_total = n_cells * n_trials
     key_data, cells_dev, seeds_dev = _replicated_inputs(base_key, cells, seeds, mesh)
     precompiled = block_fn is not None
     if not precompiled:
-        block_fn = make_block_fn(unit_fn, mesh=mesh, sequential=sequential)
+        block_fn = make_block_fn(trial_fn, mesh=mesh, sequential=sequential)
     shard = PartitionSpec(DEVICE_AXIS)
     main = is_main_process()
 
-    subset = units is not None
-    if subset:
+    partial = subset is not None
+    if partial:
         checkpoint = None
-        units = np.asarray(units, np.int64)
-        if units.size == 0 or units.min() < 0 or units.max() >= n_units:
+        subset = np.asarray(subset, np.int64)
+        if subset.size == 0 or subset.min() < 0 or subset.max() >= n_total:
             raise ValueError(
-                f"units must be non-empty indices in [0, {n_units}); got {units!r}"
+                f"subset must be non-empty indices in [0, {n_total}); got {subset!r}"
             )
     state = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.note:
         print(checkpoint.note, file=sys.stderr)
-    if state is not None and state["done"].shape != (n_units,):
+    if state is not None and state["done"].shape != (n_total,):
         state = None
-    done = np.zeros(n_units, bool) if state is None else state.pop("done")
+    done = np.zeros(n_total, bool) if state is None else state.pop("done")
     results: dict[str, np.ndarray] = state or {}
 
-    todo = units if subset else np.flatnonzero(~done)
-    if not (precompiled or subset):
+    todo = subset if partial else np.flatnonzero(~done)
+    if not (precompiled or partial):
         # A run smaller than one block is not padded up to ``chunk``: the block shrinks
         # to the next power of two that holds it (few distinct shapes, at most 2x the
-        # units; the numbers do not depend on the block size).
+        # trials; the numbers do not depend on the block size).
         chunk = min(chunk, _next_pow2(-(-max(len(todo), 1) // n_dev)))
     block = chunk * n_dev
     if info is not None:
         info["chunk"] = int(chunk)
-    if subset:
-        n_units = len(units)
-        done = np.zeros(n_units, bool)
+    if partial:
+        n_total = len(subset)
+        done = np.zeros(n_total, bool)
     bar = tqdm(
-        total=n_units,
-        initial=n_units - len(todo),
+        total=n_total,
+        initial=n_total - len(todo),
         disable=not (progress and main),
         desc=desc,
         file=sys.stderr,
@@ -192,8 +192,8 @@ def run_device(
     )
     last_save = time.monotonic()
 
-    def launch(units):
-        padded = np.concatenate([units, np.full(block - len(units), units[0])])
+    def launch(idx):
+        padded = np.concatenate([idx, np.full(block - len(idx), idx[0])])
         cell_idx = (padded // n_trials).astype(np.int32).reshape(n_dev, -1)
         trial_idx = (padded % n_trials).astype(np.int32).reshape(n_dev, -1)
         return block_fn(
@@ -225,12 +225,12 @@ def run_device(
         }
         if refine_fn is not None:
             c_idx, t_idx = batch // n_trials, batch % n_trials
-            keys = UnitKeys(base_key, np.asarray(seeds)[c_idx], t_idx)
+            keys = TrialKeys(base_key, np.asarray(seeds)[c_idx], t_idx)
             out = refine_fn(keys, c_idx, t_idx, out)
-        where = np.arange(start, start + len(batch)) if subset else batch
+        where = np.arange(start, start + len(batch)) if partial else batch
         for k, v in out.items():
             if k not in results:
-                results[k] = np.zeros((n_units,) + v.shape[1:], v.dtype)
+                results[k] = np.zeros((n_total,) + v.shape[1:], v.dtype)
             results[k][where] = v
         done[where] = True
         bar.update(len(batch))
@@ -240,6 +240,6 @@ def run_device(
             last_save = time.monotonic()
     watchdog.stop()
     bar.close()
-    if subset:
+    if partial:
         return results
     return {k: v.reshape((n_cells, n_trials) + v.shape[1:]) for k, v in results.items()}

@@ -84,7 +84,7 @@ def run_host(
     desc: str = "instances",
     cost: Callable | None = None,
     stall_timeout: float = 0.0,
-    units: np.ndarray | None = None,
+    subset: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``n_trials`` host-side trials of every cell on a pool of worker processes.
 
@@ -108,12 +108,12 @@ def run_host(
         the workers finish together.
       stall_timeout: abort (``Watchdog``) when no trial finishes for this many seconds
         (0: never).
-      units: run only these trials (flat ``cell * n_trials + t``), no checkpoint, and
-        return their outputs ``(len(units), ...)`` (the audit).
+      subset: run only these trials (flat ``cell * n_trials + t``), no checkpoint, and
+        return their outputs ``(len(subset), ...)`` (the audit).
 
     Returns:
       dict of ``(C, n_trials)`` NumPy arrays, one per output field, and ``done`` (or
-      ``(len(units),)`` arrays with ``units``).
+      ``(len(subset),)`` arrays with ``subset``).
     """
     from tqdm.auto import tqdm
 
@@ -122,10 +122,10 @@ def run_host(
         raise ValueError("cells must hold at least one cell")
     keys = trial_key_data(base_key, seeds, n_trials)
     static = static or {}
-    if units is not None:
-        units = np.asarray(units, np.int64)
-        pairs = [(int(u) // n_trials, int(u) % n_trials) for u in units]
-        shape, checkpoint = (len(units),), None
+    if subset is not None:
+        subset = np.asarray(subset, np.int64)
+        pairs = [(int(u) // n_trials, int(u) % n_trials) for u in subset]
+        shape, checkpoint = (len(subset),), None
         index = {p: i for i, p in enumerate(pairs)}
     else:
         order = (

@@ -220,7 +220,7 @@ def check_writable_dir(path) -> Path:
 
 
 class Checkpoint:
-    """Per-unit results of an unfinished sweep, tied to its config by a fingerprint.
+    """Per-trial results of an unfinished sweep, tied to its config by a fingerprint.
 
     The file is an ``.npz`` with the arrays, a boolean ``done`` mask and the
     fingerprint; a file with another fingerprint, or one that cannot be read, is

@@ -252,18 +252,9 @@ class Context:
         desc = desc or self.name
         data = self.data_id("device", cells, seeds, n_trials)
         if self.audit is not None:
-            return self.audit.device(
-                self,
-                (pid, data),
-                trial_fn,
-                cells,
-                seeds,
-                n_trials,
-                refine_fn=refine_fn,
-                desc=desc,
-                chunk=chunk,
-                **kwargs,
-            )
+            part = (trial_fn, cells, seeds, n_trials)
+            kw = dict(refine_fn=refine_fn, desc=desc, chunk=chunk, **kwargs)
+            return self.audit.device(self, (pid, data), *part, **kw)
         info = {}
         out = run_device(
             trial_fn,
@@ -305,16 +296,8 @@ class Context:
         desc = desc or self.name
         data = self.data_id("host", cells, seeds, n_trials, static=static)
         if self.audit is not None:
-            return self.audit.host(
-                self,
-                (pid, data),
-                trial_fn,
-                cells,
-                seeds,
-                n_trials,
-                static=static,
-                desc=desc,
-            )
+            part = (trial_fn, cells, seeds, n_trials)
+            return self.audit.host(self, (pid, data), *part, static=static, desc=desc)
         out = run_host(
             trial_fn,
             cells,
