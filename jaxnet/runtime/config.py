@@ -21,26 +21,45 @@ from jaxnet import checks
 Check = Callable[[str, object], object]  # (field name, value) -> raises ValueError
 
 
+def _accepts(check: Check, kind: str, **bounds) -> Check:
+    """Record what ``check`` accepts on it (``check.accepts``: ``(kind, bounds)``, kind
+    ``"int"`` with ``low`` or ``"real"`` with ``checks.real``'s bounds), so tests and
+    docs can derive the values it must refuse."""
+    check.accepts = (kind, bounds)
+    return check
+
+
 def count(minimum: int = 1) -> Check:
     """An integer >= ``minimum``."""
-    return lambda name, v: checks.positive_int(name, v, minimum=minimum)
+    return _accepts(
+        lambda name, v: checks.positive_int(name, v, minimum=minimum),
+        "int",
+        low=minimum,
+    )
 
 
 def ints(minimum: int = 1, *, allow_empty: bool = False) -> Check:
     """A tuple of integers >= ``minimum``."""
-    return lambda name, v: checks.int_list(
-        name, v, minimum=minimum, allow_empty=allow_empty
+    return _accepts(
+        lambda name, v: checks.int_list(
+            name, v, minimum=minimum, allow_empty=allow_empty
+        ),
+        "int",
+        low=minimum,
     )
 
 
 def real(**bounds) -> Check:
     """A finite real within ``bounds`` (``checks.real``'s ``low``, ``high``, ...)."""
-    return lambda name, v: checks.real(name, v, **bounds)
+    return _accepts(lambda name, v: checks.real(name, v, **bounds), "real", **bounds)
 
 
 def reals(**bounds) -> Check:
     """A tuple of finite reals within ``bounds`` (``checks.real_list``)."""
-    return lambda name, v: checks.real_list(name, v, **bounds)
+    bounds_ = {k: v for k, v in bounds.items() if k != "allow_empty"}
+    return _accepts(
+        lambda name, v: checks.real_list(name, v, **bounds), "real", **bounds_
+    )
 
 
 POSITIVE = real(low=0, low_open=True)
