@@ -131,7 +131,7 @@ class Config:
     def widths(self, depth: int) -> tuple[int, ...]:
         return self.width or default_widths(depth)
 
-    def axes_grid(self):
+    def panels(self):
         """``(family, panel name, d0_of(n), n values)``."""
         out = [("d0", f"d0={d}", lambda n, d=d: d, self.n or D0_N) for d in self.d0]
         out += [
