@@ -6,6 +6,8 @@
 - ``lp``: the margin linear programs (HiGHS): row margins, global-minimum feasibility.
 - ``cones``: Gaussian measures of the activation cones of one unit (exact tables).
 - ``minima``: the Figures 5/6 engine (which regions hold global minima).
+- ``descent``: gradient flow of the depth-2 network followed region by region and
+  face by face, with a certificate that it stays there (docs/topics/gradient_flow.md).
 """
 
 from jaxnet.regions.patterns import (
