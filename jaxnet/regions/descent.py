@@ -102,8 +102,12 @@ def region_jacobian(theta, v, xt, mask, off=None):
 
 
 def thin_svd(j):
-    """``(s, U, V)`` of ``j: (N, P)``, P ≥ N, by Householder QR of jᵀ and the SVD of
-    the N × N factor (as ``deep.singular_values``): j = U diag(s) Vᵀ."""
+    """``(s, U, V)`` of ``j: (N, P)``: j = U diag(s) Vᵀ with min(N, P) components; for
+    P ≥ N by Householder QR of jᵀ and the SVD of the N × N factor (as
+    ``deep.singular_values``)."""
+    if j.shape[1] < j.shape[0]:
+        u, s, vt = jnp.linalg.svd(j, full_matrices=False)
+        return s, u, vt.T
     q, r = jnp.linalg.qr(j.T)  # jᵀ = Q R
     ur, s, vrt = jnp.linalg.svd(r)  # R = Ur S Vrᵀ, so j = Rᵀ Qᵀ = Vr S (Q Ur)ᵀ
     return s, vrt.T, q @ ur
@@ -176,26 +180,31 @@ def certified_until(value0, coef, valid, mu):
     return jnp.where(first == BLOCK, n_int, (b - 1) * BLOCK + first)
 
 
-def _loss_at(mu, c2, n, k):
-    """L at time k (units of τ) of the closed form."""
-    return jnp.sum(jnp.where(mu > 0, jnp.exp(-2 * k * mu), 1.0) * c2) / (2 * n)
+def _loss_at(mu, c2, n, k, rest=0.0):
+    """L at time k (units of τ) of the closed form; ``rest``: ‖r‖² outside the range
+    of U (P < N), which no flow in the region reduces."""
+    kept = jnp.sum(jnp.where(mu > 0, jnp.exp(-2 * k * mu), 1.0) * c2)
+    return (kept + rest) / (2 * n)
 
 
-def _first_reach(mu, c2, n, target):
+def _first_reach(mu, c2, n, target, rest=0.0):
     """The least time k ≥ 0 (units of τ, to relative 2^-40) with L(k) ≤ target, or ∞
     if L(2^62) > target."""
+
+    def loss(k):
+        return _loss_at(mu, c2, n, k, rest)
 
     def body(_, lohi):
         lo, hi = lohi  # log2 k: L(2^lo) > target ≥ L(2^hi)
         mid = (lo + hi) / 2
-        below = _loss_at(mu, c2, n, 2.0**mid) <= target
+        below = loss(2.0**mid) <= target
         return jnp.where(below, lo, mid), jnp.where(below, mid, hi)
 
     _, hi = jax.lax.fori_loop(0, 64, body, (jnp.float64(-40.0), jnp.float64(62.0)))
     return jnp.where(
-        _loss_at(mu, c2, n, 2.0**-40) <= target,
+        loss(2.0**-40) <= target,
         0.0,
-        jnp.where(_loss_at(mu, c2, n, 2.0**62) <= target, 2.0**hi, jnp.inf),
+        jnp.where(loss(2.0**62) <= target, 2.0**hi, jnp.inf),
     )
 
 
@@ -221,6 +230,7 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
     live = s > rtol * s[0]
     mu = jnp.where(live, (s / s[0]) ** 2, 0.0)
     c = u.T @ r
+    rest = jnp.maximum(jnp.sum(r**2) - jnp.sum(c**2), 0.0)  # outside range(U): P < N
     coef = jnp.where(live, c / jnp.where(live, s, 1.0), 0.0)
     d = xt.shape[1]
     # free pairs: z_ij(k) = z_ij − Σ_m (V_{i,m}·x̃_j) coef_m w_m(k)
@@ -259,6 +269,7 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
         "live": live,
         "mu": mu,
         "c": c,
+        "rest": rest,
         "coef": coef,
         "value0": value0,
         "coefs": coefs,
@@ -351,7 +362,7 @@ def descend(
         t_fail = jnp.where(slide_ok, certified_until(value0, coefs, valid, mu), 0)
         ks = jnp.asarray(HORIZONS + (math.inf,), dtype)
         safe = ks[t_fail]
-        reach = _first_reach(mu, c**2, n, loss_target)
+        reach = _first_reach(mu, c**2, n, loss_target, cf["rest"])
         reached = (reach <= safe) & jnp.isfinite(reach)
         limit = ~reached & (t_fail == len(HORIZONS))
         k_jump = jnp.where(reached, reach, jnp.where(limit, jnp.inf, safe))
@@ -403,11 +414,12 @@ def descend(
 
 
 def deficiency_certificate(theta, v, xt, mask, n, d0, rtol, off=None):
-    """A proof that rank J(θ) < n (J with the pairs ``off`` off): a zero row (a point
-    no unit is on for), or ``jacobian.pattern_deficiency``'s affine dependency among
-    points that share an activation pattern. Returns ``(certified, ratio_hi)``."""
+    """A proof that rank J(θ) < n (J with the pairs ``off`` off): fewer columns than
+    points, a zero row (a point no unit is on for), or ``jacobian.pattern_deficiency``'s
+    affine dependency among points that share an activation pattern. Returns
+    ``(certified, ratio_hi)``."""
     j = region_jacobian(theta, v, xt, mask, off)
-    zero_row = jnp.any(jnp.all(j == 0, axis=1) & (mask > 0))
+    zero_row = jnp.any(jnp.all(j == 0, axis=1) & (mask > 0)) | (j.shape[1] < n)
     bits = xt @ theta.T > 0
     if off is not None:
         bits = bits & ~off.T
