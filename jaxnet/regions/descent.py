@@ -65,6 +65,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.rank import jacobian
+from jaxnet.regions import patterns
 
 RUNNING, REACHED, LIMIT, EXHAUSTED = 0, 1, 2, 3
 # horizons of the certificate, in units of τ = n/s_1²: 0 and 2^(t/2), t = −20..120
@@ -97,8 +98,9 @@ def region_jacobian(theta, v, xt, mask, off=None):
     on = xt @ theta.T > 0
     if off is not None:
         on = on & ~off.T
-    act = on.astype(theta.dtype) * v[None, :] * mask[:, None]
-    return (act[:, :, None] * xt[:, None, :]).reshape(xt.shape[0], -1)
+    return patterns.khatri_rao_rows(
+        on.astype(theta.dtype) * v[None, :] * mask[:, None], xt
+    )
 
 
 def thin_svd(j):
@@ -208,23 +210,60 @@ def _first_reach(mu, c2, n, target, rest=0.0):
     )
 
 
-def tail(theta, face, v, xt, y, mask, n, rtol):
-    """The closed form of gradient flow from ``theta`` on its region, or on the face
-    ``face: (m, N)`` (θ projected onto it first), and the rows its certificate checks
-    (module docstring)."""
+def _slides(theta, face, v, xt, y, mask, n):
+    """θ projected onto the face ``face: (m, N)``, its pattern and residual, and each
+    face pair's q₁ = −λ, q₂ = v_i r_j/n + λ (module docstring): ``sliding`` is the
+    face pairs that the flow pushes in from both sides (q₁, q₂ of one sign)."""
     m = theta.shape[0]
-    dtype = theta.dtype
     real = jnp.broadcast_to(mask[None, :] > 0, face.shape)
     slots, ok, _, ginv_e, proj = _face(theta, xt, face & real)
     face = jnp.zeros_like(face).at[jnp.arange(m)[:, None], slots].max(ok)
     moved = jnp.einsum("iab,ib->ia", proj, theta)
-    jump = jnp.linalg.norm(moved - theta)
-    theta = moved
-    r = (jnp.maximum(theta @ xt.T, 0.0).T @ v - y) * mask
-    z = theta @ xt.T
+    r = (jnp.maximum(moved @ xt.T, 0.0).T @ v - y) * mask
+    z = moved @ xt.T
     on = (z > 0) & ~face & real
-    px = jnp.einsum("iab,jb->ija", proj, xt)  # Π_i x̃_j
-    act = on.astype(dtype) * v[:, None]  # (m, N)
+    act = on.astype(theta.dtype) * v[:, None]  # (m, N)
+    # λ_i = (EEᵀ)⁻¹E g_i, g_i = (1/n) Σ_k on_ik v_i r_k x̃_k (affine in r)
+    lam0 = jnp.einsum(
+        "isa,ia->is", ginv_e, jnp.einsum("ik,ka->ia", act * r[None, :] / n, xt)
+    )
+    q1, q2 = -lam0, v[:, None] * r[slots] / n + lam0
+    sliding = ((q1 > 0) & (q2 > 0)) | ((q1 < 0) & (q2 < 0))
+    kept = jnp.zeros_like(face).at[jnp.arange(m)[:, None], slots].max(ok & sliding)
+    return {
+        "theta": moved,
+        "jump": jnp.linalg.norm(moved - theta),
+        "face": face,
+        "real": real,
+        "slots": slots,
+        "ok": ok,
+        "ginv_e": ginv_e,
+        "proj": proj,
+        "z": z,
+        "act": act,
+        "r": r,
+        "q1": q1,
+        "q2": q2,
+        "slide_ok": jnp.all(~ok | sliding),
+        "sliding": kept,  # the face pairs whose slide is valid
+    }
+
+
+def tail(theta, face, v, xt, y, mask, n, rtol):
+    """The closed form of gradient flow from ``theta`` on its region, or on the face
+    ``face: (m, N)`` (θ projected onto it first), and the rows its certificate checks
+    (module docstring)."""
+    m, d = theta.shape
+    sl = _slides(theta, face, v, xt, y, mask, n)
+    theta, face, real, slots, ok = (
+        sl["theta"],
+        sl["face"],
+        sl["real"],
+        sl["slots"],
+        sl["ok"],
+    )
+    z, act, r, ginv_e = sl["z"], sl["act"], sl["r"], sl["ginv_e"]
+    px = jnp.einsum("iab,jb->ija", sl["proj"], xt)  # Π_i x̃_j
     jt = (act[:, :, None] * px).transpose(1, 0, 2).reshape(xt.shape[0], -1)
     s, u, vmat = thin_svd(jt)
     live = s > rtol * s[0]
@@ -232,22 +271,16 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
     c = u.T @ r
     rest = jnp.maximum(jnp.sum(r**2) - jnp.sum(c**2), 0.0)  # outside range(U): P < N
     coef = jnp.where(live, c / jnp.where(live, s, 1.0), 0.0)
-    d = xt.shape[1]
     # free pairs: z_ij(k) = z_ij − Σ_m (V_{i,m}·x̃_j) coef_m w_m(k)
     a_free = jnp.einsum("iam,ja->ijm", vmat.reshape(m, d, -1), xt) * coef[None, None, :]
-    # face pairs: λ_i = (EEᵀ)⁻¹E g_i, g_i = (1/n) Σ_k on_ik v_i r_k x̃_k (affine in r)
-    uc = u * jnp.where(live, c, 0.0)[None, :]  # r(k) = r − uc @ w(k)
-    g0 = jnp.einsum("ik,ka->ia", act * r[None, :] / n, xt)
+    # face pairs: q₁, q₂ are affine in r, and r(k) = r − uc @ w(k)
+    uc = u * jnp.where(live, c, 0.0)[None, :]
     gu = jnp.einsum("ik,km,ka->iam", act / n, uc, xt)
-    lam0 = jnp.einsum("isa,ia->is", ginv_e, g0)
     lamu = jnp.einsum("isa,iam->ism", ginv_e, gu)
-    vr0 = v[:, None] * r[slots] / n
     vru = v[:, None, None] * uc[slots] / n
-    q1, q2 = -lam0, vr0 + lam0
-    sliding = ((q1 > 0) & (q2 > 0)) | ((q1 < 0) & (q2 < 0))
-    slide_ok = jnp.all(~ok | sliding)
-    kept = jnp.zeros_like(face).at[jnp.arange(m)[:, None], slots].max(ok & sliding)
-    value0 = jnp.concatenate([z.reshape(-1), q1.reshape(-1), q2.reshape(-1)])
+    value0 = jnp.concatenate(
+        [z.reshape(-1), sl["q1"].reshape(-1), sl["q2"].reshape(-1)]
+    )
     coefs = jnp.concatenate(
         [
             a_free.reshape(-1, a_free.shape[-1]),
@@ -258,6 +291,7 @@ def tail(theta, face, v, xt, y, mask, n, rtol):
     valid = jnp.concatenate(
         [(real & ~face).reshape(-1), ok.reshape(-1), ok.reshape(-1)]
     )
+    jump, slide_ok, kept = sl["jump"], sl["slide_ok"], sl["sliding"]
     return {
         "theta": theta,
         "jump": jump,
@@ -347,7 +381,7 @@ def descend(
         theta, status, time, used, n_explicit, jump, face, _ = carry
         # the chattering pairs that gradient flow slides along (a pair pushed across
         # from one side only is left free: the flow crosses it)
-        face = tail(theta, face, v, xt, y, mask, n, rtol)["sliding"]
+        face = _slides(theta, face, v, xt, y, mask, n)["sliding"]
         cf = tail(theta, face, v, xt, y, mask, n, rtol)
         theta, face, mu, c, coef = (
             cf["theta"],

@@ -106,7 +106,13 @@ def jacobian_in_region(pattern, xt, v=None) -> np.ndarray:
     a = jnp.asarray(pattern, jnp.result_type(float)).T  # (n, d1)
     if v is not None:
         a = a * jnp.asarray(checks.array("v", v, shape=(a.shape[1],)))[None, :]
-    return (a[:, :, None] * jnp.asarray(xt)[:, None, :]).reshape(a.shape[0], -1)
+    return khatri_rao_rows(a, jnp.asarray(xt))
+
+
+def khatri_rao_rows(a, xt):
+    """Rows a⁽ʲ⁾ ⊗ x̃⁽ʲ⁾ of ``a: (n, d1)`` and ``xt: (n, d)``: ``(n, d1·d)``, unit-major
+    (traceable, unchecked: the core of ``jacobian_in_region``)."""
+    return (a[:, :, None] * xt[:, None, :]).reshape(a.shape[0], -1)
 
 
 def fan(xt: np.ndarray) -> list[dict]:
