@@ -6,6 +6,7 @@ A ``Network`` is what the depth-L experiments need of a model::
     init(key, d0) -> (params, fixed)         the trial's key; d0 the true input dim
 
     pattern(params, fixed, x) -> (H,) bool   optional: x's activation pattern
+    preact(params, fixed, x) -> (H,)         optional: every hidden pre-activation
 
 ``params`` is the pytree the Jacobian is taken with respect to (and that training
 updates); ``fixed`` is the rest (the slides' output weights v). Both are plain nested
@@ -20,7 +21,9 @@ is ``fixed``, and ``init`` runs the module's own initializers from the trial key
 user's model is one ``register_model(name, from_flax(MyModule))`` call. A module with a
 ``pattern(x)`` method (the on/off state of every ReLU; inputs sharing it must lie in
 one piece where the network is affine in x) also gets ``Network.pattern``, which lets
-``jacobian.pattern_deficiency`` certify rank-deficient Jacobians without an SVD.
+``jacobian.pattern_deficiency`` certify rank-deficient Jacobians without an SVD. One
+with a ``preactivations(x)`` method (the values whose signs are the pattern) also gets
+``Network.preact``, which locates the faces gradient descent slides along.
 
 ``MLP`` (depth L counts weight layers; L = 2 is the slides' F(W, x) = vᵀσ(W x̃))::
 
@@ -65,6 +68,7 @@ class Network(NamedTuple):
     apply: Callable  # (params, fixed, x: (d,)) -> scalar
     init: Callable  # (key, d0) -> (params, fixed)
     pattern: Callable | None = None  # (params, fixed, x) -> (H,) bool, or None
+    preact: Callable | None = None  # (params, fixed, x) -> (H,) float, or None
 
 
 class MLP(nnx.Module):
@@ -95,15 +99,19 @@ class MLP(nnx.Module):
             x = jax.nn.relu(layer(x))
         return self.out[...] @ x
 
+    def preactivations(self, x):
+        """Every hidden unit's pre-activation at x, layer by layer: ``(H,)``."""
+        zs = []
+        for layer in self.hidden:
+            z = layer(x)
+            zs.append(z)
+            x = jax.nn.relu(z)
+        return jnp.concatenate(zs)
+
     def pattern(self, x):
         """The activation pattern of x: every hidden unit's pre-activation > 0 (the
         units where relu's derivative, as JAX takes it, is 1)."""
-        bits = []
-        for layer in self.hidden:
-            z = layer(x)
-            bits.append(z > 0)
-            x = jax.nn.relu(z)
-        return jnp.concatenate(bits)
+        return self.preactivations(x) > 0
 
 
 def from_flax(factory: Callable) -> Callable:
@@ -134,7 +142,15 @@ def from_flax(factory: Callable) -> Callable:
             _, p_state, f_state = nnx.split(module, nnx.Param, ...)
             return nnx.to_pure_dict(p_state), nnx.to_pure_dict(f_state)
 
-        return Network(apply, init, pattern if hasattr(abstract, "pattern") else None)
+        def preact(params, fixed, x):
+            return module(params, fixed).preactivations(x)
+
+        return Network(
+            apply,
+            init,
+            pattern if hasattr(abstract, "pattern") else None,
+            preact if hasattr(abstract, "preactivations") else None,
+        )
 
     return build
 

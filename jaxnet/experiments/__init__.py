@@ -217,15 +217,18 @@ REGISTRY: dict[str, Entry] = {
                 "d1": (10, 40),
                 "trials": 20,
                 "steps": 1000,
+                "validate": 2,
                 "gm_regions": 5,
             },
             "full": {},
         },
     ),
+    # depth 3: every d0 at widths 4..40, 30 initializations per cell (3 validated);
+    # Figures 5/6 have no depth-3 engine
     "gradient_descent_L3": Entry(
         "gradient_descent",
-        {"depth": (3,), "d0": (2,), "d1": tuple(range(4, 41, 4))},
-        {"full": {}},
+        {"depth": (3,), "d0": (1, 2, 5), "d1": tuple(range(4, 41, 4))},
+        {"full": {"trials": 30, "validate": 3, "gm_regions": 0}},
     ),
     "init_regions": Entry(
         "init_regions",

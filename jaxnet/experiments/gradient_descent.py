@@ -1,38 +1,55 @@
-"""Gradient descent from many random initializations at once: Lemma 1 in motion.
+"""Gradient descent to its end, from many random initializations at once.
 
-Beyond the documents (the slides' further topic "gradient descent"). A cell is (depth
-L, d0, n, d1); a trial is one initialization, trained on its own random targets:
+Beyond the documents (the slides' further topic "gradient descent"; Lemma 1: a critical
+point with a full-rank Jacobian is a global minimum). A cell is (depth L, d0, n, d1); a
+trial is one initialization, trained on its own random targets:
 
 - data and network: the Figure-4 trial of the same key (``deep.trial_data``,
   ``models.mlp``: at L = 2 the paper convention's draws), y iid N(0, 1) from a
   separate counter stream of the key;
 - loss L(θ) = (1/2n) Σ_j (F(θ, x_j) − y_j)², θ = every hidden layer [W_l | b_l] (v
-  fixed, as in the slides), trained by optax's SGD on the full batch (gradient
-  descent) with Nesterov momentum, step size ``lr``/λ_max(J₀ J₀ᵀ/n) from the trial's
-  Jacobian at initialization, in segments of ``SEGMENT`` steps (one ``lax.scan``)
-  inside a ``lax.while_loop`` until L ≤ ``loss_tol``·L(0 function) or ``steps``.
+  fixed, as in the slides), trained by full-batch gradient descent (optax's SGD,
+  ``momentum`` 0) with the step ``lr``·n/λ_max(J Jᵀ) taken from the local curvature:
+  λ_max re-measured every ``SEGMENT`` steps by a warm-started power iteration; in
+  segments of ``SEGMENT`` steps (one ``lax.scan``) inside a ``lax.while_loop`` until
+  L ≤ ``loss_tol``·L(0 function) or ``steps``.
 
-At every end point: the loss, the Jacobian's rank by Figure 4's float64 rule (singular
-values of J, s_n > max(n, P)·eps·s_1) and the relative gradient
-g_rel = ‖∇L‖·n/(s_1‖r‖) = ‖Jᵀr‖/(s_1‖r‖) (r the residual; ∇L = Jᵀr/n at any
-differentiable point of any depth, so g_rel ≥ s_n/s_1). Lemma 1: at a critical point
-with full-rank J the loss is zero. An end point is
+**Where a run goes after its budget: the face rule.** Runs that have not reached
+(most at d0 = 1, 2) are sliding: a unit's hyperplane sits on a data point and GD
+chatters across it (gradient flow slides along it; ``jaxnet.regions.descent``). The
+last segment records every pre-activation's sign changes; the pairs that changed sign
+at least twice and end within two steps of 0 are the *face*. ``descent.face_flow``
+projects the Jacobian onto the face (J̃ = J·Π, Π onto the null space of the face's
+pre-activation gradients) and takes the linearized flow to t = ∞: the loss it keeps,
+L_∞ = ‖r outside range(J̃)‖²/(2n) (range by Figure 4's rank rule), and the time it
+needs to reach. At depth 2 this is gradient flow's exact closed form for as long as the
+face and region hold (``descent.tail``); a later crossing can change the face, so it is
+an extrapolation, and the experiment measures its error: ``validate`` initializations
+per cell are run again with ``VALIDATE_FACTOR``× the budget and classified again.
 
-- ``reached``: L ≤ loss_tol·L(0) (a global minimum, to that tolerance);
-- ``critical``: not reached and g_rel ≤ ``grad_tol``; split by the rank of J:
-  ``critical_deficient`` (a rank-deficient critical point) and ``critical_full``
-  (full rank by the rule, possible only with s_n/s_1 ≤ g_rel ≤ grad_tol: counted as
-  borderline, never hidden);
-- ``budget``: neither (still descending when the step budget ended);
-- ``diverged``: a non-finite loss.
+**Outcomes** (``OUTCOMES``) and the issue's four classes (``CLASSES``):
 
-The rank at initialization is recorded too: at L = 2 it is the Figure-4 decision of the
-same trial, so the figure draws GD's success boundary over Figure 4's full-rank
-boundary from the same trials, and over the global-minimum-region boundary of Figures
-5/6 (``global_minima`` on the same grid, ``gm_regions`` regions per cell).
+- (a) ``reached``: L ≤ loss_tol·L(0) within the budget; ``flow_reaches``: not
+  critical, and L_∞ ≤ loss_tol·L(0)/``BAND``;
+- (b) ``critical_deficient``: a critical point by the gradient test g̃_rel =
+  ‖J̃ᵀr‖/(s_1(J)‖r‖) ≤ ``grad_tol`` (on a face, J̃ᵀr/n is the least-norm element of
+  the Clarke gradient's hull; without a face J̃ = J) with rank J̃ < n;
+  ``flow_deficient``: not critical, and L_∞ ≥ ``BAND``·loss_tol·L(0) (the face's limit
+  keeps a residual outside range(J̃): a rank-deficient critical point);
+- (c) ``critical_full``: critical with rank J̃ = n. Lemma 1 says its loss is 0, so it
+  can only be borderline; counted, with how close it is to the rank threshold;
+- (d) ``budget``: undecided (L_∞ within ``BAND``× of the tolerance, or more than
+  ``FACE_SLOTS``·N face pairs); ``diverged``: a non-finite loss.
 
-Length (about 530 lines): one experiment's four parts, with its compiled training
-segment and the Lemma-1 classification of end points, which only it runs.
+At every end point the Jacobian's rank by Figure 4's float64 rule is recorded too, and
+the consistency g_rel = ‖∇L‖·n/(s_1‖r‖) ≥ s_n/s_1 (``bound_violations``). The rank at
+initialization is the Figure-4 decision of the same trial at L = 2, so the figure draws
+GD's success boundary over Figure 4's full-rank boundary from the same trials, and over
+the global-minimum-region boundary of Figures 5/6 (``global_minima`` on the same grid,
+``gm_regions`` regions per cell; depth 2 only).
+
+Length (about 750 lines): one experiment's four parts, with its compiled training
+segment, the face rule's end-point analysis and its validation, which only it runs.
 """
 
 from __future__ import annotations
@@ -49,7 +66,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxnet import models, prng, runtime, stats
 from jaxnet.rank import deep, fig4
-from jaxnet.regions import minima
+from jaxnet.regions import descent, minima
 from jaxnet.runtime import config
 
 SEGMENT = 50  # steps per lax.scan between stopping checks
@@ -58,7 +75,24 @@ GRIDS = {
     2: {"n": tuple(range(10, 101, 10)), "d1": tuple(range(10, 101, 10))},
     5: {"n": tuple(range(10, 101, 10)), "d1": tuple(range(5, 51, 5))},
 }
-OUTCOMES = ("reached", "critical_deficient", "critical_full", "budget", "diverged")
+OUTCOMES = (
+    "reached",
+    "critical_deficient",
+    "critical_full",
+    "budget",
+    "diverged",
+    "flow_reaches",
+    "flow_deficient",
+)
+# the issue's four classes: (a) reaches a global minimum, (b) a rank-deficient
+# critical point, (c) a full-rank critical point (Lemma 1: loss 0), (d) undecided
+CLASSES = {
+    "a": ("reached", "flow_reaches"),
+    "b": ("critical_deficient", "flow_deficient"),
+    "c": ("critical_full",),
+    "d": ("budget", "diverged"),
+}
+VALIDATE_FACTOR = 10  # the validation runs' budget, in units of ``steps``
 
 
 def grid(d0: int) -> dict:
@@ -97,12 +131,18 @@ class Config:
         100, help="initializations per cell", check=config.count()
     )
     steps: int = config.field(3000, help="step budget", check=config.count())
+    validate: int = config.field(
+        10,
+        help="initializations per cell rerun with 10x the step budget, to measure "
+        "the face rule's error (0: none)",
+        check=config.count(0),
+    )
     lr: float = config.field(
         1.0, help="step size in units of 1/lambda_max(J0 J0^T/n)", check=config.POSITIVE
     )
     momentum: float = config.field(
-        0.9,
-        help="Nesterov momentum (0: plain GD)",
+        0.0,
+        help="Nesterov momentum (0: plain GD, the path the face rule follows)",
         check=config.real(low=0, high=1, high_open=True),
     )
     loss_tol: float = config.field(
@@ -143,9 +183,17 @@ def targets(key, size: int):
     return prng.normal(words, jnp.float64)[0]
 
 
-def device_fn(net: models.Network, sizes, cfg: Config):
-    """``(key, cell) -> per-trial outputs`` of one initialization (module docstring)."""
+POWER = 1  # power iterations per segment for λ_max(J Jᵀ/n), warm-started
+POWER_START = 20  # power iterations before the first segment
+FACE_SLOTS = 4  # the face's pairs are read into FACE_SLOTS·N slots (more: undecided)
+BAND = 10.0  # the face rule decides only when L_∞ is BAND× off loss_tol·L(0)
+
+
+def device_fn(net: models.Network, sizes, cfg: Config, steps: int | None = None):
+    """``(key, cell) -> per-trial outputs`` of one initialization (module docstring);
+    ``steps`` overrides ``cfg.steps`` (the validation runs)."""
     big_n, _ = sizes
+    budget = cfg.steps if steps is None else steps
     eps = jnp.finfo(jnp.float64).eps
 
     def one(key, cell):
@@ -154,60 +202,121 @@ def device_fn(net: models.Network, sizes, cfg: Config):
         mask = row_mask.astype(jnp.float64)
         y = targets(key, big_n) * mask
         params, fixed = net.init(key, d0)
+        flat0, unravel = ravel_pytree(params)
 
-        def residual(p):
-            return (models.apply_batch(net, p, fixed, xs) - y) * mask
+        def outputs(flat):
+            return models.apply_batch(net, unravel(flat), fixed, xs) * mask
 
-        def loss(p):
-            return 0.5 * jnp.sum(residual(p) ** 2) / n
+        def residual(flat):
+            return outputs(flat) - y
 
-        def rank_stats(p):
-            j = models.flat_jacobian(net, p, fixed, xs) * mask[:, None]
+        def loss(flat):
+            return 0.5 * jnp.sum(residual(flat) ** 2) / n
+
+        def preacts(flat):  # (N, H), padding rows 0
+            z = jax.vmap(net.preact, in_axes=(None, None, 0))(unravel(flat), fixed, xs)
+            return z * mask[:, None]
+
+        def jac(flat):
+            return models.flat_jacobian(net, unravel(flat), fixed, xs) * mask[:, None]
+
+        def rank_stats(j):
             s = deep.singular_values(j)
             s_n = jnp.where(n <= s.shape[0], s[jnp.minimum(n, s.shape[0]) - 1], 0.0)
             rtol = jnp.maximum(n, cell["n_params"]) * eps
-            return j, s[0], s_n / s[0], s_n > rtol * s[0]
+            return s[0], s_n / s[0], s_n > rtol * s[0]
 
-        _, s1_0, ratio_0, full_0 = rank_stats(params)
+        j0 = jac(flat0)
+        s1_0, ratio_0, full_0 = rank_stats(j0)
         zero_loss = 0.5 * jnp.sum(y**2) / n
-        opt = optax.sgd(
-            cfg.lr * n / s1_0**2,
-            momentum=cfg.momentum or None,
-            nesterov=cfg.momentum > 0,
-        )
+        target = cfg.loss_tol * zero_loss
+        opt = optax.sgd(1.0, momentum=cfg.momentum or None, nesterov=cfg.momentum > 0)
+
+        def step(flat, state, eta):
+            updates, state = opt.update(eta * jax.grad(loss)(flat), state, flat)
+            return optax.apply_updates(flat, updates), state
+
+        def step_size(flat, u, iterations=POWER):
+            """lr·n/λ_max(J Jᵀ) by power iterations from ``u`` (warm: the previous
+            segment's vector; ‖J Jᵀu‖ ≤ λ_max for ‖u‖ = 1), and the new u."""
+            _, vjp = jax.vjp(outputs, flat)
+            for _ in range(iterations):
+                w = jax.jvp(outputs, (flat,), vjp(u))[1]
+                lam = jnp.linalg.norm(w)
+                u = w / jnp.maximum(lam, 1e-300)
+            return cfg.lr * n / lam, u
 
         def segment(carry):
-            p, state, steps, _ = carry
+            flat, state, u, time, steps_, _ = carry
+            eta, u = step_size(flat, u)
+            (flat, state), _ = jax.lax.scan(
+                lambda c, _: (step(*c, eta), None), (flat, state), None, length=SEGMENT
+            )
+            return flat, state, u, time + SEGMENT * eta, steps_ + SEGMENT, loss(flat)
 
-            def step(c, _):
-                p, state = c
-                grads = jax.grad(loss)(p)
-                updates, state = opt.update(grads, state, p)
-                return (optax.apply_updates(p, updates), state), None
-
-            (p, state), _ = jax.lax.scan(step, (p, state), None, length=SEGMENT)
-            return p, state, steps + SEGMENT, loss(p)
-
-        def going(carry):
-            value = carry[3]
+        def going(carry):  # the budget's last segment is the tracked one below
+            value = carry[5]
             return (
-                (carry[2] < cfg.steps)
-                & (value > cfg.loss_tol * zero_loss)
-                & jnp.isfinite(value)
+                (carry[4] < budget - SEGMENT) & (value > target) & jnp.isfinite(value)
             )
 
-        p, _, steps, l_end = jax.lax.while_loop(
-            going, segment, (params, opt.init(params), jnp.int32(0), loss(params))
+        # the power iterations start from the all-ones vector, POWER_START of them
+        _, u0 = step_size(flat0, mask / jnp.sqrt(n), POWER_START)
+        init = (flat0, opt.init(flat0), u0, jnp.float64(0.0), jnp.int32(0), loss(flat0))
+        flat, state, u, time, steps_, l_end = jax.lax.while_loop(going, segment, init)
+
+        # The last segment records every pre-activation's sign changes and largest
+        # one-step change (the face rule's input). A run that has reached or diverged
+        # does not move.
+        moving = (l_end > target) & jnp.isfinite(l_end)
+        eta, _ = step_size(flat, u)
+        eta = jnp.where(moving, eta, 0.0)
+
+        def tracked(c, _):
+            flat, state, z_old, flips, stride = c
+            new, state = step(flat, state, eta)
+            z_new = preacts(new)
+            flips = flips + ((z_new > 0) != (z_old > 0))
+            stride = jnp.maximum(stride, jnp.abs(z_new - z_old))
+            return (new, state, z_new, flips, stride), None
+
+        z = preacts(flat)
+        zeros = jnp.zeros_like(z)
+        (flat, _, z, flips, stride), _ = jax.lax.scan(
+            tracked,
+            (flat, state, z, zeros.astype(jnp.int32), zeros),
+            None,
+            length=SEGMENT,
         )
-        j, s1, ratio, full = rank_stats(p)
-        r = residual(p)
-        g = ravel_pytree(jax.grad(loss)(p))[0]
+        time = time + SEGMENT * eta
+        steps_ = steps_ + SEGMENT * moving
+        l_end = loss(flat)
+        j = jac(flat)
+        s1, ratio, full = rank_stats(j)
+        r = residual(flat)
+        g = jax.grad(loss)(flat)
         jtr = j.T @ r / n
         r_norm = jnp.linalg.norm(r)
+        # the face: pairs that chattered in the last segment (sign changed at least
+        # twice) and end within two steps of their hyperplane
+        face = (flips >= 2) & (jnp.abs(z) <= 2 * stride)
+        slots = FACE_SLOTS * big_n
+        sel = jnp.nonzero(face.ravel(), size=slots, fill_value=0)[0]
+        filled = jnp.arange(slots) < jnp.sum(face)
+
+        def pair_gradient(k):  # ∇_θ of pre-activation k % H at point k // H
+            row, unit = jnp.divmod(k, z.shape[1])
+            return jax.grad(lambda f: net.preact(unravel(f), fixed, xs[row])[unit])(
+                flat
+            )
+
+        cons = jax.vmap(pair_gradient)(sel) * filled[:, None]
+        ff = descent.face_flow(j, cons, r, n, cell["n_params"], target)
         return {
-            "loss0": loss(params) / zero_loss,
+            "loss0": loss(flat0) / zero_loss,
             "loss": l_end / zero_loss,
-            "steps": steps,
+            "steps": steps_,
+            "time": time * s1_0**2 / n,  # gradient-flow time, units of τ0 = n/s_1(J0)²
             "full0": full_0,
             "s_ratio0": ratio_0,
             "full": full,
@@ -215,6 +324,14 @@ def device_fn(net: models.Network, sizes, cfg: Config):
             "g_rel": jnp.linalg.norm(g) * n / jnp.maximum(s1 * r_norm, 1e-300),
             # autodiff gradient against J^T r / n, on the scale s_1 ||r|| / n
             "grad_err": jnp.linalg.norm(g - jtr) * n / jnp.maximum(s1 * r_norm, 1e-300),
+            "face_pairs": jnp.sum(face),
+            "face_overflow": jnp.sum(face) > slots,
+            "face_limit": ff["limit"] / zero_loss,
+            # time to the target on the face, units of τ0
+            "face_reach": time * s1_0**2 / n + ff["reach"] * ff["tau"] * s1_0**2 / n,
+            "face_rank": ff["live"],
+            "face_margin": ff["margin"],
+            "face_g_rel": ff["grad"] / jnp.maximum(s1 * r_norm, 1e-300),
         }
 
     return one
@@ -222,15 +339,30 @@ def device_fn(net: models.Network, sizes, cfg: Config):
 
 def outcome(out: dict, cfg) -> np.ndarray:
     """Each trial's index into ``OUTCOMES`` (module docstring)."""
-    loss, g_rel = out["loss"], out["g_rel"]
-    reached = loss <= cfg["loss_tol"]
-    critical = ~reached & (g_rel <= cfg["grad_tol"]) & np.isfinite(loss)
-    code = np.full(loss.shape, 3, np.int8)  # budget
-    code[reached] = 0
-    code[critical & ~out["full"]] = 1
-    code[critical & out["full"]] = 2
-    code[~np.isfinite(loss)] = 4
+    loss, tol = out["loss"], cfg["loss_tol"]
+    finite = np.isfinite(loss)
+    reached = finite & (loss <= tol)
+    critical = finite & ~reached & (out["face_g_rel"] <= cfg["grad_tol"])
+    full = out["face_margin"] > 1
+    rule = finite & ~reached & ~critical & ~out["face_overflow"]
+    limit = out["face_limit"]
+    code = np.full(loss.shape, OUTCOMES.index("budget"), np.int8)
+    code[rule & (limit <= tol / BAND)] = OUTCOMES.index("flow_reaches")
+    code[rule & (limit >= tol * BAND)] = OUTCOMES.index("flow_deficient")
+    code[reached] = OUTCOMES.index("reached")
+    code[critical & ~full] = OUTCOMES.index("critical_deficient")
+    code[critical & full] = OUTCOMES.index("critical_full")
+    code[~finite] = OUTCOMES.index("diverged")
     return code
+
+
+def classes(code: np.ndarray) -> np.ndarray:
+    """Each trial's class index into ``CLASSES`` ("abcd") from its outcome code."""
+    table = np.zeros(len(OUTCOMES), np.int8)
+    for k, names in enumerate(CLASSES.values()):
+        for name in names:
+            table[OUTCOMES.index(name)] = k
+    return table[code]
 
 
 def bound_violations(out: dict) -> np.ndarray:
@@ -245,15 +377,17 @@ def bound_violations(out: dict) -> np.ndarray:
 CERT_MARGIN = 2.0  # full rank certified at an end point iff s_n/s_1 > CERT_MARGIN*rtol
 
 
-def lemma1_test(cell: dict, out_c: dict, code_c: np.ndarray) -> dict:
+def lemma1_test(out_c: dict, code_c: np.ndarray) -> dict:
     """Lemma 1 at the end points of one cell: among the critical end points that are
-    not global minima (outcomes ``critical_*``), how many have a Jacobian of certified
-    full rank (s_n/s_1 > ``CERT_MARGIN``·rtol, rtol = max(n, P)·eps₆₄: the SVD's
-    rounding cannot make a singular J look that far from singular)? Lemma 1 predicts
-    none. Also how close the critical ones came: max (s_n/s_1)/rtol."""
-    rtol = max(cell["n"], cell["n_params"]) * np.finfo(np.float64).eps
-    critical = (code_c == 1) | (code_c == 2)
-    ratio = out_c["s_ratio"][critical] / rtol
+    not global minima (outcomes ``critical_*``), how many have a face Jacobian J̃ of
+    certified full rank (s̃_n/s̃_1 > ``CERT_MARGIN``·rtol, rtol = max(n, P)·eps₆₄: the
+    SVD's rounding cannot make a singular J̃ look that far from singular)? J̃ᵀr = 0
+    with J̃ of full row rank forces r = 0, so Lemma 1 (and its face version) predicts
+    none. Also how close the critical ones came: max (s̃_n/s̃_1)/rtol."""
+    critical = (code_c == OUTCOMES.index("critical_deficient")) | (
+        code_c == OUTCOMES.index("critical_full")
+    )
+    ratio = out_c["face_margin"][critical]
     return {
         "critical_tested": int(critical.sum()),
         "critical_full_certified": int((ratio > CERT_MARGIN).sum()),
@@ -261,47 +395,85 @@ def lemma1_test(cell: dict, out_c: dict, code_c: np.ndarray) -> dict:
     }
 
 
-def summarize(cells, out: dict, cfg) -> list[dict]:
+def _quantiles(values) -> list | None:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    return [float(q) for q in np.quantile(values, [0.1, 0.5, 0.9])]
+
+
+def validation(code: np.ndarray, code_long: np.ndarray) -> dict:
+    """The face rule at ``steps`` against the same runs at ``VALIDATE_FACTOR``×steps:
+    how many keep their class, and the outcome-by-outcome table (rows: at ``steps``,
+    columns: at the long budget, both in ``OUTCOMES`` order)."""
+    k = code_long.shape[-1]
+    short = code[..., :k]
+    table = np.zeros((len(OUTCOMES), len(OUTCOMES)), int)
+    np.add.at(table, (short.ravel(), code_long.ravel()), 1)
+    return {
+        "trials": int(short.size),
+        "same_class": int((classes(short) == classes(code_long)).sum()),
+        "table": table.tolist(),
+    }
+
+
+def summarize(cells, out: dict, cfg, long: dict | None = None) -> list[dict]:
     code = outcome(out, cfg)
+    cls = classes(code)
+    code_long = outcome(long, cfg) if long else None
     rows = []
     for c, cell in enumerate(cells):
         t = code.shape[1]
-        k = int((code[c] == 0).sum())
+        k = int((cls[c] == 0).sum())
         lo, hi = stats.wilson_interval(k, t)
+        k_run = int((code[c] == 0).sum())
         k0 = int(out["full0"][c].sum())
         lo0, hi0 = stats.wilson_interval(k0, t)
         loss = out["loss"][c]
-        rows.append(
-            {
-                **{
-                    key: cell[key]
-                    for key in ("depth", "panel", "d0", "n", "d1", "n_params")
-                },
-                "trials": t,
-                "reached": k,
-                "p": k / t,
-                "p_ci95": [float(lo), float(hi)],
-                "outcomes": {
-                    name: int((code[c] == i).sum()) for i, name in enumerate(OUTCOMES)
-                },
-                "full_rank_init": k0,
-                "p_full_rank_init": k0 / t,
-                "p_full_rank_init_ci95": [float(lo0), float(hi0)],
-                "full_rank_end": int(out["full"][c].sum()),
-                # Lemma 1: full rank at the end point and not a global minimum needs
-                # g_rel >= s_n/s_1, so it is critical only when s_n/s_1 <= grad_tol.
-                "full_rank_end_not_reached": int(
-                    (out["full"][c] & (code[c] != 0)).sum()
-                ),
-                "loss_quantiles": [
-                    float(q) for q in np.nanquantile(loss, [0.1, 0.5, 0.9])
-                ],
-                "median_steps": float(np.median(out["steps"][c])),
-                "gradient_bound_violations": int(bound_violations(out)[c].sum()),
-                "lemma1": lemma1_test(cell, {"s_ratio": out["s_ratio"][c]}, code[c]),
-                "max_grad_err": float(np.nanmax(out["grad_err"][c])),
-            }
-        )
+        reach_time = np.where(code[c] == 0, out["time"][c], out["face_reach"][c])
+        b = int((cls[c] == 1).sum())
+        row = {
+            **{
+                key: cell[key]
+                for key in ("depth", "panel", "d0", "n", "d1", "n_params")
+            },
+            "trials": t,
+            "reached": k,
+            "p": k / t,
+            "p_ci95": [float(lo), float(hi)],
+            "reached_in_budget": k_run,
+            "p_in_budget": k_run / t,
+            "classes": {
+                name: int((cls[c] == i).sum()) for i, name in enumerate(CLASSES)
+            },
+            "p_deficient": b / t,
+            "p_deficient_ci95": [float(x) for x in stats.wilson_interval(b, t)],
+            "outcomes": {
+                name: int((code[c] == i).sum()) for i, name in enumerate(OUTCOMES)
+            },
+            "full_rank_init": k0,
+            "p_full_rank_init": k0 / t,
+            "p_full_rank_init_ci95": [float(lo0), float(hi0)],
+            "full_rank_end": int(out["full"][c].sum()),
+            # Lemma 1: full rank at the end point and not a global minimum needs
+            # g_rel >= s_n/s_1, so it is critical only when s_n/s_1 <= grad_tol.
+            "full_rank_end_not_reached": int((out["full"][c] & (cls[c] != 0)).sum()),
+            "loss_quantiles": [float(q) for q in np.nanquantile(loss, [0.1, 0.5, 0.9])],
+            "median_steps": float(np.median(out["steps"][c])),
+            # time to reach (class a), units of τ0 = n/s_1(J0)²: 10/50/90%
+            "reach_time_quantiles": _quantiles(reach_time[cls[c] == 0]),
+            "face_pairs_max": int(out["face_pairs"][c].max()),
+            # the face rule's borderline: L_∞ within BAND of the tolerance
+            "rule_borderline": int(
+                ((code[c] == OUTCOMES.index("budget")) & ~out["face_overflow"][c]).sum()
+            ),
+            "gradient_bound_violations": int(bound_violations(out)[c].sum()),
+            "lemma1": lemma1_test({"face_margin": out["face_margin"][c]}, code[c]),
+            "max_grad_err": float(np.nanmax(out["grad_err"][c])),
+        }
+        if long:
+            row["validation"] = validation(code[c], code_long[c])
+        rows.append(row)
     return rows
 
 
@@ -338,45 +510,71 @@ def compute(cfg: Config, ctx: runtime.Context):
     groups = {}
     for i, c in enumerate(cells):
         groups.setdefault((c["depth"], c["d0"], c["d1"]), []).append(i)
-    out, seconds = {}, {}
-    for (depth, d0, d1), idx in groups.items():
-        t0 = time.perf_counter()
-        sub = [cells[i] for i in idx]
-        sizes = (max(c["n"] for c in sub), d0)
-        cols = {
-            "n": np.array([c["n"] for c in sub], np.int32),
-            "d0": np.array([c["d0"] for c in sub], np.int32),
-            "n_params": np.array([c["n_params"] for c in sub], np.int32),
-        }
-        res = ctx.device(
-            device_fn(models.mlp(d0, d1, depth), sizes, cfg),
-            cols,
-            seeds[idx],
-            cfg.trials,
-            chunk=cfg.chunk,
-            desc=f"GD L={depth} d0={d0} m={d1}",
-            mesh=runtime.lapack_mesh(),
+
+    def sweep(trials, steps, what):
+        out, seconds = {}, {}
+        for (depth, d0, d1), idx in groups.items():
+            t0 = time.perf_counter()
+            sub = [cells[i] for i in idx]
+            sizes = (max(c["n"] for c in sub), d0)
+            cols = {
+                "n": np.array([c["n"] for c in sub], np.int32),
+                "d0": np.array([c["d0"] for c in sub], np.int32),
+                "n_params": np.array([c["n_params"] for c in sub], np.int32),
+            }
+            res = ctx.device(
+                device_fn(models.mlp(d0, d1, depth), sizes, cfg, steps),
+                cols,
+                seeds[idx],
+                trials,
+                chunk=cfg.chunk,
+                desc=f"GD{what} L={depth} d0={d0} m={d1}",
+                mesh=runtime.lapack_mesh(),
+            )
+            for k, v in res.items():
+                out.setdefault(k, np.zeros((len(cells), trials), v.dtype))[idx] = v
+            key = f"L{depth}_d0={d0}{what}"
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+        return out, seconds
+
+    out, seconds = sweep(cfg.trials, cfg.steps, "")
+    long = None
+    if cfg.validate:
+        long, more = sweep(
+            min(cfg.validate, cfg.trials), VALIDATE_FACTOR * cfg.steps, " long"
         )
-        for k, v in res.items():
-            out.setdefault(k, np.zeros((len(cells), cfg.trials), v.dtype))[idx] = v
-        key = f"L{depth}_d0={d0}"
-        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+        seconds.update(more)
     cfg_d = dataclasses.asdict(cfg)
-    summary = summarize(cells, out, cfg_d)
+    summary = summarize(cells, out, cfg_d, long)
     body = {
-        "training": "full-batch GD (optax.sgd, Nesterov momentum) on L = (1/2n) sum (F - "
-        "y)^2, y iid N(0,1), theta = hidden layers (v fixed), step lr / "
-        "lambda_max(J0 J0^T / n); stop at L <= loss_tol * L(0) or the "
-        f"budget (checked every {SEGMENT} steps)",
+        "training": "full-batch gradient descent (optax.sgd; Nesterov momentum if "
+        "momentum > 0) on L = (1/2n) sum (F - y)^2, y iid N(0,1), theta = hidden "
+        "layers (v fixed), step lr * n / lambda_max(J J^T) re-measured every "
+        f"{SEGMENT} steps ({POWER} warm-started power iterations); stop at L <= "
+        f"loss_tol * L(0) or the budget (checked every {SEGMENT} steps)",
         "rank_rule": "s_n(J) > max(n, P) * eps(float64) * s_1(J), singular values of J",
+        "face_rule": "at the end point, the face is every (unit, point) whose "
+        f"pre-activation changed sign at least twice in the last {SEGMENT} steps and "
+        "ends within twice its largest one-step change of 0; J~ = J projected onto "
+        "the null space of the face's pre-activation gradients; L_inf = the "
+        "linearized flow's limit on the face, |r outside range(J~) live|^2/(2n), live "
+        "by the rank rule (exact gradient flow at depth 2 while the face and region "
+        "hold; an extrapolation otherwise, validated on runs with "
+        f"{VALIDATE_FACTOR}x the budget)",
         "outcomes": {
-            "reached": "L <= loss_tol * L(0)",
-            "critical_deficient": "not reached, g_rel <= grad_tol, rank J < n",
-            "critical_full": "not reached, g_rel <= grad_tol, rank J = n "
-            "(Lemma 1: only if s_n/s_1 <= g_rel; borderline)",
-            "budget": "not reached, g_rel > grad_tol",
-            "diverged": "loss not finite",
+            "reached": "(a) L <= loss_tol * L(0) within the budget",
+            "flow_reaches": f"(a) not critical, L_inf <= loss_tol * L(0) / {BAND:g}",
+            "critical_deficient": "(b) not reached, ||J~^T r|| <= grad_tol * s_1(J) "
+            "||r||, rank J~ < n",
+            "flow_deficient": f"(b) not critical, L_inf >= {BAND:g} * loss_tol * L(0)"
+            " (the face's limit is a rank-deficient critical point)",
+            "critical_full": "(c) not reached, critical, rank J~ = n "
+            "(Lemma 1: borderline)",
+            "budget": f"(d) undecided: L_inf within {BAND:g}x of loss_tol * L(0), or "
+            f"more than {FACE_SLOTS}*N face pairs",
+            "diverged": "(d) loss not finite",
         },
+        "classes": {k: list(v) for k, v in CLASSES.items()},
         "metadata": {"sweep_seconds": seconds},
         "cells": summary,
     }
@@ -385,6 +583,9 @@ def compute(cfg: Config, ctx: runtime.Context):
         body["global_minima_cells"] = _gm_boundary(cfg, ctx)
         body["metadata"]["global_minima_seconds"] = time.perf_counter() - t0
     out["outcome"] = outcome(out, cfg_d)
+    if long:
+        out.update({f"long_{k}": v for k, v in long.items()})
+        out["long_outcome"] = outcome(long, cfg_d)
     return body, out
 
 
@@ -405,32 +606,45 @@ def _boundary(cells, ns, d1s, key):
     return np.array(ys)
 
 
+def _heatmap(ax, sub, key):
+    ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
+    img = np.full((len(d1s), len(ns)), np.nan)
+    for c in sub:
+        img[d1s.index(c["d1"]), ns.index(c["n"])] = c[key]
+    from jaxnet import plotting
+
+    im = ax.imshow(
+        img, origin="lower", aspect="auto", cmap=plotting.CMAP, vmin=0, vmax=1
+    )
+    ax.set_xticks(range(len(ns)), [str(n) for n in ns], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(d1s)), [str(d) for d in d1s], fontsize=7)
+    return im, ns, d1s
+
+
+def _panels(cells):
+    return list(dict.fromkeys((c["depth"], c["panel"]) for c in cells))
+
+
 def plot(results: dict, arrays: dict) -> dict:
-    """``gd_boundaries.png`` (GD success with the Figure 4 and 5/6 boundaries) and
-    ``gd_losses.png`` (final loss distributions by outcome)."""
+    """``gd_boundaries.png`` (P(GD reaches a global min) with GD's, Figure 4's and
+    Figures 5/6's p = 1/2 boundaries), ``gd_classes.png`` (P(rank-deficient critical
+    point) and the time to reach) and ``gd_losses.png`` (final loss by outcome)."""
     import matplotlib.pyplot as plt
 
     from jaxnet import plotting
 
     cells = results["cells"]
     gm = results.get("global_minima_cells", [])
-    panels = list(dict.fromkeys((c["depth"], c["panel"]) for c in cells))
+    panels = _panels(cells)
+    cfg = results["config"]
     figs = {}
     with plt.rc_context(plotting.STYLE):
-        fig, axes = plotting.axes_grid(1, len(panels), (3.6 * len(panels) + 0.6, 3.6))
+        fig, axes = plotting.axes_grid(1, len(panels), (3.6 * len(panels) + 0.6, 3.8))
         for ax, (depth, panel) in zip(axes[0], panels, strict=True):
             sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
-            ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
-            img = np.full((len(d1s), len(ns)), np.nan)
-            for c in sub:
-                img[d1s.index(c["d1"]), ns.index(c["n"])] = c["p"]
-            im = ax.imshow(
-                img, origin="lower", aspect="auto", cmap=plotting.CMAP, vmin=0, vmax=1
-            )
+            im, ns, d1s = _heatmap(ax, sub, "p")
             x = np.arange(len(ns))
-            ax.plot(
-                x, _boundary(sub, ns, d1s, "p"), "w-", lw=2, label="GD reaches 0 loss"
-            )
+            ax.plot(x, _boundary(sub, ns, d1s, "p"), "w-", lw=2, label="GD reaches")
             ax.plot(
                 x,
                 _boundary(sub, ns, d1s, "p_full_rank_init"),
@@ -447,32 +661,68 @@ def plot(results: dict, arrays: dict) -> dict:
                     lw=1.8,
                     label="region holds a global min (Fig. 5/6)",
                 )
-            ax.set_xticks(x, [str(n) for n in ns], rotation=90, fontsize=7)
-            ax.set_yticks(range(len(d1s)), [str(d) for d in d1s], fontsize=7)
             ax.set(xlabel="n", ylabel="$d_1$", title=f"L = {depth}, {panel}")
             ax.legend(fontsize=6, loc="upper left")
         fig.colorbar(im, ax=axes[0].tolist(), label="P(GD reaches a global min)")
-        cfg = results["config"]
         fig.suptitle(
-            f"gradient descent, {cfg['trials']} initializations/cell, "
-            f"{cfg['steps']} steps;\nlines: p = 1/2",
+            f"gradient descent to its end (depth {panels[0][0]}): "
+            f"{cfg['trials']} initializations/cell, {cfg['steps']} steps, then the "
+            "face rule;\nlines: p = 1/2"
+            + ("" if panels[0][0] == 2 else " (Figures 5/6: depth 2 only)"),
             fontsize=9,
         )
         figs["gd_boundaries.png"] = fig
 
+        code, time = (
+            arrays["outcome"],
+            np.where(arrays["outcome"] == 0, arrays["time"], arrays["face_reach"]),
+        )
+        fig, axes = plotting.axes_grid(2, len(panels), (3.6 * len(panels) + 0.6, 6.6))
+        for k, (depth, panel) in enumerate(panels):
+            sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
+            im, _, _ = _heatmap(axes[0, k], sub, "p_deficient")
+            axes[0, k].set(xlabel="n", ylabel="$d_1$", title=f"L = {depth}, {panel}")
+            idx = [
+                i
+                for i, c in enumerate(cells)
+                if (c["depth"], c["panel"]) == (depth, panel)
+            ]
+            ax = axes[1, k]
+            bins = np.linspace(0, 20, 61)
+            for i, label in (
+                (0, "in the budget"),
+                (OUTCOMES.index("flow_reaches"), "face rule"),
+            ):
+                sel = time[idx][code[idx] == i]
+                sel = sel[np.isfinite(sel) & (sel > 0)]
+                if sel.size:
+                    ax.hist(
+                        np.log10(sel),
+                        bins=bins,
+                        alpha=0.6,
+                        label=f"{label} ({sel.size})",
+                    )
+            ax.set(xlabel="log10 time to reach / τ0", ylabel="runs")
+            ax.legend(fontsize=6)
+        fig.colorbar(im, ax=axes[0].tolist(), label="P(rank-deficient critical point)")
+        fig.suptitle(
+            "class (b) and the gradient-flow time to reach (τ0 = n / s_1(J0)²)",
+            fontsize=9,
+        )
+        figs["gd_classes.png"] = fig
+
         fig, axes = plotting.axes_grid(1, len(panels), (3.4 * len(panels), 3.0))
-        outcome_arr = arrays["outcome"]
         loss = arrays["loss"]
         for ax, (depth, panel) in zip(axes[0], panels, strict=True):
             idx = [
                 i
                 for i, c in enumerate(cells)
-                if c["panel"] == panel and c["depth"] == depth
+                if (c["depth"], c["panel"]) == (depth, panel)
             ]
             vals = np.log10(np.maximum(loss[idx], 1e-20))
             bins = np.linspace(-12, 1, 40)
-            for i, name in enumerate(OUTCOMES[:4]):
-                sel = vals[outcome_arr[idx] == i]
+            for i, name in enumerate(OUTCOMES):
+                sel = vals[(code[idx] == i) & np.isfinite(vals)]
                 if sel.size:
                     ax.hist(sel, bins=bins, alpha=0.6, label=f"{name} ({sel.size})")
             ax.set(
@@ -485,11 +735,23 @@ def plot(results: dict, arrays: dict) -> dict:
     return figs
 
 
+def rule_error(cells) -> tuple[int, int]:
+    """``(changed, validated)``: validated runs whose class at ``steps`` differs from
+    their class at ``VALIDATE_FACTOR``×steps."""
+    val = [c["validation"] for c in cells if "validation" in c]
+    return (
+        sum(v["trials"] - v["same_class"] for v in val),
+        sum(v["trials"] for v in val),
+    )
+
+
 def report(results: dict) -> str:
     cells = results["cells"]
-    tot = {name: sum(c["outcomes"][name] for c in cells) for name in OUTCOMES}
+    tot = {k: sum(c["classes"][k] for c in cells) for k in CLASSES}
+    changed, validated = rule_error(cells)
     return (
-        f"{runtime.report_head(results, 'trials', 'runs')}; outcomes {tot}; "
+        f"{runtime.report_head(results, 'trials', 'runs')}; classes {tot}; the face "
+        f"rule changed class in {changed} of {validated} runs rerun {VALIDATE_FACTOR}x longer; "
         "gradient-bound "
         f"violations {sum(c['gradient_bound_violations'] for c in cells)}"
     )
@@ -503,8 +765,8 @@ def train(
     Example:
       >>> from jaxnet.experiments import gradient_descent
       >>> res = gradient_descent.train(d0=[2], n=[10], d1=[10, 40], trials=5,
-      ...                              steps=200, gm_regions=0, workers=1)
-      >>> [o["budget"] for o in res.column("outcomes")]  # 200 steps: all still descending
+      ...                              steps=200, validate=0, gm_regions=0, workers=1)
+      >>> [sum(c.values()) for c in res.column("classes")]  # (a)-(d) for every run
       [5, 5]
     """
     return runtime.run(

@@ -182,19 +182,19 @@ def certified_until(value0, coef, valid, mu):
     return jnp.where(first == BLOCK, n_int, (b - 1) * BLOCK + first)
 
 
-def _loss_at(mu, c2, n, k, rest=0.0):
+def loss_at(mu, c2, n, k, rest=0.0):
     """L at time k (units of τ) of the closed form; ``rest``: ‖r‖² outside the range
     of U (P < N), which no flow in the region reduces."""
     kept = jnp.sum(jnp.where(mu > 0, jnp.exp(-2 * k * mu), 1.0) * c2)
     return (kept + rest) / (2 * n)
 
 
-def _first_reach(mu, c2, n, target, rest=0.0):
+def first_reach(mu, c2, n, target, rest=0.0):
     """The least time k ≥ 0 (units of τ, to relative 2^-40) with L(k) ≤ target, or ∞
     if L(2^62) > target."""
 
     def loss(k):
-        return _loss_at(mu, c2, n, k, rest)
+        return loss_at(mu, c2, n, k, rest)
 
     def body(_, lohi):
         lo, hi = lohi  # log2 k: L(2^lo) > target ≥ L(2^hi)
@@ -396,7 +396,7 @@ def descend(
         t_fail = jnp.where(slide_ok, certified_until(value0, coefs, valid, mu), 0)
         ks = jnp.asarray(HORIZONS + (math.inf,), dtype)
         safe = ks[t_fail]
-        reach = _first_reach(mu, c**2, n, loss_target, cf["rest"])
+        reach = first_reach(mu, c**2, n, loss_target, cf["rest"])
         reached = (reach <= safe) & jnp.isfinite(reach)
         limit = ~reached & (t_fail == len(HORIZONS))
         k_jump = jnp.where(reached, reach, jnp.where(limit, jnp.inf, safe))
@@ -461,3 +461,44 @@ def deficiency_certificate(theta, v, xt, mask, n, d0, rtol, off=None):
         j, xt[:, :-1], bits, n, d0, rtol, row_mask=mask > 0
     )
     return zero_row | cert, jnp.where(zero_row, 0.0, ratio)
+
+
+def face_flow(j, constraints, r, n, n_params, target):
+    """Where gradient flow on a face goes if the face and region do not change, at any
+    depth: the linearization of the flow at an end point θ.
+
+    ``j: (N, P)`` the Jacobian at θ (rows of padding zero), ``constraints: (K, P)``
+    the gradients ∇_θ z of the face's pre-activations (rows of zeros ignored), ``r:
+    (N,)`` the residual, ``target`` the loss to reach. On the face (every constrained
+    z held at 0) the flow moves in the null space of the constraints, so its Jacobian
+    is J̃ = J·Π, Π the projector onto that null space (relu's side at z = 0 does not
+    matter there: its derivative multiplies ∇z·dθ = 0). With J̃ = U S Vᵀ and c = Uᵀr,
+    the linearized flow's loss is ``loss_at`` (live: s_m > rtol·s̃_1, Figure 4's rule
+    with rtol = max(n, P)·eps). At depth 2 with a face whose slide stays valid this is
+    ``tail``'s exact closed form; otherwise an extrapolation.
+
+    Returns ``limit`` (L at t = ∞), ``reach`` (the time to ``target``, units of
+    τ̃ = n/s̃_1²; ∞ if never), ``tau``, ``live`` (rank of J̃ by the rule), ``margin``
+    (s̃_n/s̃_1 over rtol: > 1 full rank) and ``grad`` (‖J̃ᵀr‖, the min-norm slide
+    velocity times n)."""
+    dtype = j.dtype
+    rtol = jnp.maximum(n, n_params) * jnp.finfo(dtype).eps
+    _, sc, vt = jnp.linalg.svd(constraints, full_matrices=False)
+    keep = sc > 1e-10 * jnp.maximum(sc[0], jnp.finfo(dtype).tiny)
+    basis = vt * keep[:, None]
+    jf = j - (j @ basis.T) @ basis
+    s, u, _ = thin_svd(jf)
+    s0 = jnp.maximum(s[0], jnp.finfo(dtype).tiny)
+    live = s > rtol * s0
+    mu = jnp.where(live, (s / s0) ** 2, 0.0)
+    c2 = (u.T @ r) ** 2
+    rest = jnp.maximum(jnp.sum(r**2) - jnp.sum(c2), 0.0)
+    s_n = jnp.where(n <= s.shape[0], s[jnp.minimum(n, s.shape[0]) - 1], 0.0)
+    return {
+        "limit": loss_at(mu, c2, n, jnp.inf, rest),
+        "reach": first_reach(mu, c2, n, target, rest),
+        "tau": n / s0**2,
+        "live": jnp.sum(live),
+        "margin": s_n / s0 / rtol,
+        "grad": jnp.linalg.norm(jf.T @ r),
+    }
