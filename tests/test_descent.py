@@ -196,3 +196,41 @@ def test_region_jacobian_is_autodiff(key, d0):
     want = jax.jacrev(f)(net.theta).reshape(n, -1)
     got = descent.region_jacobian(net.theta, net.v, net.xt, jnp.ones(n))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-12)
+
+
+def test_face_flow_is_the_closed_form_on_a_face(key):
+    """``face_flow`` (any depth: J projected off the face's pre-activation gradients)
+    against ``tail`` (depth 2: per-unit projectors) on faces of 1-3 pairs: the same
+    rank by the rule, the same L(∞) and time to reach, 1e-8 relative. With 3 units
+    (P = 9, rank ≤ 9 − face < n) the flow keeps a residual: L(∞) > 0."""
+    n, d0 = 8, 2
+    checked = []
+    for t in range(6):
+        m = (12, 3)[t % 2]
+        p = m * (d0 + 1)
+        k = jax.random.fold_in(key, t)
+        net = _net(k, n, d0, m)
+        y = jax.random.normal(jax.random.fold_in(k, 1), (n,))
+        mask = jnp.ones(n)
+        pairs = [(0, 0), (3 % m, 5), (7 % m, 2)][: t % 3 + 1]
+        face = jnp.zeros((m, n), bool)
+        for i, j in pairs:
+            face = face.at[i, j].set(True)
+        cf = _tail(net.theta, face, net.v, net.xt, y, mask, n, _rtol(n, p))
+        theta = cf["theta"]  # projected onto the face
+        rows = jnp.stack(
+            [jnp.zeros((m, d0 + 1)).at[i].set(net.xt[j]).ravel() for i, j in pairs]
+        )
+        jac = descent.region_jacobian(theta, net.v, net.xt, mask, off=face)
+        r = jnp.maximum(theta @ net.xt.T, 0.0).T @ net.v - y
+        target = 1e-3 * float(jnp.sum(y**2)) / (2 * n)
+        ff = descent.face_flow(jac, rows, r, n, p, target)
+        want_limit = descent.loss_at(cf["mu"], cf["c"] ** 2, n, jnp.inf, cf["rest"])
+        np.testing.assert_allclose(ff["limit"], want_limit, rtol=1e-8, atol=1e-14)
+        assert int(ff["live"]) == int(jnp.sum(cf["live"]))
+        want_reach = descent.first_reach(cf["mu"], cf["c"] ** 2, n, target, cf["rest"])
+        np.testing.assert_allclose(
+            ff["reach"] * ff["tau"], want_reach * cf["tau"], rtol=1e-8
+        )
+        checked.append(float(want_limit) > 1e-6 * float(jnp.sum(y**2)))
+    assert checked == [False, True] * 3  # full rank reaches 0; 3 units cannot

@@ -162,28 +162,85 @@ def _deep_rows(res, name="deep_rank"):
 
 
 def _gd_rows(res, name="gradient_descent"):
+    from jaxnet import stats
+    from jaxnet.experiments import gradient_descent as gd
+
     cells = res["cells"]
-    parts, bound = [], sum(c["gradient_bound_violations"] for c in cells)
-    for panel in dict.fromkeys(f"L={c['depth']} {c['panel']}" for c in cells):
+    bound = sum(c["gradient_bound_violations"] for c in cells)
+    panels = list(dict.fromkeys(f"L={c['depth']} {c['panel']}" for c in cells))
+    parts, undecided = [], 0
+    for panel in panels:
         sub = [c for c in cells if f"L={c['depth']} {c['panel']}" == panel]
-        o = {k: sum(c["outcomes"][k] for c in sub) for k in sub[0]["outcomes"]}
+        k = {x: sum(c["classes"][x] for c in sub) for x in gd.CLASSES}
+        o = {x: sum(c["outcomes"][x] for c in sub) for x in gd.OUTCOMES}
         t = sum(c["trials"] for c in sub)
+        undecided += k["d"]
         parts.append(
-            f"{panel}: reached {_fmt_p(o['reached'], t)}, rank-deficient "
-            f"critical {o['critical_deficient']}, full-rank critical "
-            f"(borderline, s_n/s_1 <= grad_tol) {o['critical_full']}, still "
-            f"descending at the budget {o['budget']}, diverged {o['diverged']}"
+            f"{panel}: (a) reaches {_fmt_p(k['a'], t)} ({o['reached']} within the "
+            f"budget, {o['flow_reaches']} by the face rule), (b) rank-deficient "
+            f"critical point {_fmt_p(k['b'], t)} ({o['critical_deficient']} critical "
+            f"at the end, {o['flow_deficient']} by the face rule), (c) full-rank "
+            f"critical {k['c']}, (d) undecided {k['d']} ({o['diverged']} diverged)"
+        )
+    total = sum(c["trials"] for c in cells)
+    changed, validated = gd.rule_error(cells)
+    if validated:
+        lo, hi = stats.wilson_interval(changed, validated)
+        parts.append(
+            f"the face rule's error, measured on {validated} runs rerun with "
+            f"{gd.VALIDATE_FACTOR}x the budget: {changed} changed class "
+            f"({changed / validated:.3f} [{lo:.3f}, {hi:.3f}])"
         )
     cfg = res["config"]
     scale = (
-        f"{cells[0]['trials']} initializations/cell, {cfg['steps']} steps, "
-        f"loss_tol {cfg['loss_tol']:g}, grad_tol {cfg['grad_tol']:g}"
+        f"{cells[0]['trials']} initializations/cell, {cfg['steps']} GD steps then the "
+        f"face rule, loss_tol {cfg['loss_tol']:g}, grad_tol {cfg['grad_tol']:g}"
     )
+    findings = []
+    for f in gd.boundary_finding(res):
+        refs = [x for x in ("full_rank", "global_min_region") if x in f]
+        says = [
+            f"{x.replace('_', '-')}: intervals overlap in {f[x]['overlap']}/"
+            f"{f['cells']} cells (GD below in {f[x]['gd_below']}, above in "
+            f"{f[x]['gd_above']})"
+            + (
+                f", p = 1/2 boundaries {f[x]['boundary_steps']:.1f} grid steps apart"
+                if f[x]["boundary_steps"] is not None
+                else ""
+            )
+            for x in refs
+        ]
+        follows = [x.replace("_", "-") for x in refs if f[x]["follows"]]
+        findings.append(
+            f"L={f['depth']} {f['panel']}: GD follows "
+            f"{' and '.join(follows) if follows else 'neither'} ("
+            + "; ".join(says)
+            + (
+                f"; GD's p never reaches 1/2 at {f['gd_boundary_missing']} of the n"
+                if f["gd_boundary_missing"]
+                else ""
+            )
+            + ")"
+        )
     return [
         (
-            "Beyond: gradient descent from random initializations (where it ends)",
+            "Beyond: gradient descent to its end from random initializations: "
+            "(a) a global minimum, (b) a rank-deficient critical point, (c) a "
+            "full-rank critical point, (d) undecided (target: at most 5% in (d))",
             "— (slides: further topic 'gradient descent')",
             "; ".join(parts),
+            scale,
+            "beyond the documents"
+            if undecided <= 0.05 * total
+            else f"undecided {undecided}/{total} > 5%",
+            f"{name}/gd_classes.png",
+        ),
+        (
+            "Beyond: does GD's success follow the full-rank boundary (Figure 4, "
+            "same trials) or the global-minimum-region boundary (Figures 5/6)? "
+            f"(follows: 95% intervals overlap in >= {gd.FOLLOWS:.0%} of the cells)",
+            "— (slides: further topic 'gradient descent')",
+            "; ".join(findings),
             scale,
             "beyond the documents",
             f"{name}/gd_boundaries.png",
@@ -193,7 +250,7 @@ def _gd_rows(res, name="gradient_descent"):
             "Consistency check (true of every matrix, not a test of Lemma 1): at a "
             "full-rank end point ||J^T r|| >= s_n(J) ||r||, with the autodiff gradient",
             "—",
-            f"{bound} end points violate it (of {sum(c['trials'] for c in cells)})",
+            f"{bound} end points violate it (of {total})",
             scale,
             "consistent" if bound == 0 else "inconsistent: gradient, J or SVD wrong",
             f"{name}/gd_losses.png",

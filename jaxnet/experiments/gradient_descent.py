@@ -224,11 +224,13 @@ def device_fn(net: models.Network, sizes, cfg: Config, steps: int | None = None)
             s = deep.singular_values(j)
             s_n = jnp.where(n <= s.shape[0], s[jnp.minimum(n, s.shape[0]) - 1], 0.0)
             rtol = jnp.maximum(n, cell["n_params"]) * eps
-            return s[0], s_n / s[0], s_n > rtol * s[0]
+            s_1 = jnp.maximum(s[0], jnp.finfo(jnp.float64).tiny)  # J = 0: ratio 0
+            return s[0], s_n / s_1, s_n > rtol * s[0]
 
         j0 = jac(flat0)
         s1_0, ratio_0, full_0 = rank_stats(j0)
         zero_loss = 0.5 * jnp.sum(y**2) / n
+        lam_scale = s1_0**2  # λ_max(J0 J0ᵀ)
         target = cfg.loss_tol * zero_loss
         opt = optax.sgd(1.0, momentum=cfg.momentum or None, nesterov=cfg.momentum > 0)
 
@@ -244,7 +246,10 @@ def device_fn(net: models.Network, sizes, cfg: Config, steps: int | None = None)
                 w = jax.jvp(outputs, (flat,), vjp(u))[1]
                 lam = jnp.linalg.norm(w)
                 u = w / jnp.maximum(lam, 1e-300)
-            return cfg.lr * n / lam, u
+            # a network whose units are all off at every point (J = 0) is at a
+            # critical point: it stays there (η = 0) rather than taking η = ∞
+            alive = lam > 1e-12 * lam_scale
+            return jnp.where(alive, cfg.lr * n / jnp.where(alive, lam, 1.0), 0.0), u
 
         def segment(carry):
             flat, state, u, time, steps_, _ = carry
@@ -604,6 +609,57 @@ def _boundary(cells, ns, d1s, key):
                 break
         ys.append(y)
     return np.array(ys)
+
+
+FOLLOWS = 0.8  # GD follows a boundary iff the 95% intervals overlap in 80% of cells
+
+
+def _side(a, b) -> int:
+    """−1, 0 or 1: interval ``a`` lies below ``b``, overlaps it, or lies above it."""
+    return -1 if a[1] < b[0] else (1 if a[0] > b[1] else 0)
+
+
+def boundary_finding(results: dict) -> list[dict]:
+    """Per (depth, panel): does P(GD reaches) follow P(full-rank J at init) (Figure 4,
+    the same trials) or P(a random region holds a global minimum) (Figures 5/6, depth
+    2)? Cell by cell, the two 95% Wilson intervals either overlap or one lies below
+    the other; GD *follows* a boundary where they overlap in at least ``FOLLOWS`` of
+    the cells. Also the p = 1/2 boundaries' mean distance in grid steps (over the n
+    where both cross 1/2 in the grid) and how many n GD's boundary never crosses."""
+    cells = results["cells"]
+    gm = results.get("global_minima_cells", [])
+    out = []
+    for depth, panel in _panels(cells):
+        sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
+        ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
+        gd_line = _boundary(sub, ns, d1s, "p")
+        row = {"depth": depth, "panel": panel, "cells": len(sub)}
+        refs = {"full_rank": (sub, "p_full_rank_init", "p_full_rank_init_ci95")}
+        gsub = {(c["n"], c["d1"]): c for c in gm if c["panel"] == panel}
+        if depth == 2 and gsub:
+            refs["global_min_region"] = (
+                [gsub.get((c["n"], c["d1"])) for c in sub],
+                "p",
+                "p_ci95",
+            )
+        for name, (ref, key, ci) in refs.items():
+            sides = [
+                _side(c["p_ci95"], r[ci]) for c, r in zip(sub, ref, strict=True) if r
+            ]
+            line = _boundary([r for r in ref if r], ns, d1s, key)
+            both = np.isfinite(gd_line) & np.isfinite(line)
+            row[name] = {
+                "gd_below": sides.count(-1),
+                "overlap": sides.count(0),
+                "gd_above": sides.count(1),
+                "follows": sides.count(0) >= FOLLOWS * len(sides),
+                "boundary_steps": float(np.mean(np.abs(gd_line - line)[both]))
+                if both.any()
+                else None,
+            }
+        row["gd_boundary_missing"] = int((~np.isfinite(gd_line)).sum())
+        out.append(row)
+    return out
 
 
 def _heatmap(ax, sub, key):
