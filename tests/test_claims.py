@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from jaxnet import claims
+from jaxnet import claims, stats
 
 
 def _fig4(slope_fixed: float, slope_ratio: float, trials=50):
@@ -212,7 +212,8 @@ def test_theorem3_fails_when_the_sampler_check_fails():
     )
 
 
-def _lemma1(tested: int, certified: int):
+def _lemma1(tested: int, certified: int, undecided: int = 0, p_full: float = 1.0):
+    reached = 5 - tested - undecided
     cell = {
         "depth": 2,
         "panel": "d0=2",
@@ -220,13 +221,21 @@ def _lemma1(tested: int, certified: int):
         "n": 10,
         "d1": 10,
         "trials": 5,
+        "p": reached / 5,
+        "p_ci95": list(stats.wilson_interval(reached, 5)),
+        "p_full_rank_init": p_full,
+        "p_full_rank_init_ci95": list(stats.wilson_interval(round(5 * p_full), 5)),
+        "classes": {"a": reached, "b": tested, "c": 0, "d": undecided},
         "outcomes": {
-            "reached": 5 - tested,
+            "reached": reached,
             "critical_deficient": tested,
             "critical_full": 0,
-            "budget": 0,
+            "budget": undecided,
             "diverged": 0,
+            "flow_reaches": 0,
+            "flow_deficient": 0,
         },
+        "validation": {"trials": 2, "same_class": 2, "table": [[0] * 7] * 7},
         "gradient_bound_violations": 0,
         "lemma1": {
             "critical_tested": tested,
@@ -236,6 +245,24 @@ def _lemma1(tested: int, certified: int):
     }
     cfg = {"steps": 10, "loss_tol": 1e-4, "grad_tol": 1e-6}
     return {"gradient_descent": {"cells": [cell], "config": cfg}}
+
+
+def test_gd_rows_can_fail_and_state_the_finding():
+    """The classes row fails above 5% undecided; the finding names what GD follows by
+    the overlap of the intervals, and "neither" where they do not overlap."""
+    rows = claims.claims_further(_lemma1(0, 0))
+    (classes,) = [r for r in rows if "(d) undecided (target" in r[0]]
+    assert classes[4] == "beyond the documents"
+    assert "the face rule's error, measured on 2 runs" in classes[2]
+    rows = claims.claims_further(_lemma1(0, 0, undecided=1))
+    (classes,) = [r for r in rows if "(d) undecided (target" in r[0]]
+    assert classes[4] == "undecided 1/5 > 5%"
+    (finding,) = [r for r in claims.claims_further(_lemma1(0, 0)) if "follow" in r[0]]
+    assert "GD follows full-rank (" in finding[2]  # p = 1 and P(full rank) = 1
+    (finding,) = [
+        r for r in claims.claims_further(_lemma1(5, 0, p_full=1.0)) if "follow" in r[0]
+    ]
+    assert "GD follows neither" in finding[2]  # p = 0 against P(full rank) = 1
 
 
 def test_lemma1_row_can_fail_and_the_matrix_identity_is_only_a_consistency_check():
