@@ -109,8 +109,15 @@ SPEC = runtime.Spec(
     # bit-identical arithmetic: grad_err = ‖∇L − Jᵀr‖·n/(s₁‖r‖) (~1e-17; a real
     # inconsistency is orders of magnitude above 1e-12), and s_n/s_1 of a numerically
     # rank-deficient Jacobian (~1e-17; below 1e-15 it is under every rank threshold
-    # here, max(n, P)·eps ≥ 2.2e-15, and the decisions themselves compare exactly)
-    audit_atol={"grad_err": 1e-12, "s_ratio": 1e-15, "s_ratio0": 1e-15},
+    # here, max(n, P)·eps ≥ 2.2e-15, and the decisions themselves compare exactly),
+    # and face_limit = L_∞/L(0) where the face's flow reaches 0 (~1e-17: ‖r‖² minus
+    # its part in range(J̃); the rule compares it with loss_tol/BAND = 1e-5)
+    audit_atol={
+        "grad_err": 1e-12,
+        "s_ratio": 1e-15,
+        "s_ratio0": 1e-15,
+        "face_limit": 1e-12,
+    },
 )
 
 
