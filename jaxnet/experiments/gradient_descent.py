@@ -688,6 +688,13 @@ def _panels(cells):
     return list(dict.fromkeys((c["depth"], c["panel"]) for c in cells))
 
 
+def _panel_rows(cells, depth, panel) -> list[int]:
+    """The rows of the trial arrays that belong to one (depth, panel)."""
+    return [
+        i for i, c in enumerate(cells) if (c["depth"], c["panel"]) == (depth, panel)
+    ]
+
+
 def plot(results: dict, arrays: dict) -> dict:
     """``gd_boundaries.png`` (P(GD reaches a global min) with GD's, Figure 4's and
     Figures 5/6's p = 1/2 boundaries), ``gd_classes.png`` (P(rank-deficient critical
@@ -736,27 +743,22 @@ def plot(results: dict, arrays: dict) -> dict:
         )
         figs["gd_boundaries.png"] = fig
 
-        code, time = (
-            arrays["outcome"],
-            np.where(arrays["outcome"] == 0, arrays["time"], arrays["face_reach"]),
-        )
+        code = arrays["outcome"]
+        # the time to reach: in the budget, or the face rule's extrapolation
+        reach = np.where(code == 0, arrays["time"], arrays["face_reach"])
         fig, axes = plotting.axes_grid(2, len(panels), (3.6 * len(panels) + 0.6, 6.6))
         for k, (depth, panel) in enumerate(panels):
             sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
             im, _, _ = _heatmap(axes[0, k], sub, "p_deficient")
             axes[0, k].set(xlabel="n", ylabel="$d_1$", title=f"L = {depth}, {panel}")
-            idx = [
-                i
-                for i, c in enumerate(cells)
-                if (c["depth"], c["panel"]) == (depth, panel)
-            ]
+            idx = _panel_rows(cells, depth, panel)
             ax = axes[1, k]
             bins = np.linspace(0, 20, 61)
             for i, label in (
                 (0, "in the budget"),
                 (OUTCOMES.index("flow_reaches"), "face rule"),
             ):
-                sel = time[idx][code[idx] == i]
+                sel = reach[idx][code[idx] == i]
                 sel = sel[np.isfinite(sel) & (sel > 0)]
                 if sel.size:
                     ax.hist(
@@ -777,11 +779,7 @@ def plot(results: dict, arrays: dict) -> dict:
         fig, axes = plotting.axes_grid(1, len(panels), (3.4 * len(panels), 3.0))
         loss = arrays["loss"]
         for ax, (depth, panel) in zip(axes[0], panels, strict=True):
-            idx = [
-                i
-                for i, c in enumerate(cells)
-                if (c["depth"], c["panel"]) == (depth, panel)
-            ]
+            idx = _panel_rows(cells, depth, panel)
             vals = np.log10(np.maximum(loss[idx], 1e-20))
             bins = np.linspace(-12, 1, 40)
             for i, name in enumerate(OUTCOMES):
