@@ -47,6 +47,39 @@ def wilson_interval(successes, trials, z: float = Z95):
     return (low, high) if low.ndim else (float(low), float(high))
 
 
+def crossing(ps, level: float = 0.5) -> float:
+    """Where the sequence ``ps`` first reaches ``level``: a fractional index, linear
+    between the last point below and the first at or above (0 if ``ps[0]`` reaches it;
+    NaN if none does). A p = ½ boundary on a grid is this, row by row.
+
+    Example:
+      >>> from jaxnet import stats
+      >>> stats.crossing([0.1, 0.3, 0.7, 0.9])
+      1.5
+    """
+    ps = [float(p) for p in ps]
+    for i, p in enumerate(ps):
+        if p >= level:
+            return float(i) if i == 0 else i - 1 + (level - ps[i - 1]) / (p - ps[i - 1])
+    return float("nan")
+
+
+def grid_crossing(cells, ns, d1s, key: str, level: float = 0.5) -> np.ndarray:
+    """A boundary on an (n, d1) grid of per-cell results: per n, ``crossing`` of
+    ``cell[key]`` along ``d1s`` (a fractional index into ``d1s``; NaN where it never
+    reaches ``level`` or a cell is missing before it does)."""
+    at = {(c["n"], c["d1"]): c[key] for c in cells}
+    return np.array(
+        [crossing([at.get((n, d), np.nan) for d in d1s], level) for n in ns]
+    )
+
+
+def interval_side(a, b) -> int:
+    """−1, 0 or 1: interval ``a = (lo, hi)`` lies below ``b``, overlaps it, or lies
+    above it."""
+    return -1 if a[1] < b[0] else (1 if a[0] > b[1] else 0)
+
+
 def exact_interval(successes, trials, level: float = 0.95):
     """Clopper–Pearson ("exact") interval for a binomial proportion (elementwise), by
     beta quantiles — the numbers of SciPy's ``binomtest(k, T).proportion_ci(

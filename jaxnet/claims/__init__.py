@@ -17,6 +17,8 @@ from jaxnet.claims.beyond import (
     claims_further,
     claims_threshold,
     claims_threshold_1d,
+    gd_boundary_finding,
+    gd_rule_error,
     lemma1_row,
     threshold_law_verdict,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "claims_threshold",
     "claims_threshold_1d",
     "condensation_limit",
+    "gd_boundary_finding",
+    "gd_rule_error",
     "lemma1_row",
     "sampler_check",
     "threshold_law_verdict",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxnet import stats
 from jaxnet.claims._common import _fmt_p
 from jaxnet.rank import limit_law
 
@@ -161,18 +162,76 @@ def _deep_rows(res, name="deep_rank"):
     return rows
 
 
-def _gd_rows(res, name="gradient_descent"):
-    from jaxnet import stats
-    from jaxnet.experiments import gradient_descent as gd
+FOLLOWS = 0.8  # GD follows a boundary iff the 95% intervals overlap in 80% of cells
 
+
+def gd_boundary_finding(results: dict) -> list[dict]:
+    """Per (depth, panel) of a ``gradient_descent`` run: does P(GD reaches) follow
+    P(full-rank J at init) (Figure 4, the same trials) or P(a random region holds a
+    global minimum) (Figures 5/6, depth 2)? Cell by cell, the two 95% Wilson intervals
+    either overlap or one lies below the other; GD *follows* a boundary where they
+    overlap in at least ``FOLLOWS`` of the cells. Also the p = 1/2 boundaries' mean
+    distance in grid steps (over the n where both cross 1/2 in the grid) and how many
+    n GD's boundary never crosses."""
+    cells = results["cells"]
+    gm = results.get("global_minima_cells", [])
+    out = []
+    for depth, panel in dict.fromkeys((c["depth"], c["panel"]) for c in cells):
+        sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
+        ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
+        gd_line = stats.grid_crossing(sub, ns, d1s, "p")
+        row = {"depth": depth, "panel": panel, "cells": len(sub)}
+        refs = {"full_rank": (sub, "p_full_rank_init", "p_full_rank_init_ci95")}
+        gsub = {(c["n"], c["d1"]): c for c in gm if c["panel"] == panel}
+        if depth == 2 and gsub:
+            refs["global_min_region"] = (
+                [gsub.get((c["n"], c["d1"])) for c in sub],
+                "p",
+                "p_ci95",
+            )
+        for name, (ref, key, ci) in refs.items():
+            sides = [
+                stats.interval_side(c["p_ci95"], r[ci])
+                for c, r in zip(sub, ref, strict=True)
+                if r
+            ]
+            line = stats.grid_crossing([r for r in ref if r], ns, d1s, key)
+            both = np.isfinite(gd_line) & np.isfinite(line)
+            row[name] = {
+                "gd_below": sides.count(-1),
+                "overlap": sides.count(0),
+                "gd_above": sides.count(1),
+                "follows": sides.count(0) >= FOLLOWS * len(sides),
+                "boundary_steps": float(np.mean(np.abs(gd_line - line)[both]))
+                if both.any()
+                else None,
+            }
+        row["gd_boundary_missing"] = int((~np.isfinite(gd_line)).sum())
+        out.append(row)
+    return out
+
+
+def gd_rule_error(cells) -> tuple[int, int]:
+    """``(changed, validated)`` of a ``gradient_descent`` run: validated runs whose
+    class at ``steps`` differs from their class with the longer validation budget."""
+    val = [c["validation"] for c in cells if "validation" in c]
+    return (
+        sum(v["trials"] - v["same_class"] for v in val),
+        sum(v["trials"] for v in val),
+    )
+
+
+def _gd_rows(res, name="gradient_descent"):
     cells = res["cells"]
+    classes = list(cells[0]["classes"])
+    outcomes = list(cells[0]["outcomes"])
     bound = sum(c["gradient_bound_violations"] for c in cells)
     panels = list(dict.fromkeys(f"L={c['depth']} {c['panel']}" for c in cells))
     parts, undecided = [], 0
     for panel in panels:
         sub = [c for c in cells if f"L={c['depth']} {c['panel']}" == panel]
-        k = {x: sum(c["classes"][x] for c in sub) for x in gd.CLASSES}
-        o = {x: sum(c["outcomes"][x] for c in sub) for x in gd.OUTCOMES}
+        k = {x: sum(c["classes"][x] for c in sub) for x in classes}
+        o = {x: sum(c["outcomes"][x] for c in sub) for x in outcomes}
         t = sum(c["trials"] for c in sub)
         undecided += k["d"]
         parts.append(
@@ -183,12 +242,12 @@ def _gd_rows(res, name="gradient_descent"):
             f"critical {k['c']}, (d) undecided {k['d']} ({o['diverged']} diverged)"
         )
     total = sum(c["trials"] for c in cells)
-    changed, validated = gd.rule_error(cells)
+    changed, validated = gd_rule_error(cells)
     if validated:
         lo, hi = stats.wilson_interval(changed, validated)
         parts.append(
-            f"the face rule's error, measured on {validated} runs rerun with "
-            f"{gd.VALIDATE_FACTOR}x the budget: {changed} changed class "
+            f"the face rule's error, measured on {validated} runs rerun with a "
+            f"longer budget (results' face_rule): {changed} changed class "
             f"({changed / validated:.3f} [{lo:.3f}, {hi:.3f}])"
         )
     cfg = res["config"]
@@ -197,7 +256,7 @@ def _gd_rows(res, name="gradient_descent"):
         f"face rule, loss_tol {cfg['loss_tol']:g}, grad_tol {cfg['grad_tol']:g}"
     )
     findings = []
-    for f in gd.boundary_finding(res):
+    for f in gd_boundary_finding(res):
         refs = [x for x in ("full_rank", "global_min_region") if x in f]
         says = [
             f"{x.replace('_', '-')}: intervals overlap in {f[x]['overlap']}/"
@@ -238,7 +297,7 @@ def _gd_rows(res, name="gradient_descent"):
         (
             "Beyond: does GD's success follow the full-rank boundary (Figure 4, "
             "same trials) or the global-minimum-region boundary (Figures 5/6)? "
-            f"(follows: 95% intervals overlap in >= {gd.FOLLOWS:.0%} of the cells)",
+            f"(follows: 95% intervals overlap in >= {FOLLOWS:.0%} of the cells)",
             "— (slides: further topic 'gradient descent')",
             "; ".join(findings),
             scale,

@@ -601,74 +601,6 @@ def compute(cfg: Config, ctx: runtime.Context):
     return body, out
 
 
-def _boundary(cells, ns, d1s, key):
-    """Per n, the d1 index (fractional, interpolated) where ``key`` first reaches 1/2."""
-    ys = []
-    for n in ns:
-        ps = [
-            next((c[key] for c in cells if c["n"] == n and c["d1"] == d), np.nan)
-            for d in d1s
-        ]
-        y = np.nan
-        for i, p in enumerate(ps):
-            if p >= 0.5:
-                y = i if i == 0 else i - 1 + (0.5 - ps[i - 1]) / (p - ps[i - 1] + 1e-12)
-                break
-        ys.append(y)
-    return np.array(ys)
-
-
-FOLLOWS = 0.8  # GD follows a boundary iff the 95% intervals overlap in 80% of cells
-
-
-def _side(a, b) -> int:
-    """−1, 0 or 1: interval ``a`` lies below ``b``, overlaps it, or lies above it."""
-    return -1 if a[1] < b[0] else (1 if a[0] > b[1] else 0)
-
-
-def boundary_finding(results: dict) -> list[dict]:
-    """Per (depth, panel): does P(GD reaches) follow P(full-rank J at init) (Figure 4,
-    the same trials) or P(a random region holds a global minimum) (Figures 5/6, depth
-    2)? Cell by cell, the two 95% Wilson intervals either overlap or one lies below
-    the other; GD *follows* a boundary where they overlap in at least ``FOLLOWS`` of
-    the cells. Also the p = 1/2 boundaries' mean distance in grid steps (over the n
-    where both cross 1/2 in the grid) and how many n GD's boundary never crosses."""
-    cells = results["cells"]
-    gm = results.get("global_minima_cells", [])
-    out = []
-    for depth, panel in _panels(cells):
-        sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
-        ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
-        gd_line = _boundary(sub, ns, d1s, "p")
-        row = {"depth": depth, "panel": panel, "cells": len(sub)}
-        refs = {"full_rank": (sub, "p_full_rank_init", "p_full_rank_init_ci95")}
-        gsub = {(c["n"], c["d1"]): c for c in gm if c["panel"] == panel}
-        if depth == 2 and gsub:
-            refs["global_min_region"] = (
-                [gsub.get((c["n"], c["d1"])) for c in sub],
-                "p",
-                "p_ci95",
-            )
-        for name, (ref, key, ci) in refs.items():
-            sides = [
-                _side(c["p_ci95"], r[ci]) for c, r in zip(sub, ref, strict=True) if r
-            ]
-            line = _boundary([r for r in ref if r], ns, d1s, key)
-            both = np.isfinite(gd_line) & np.isfinite(line)
-            row[name] = {
-                "gd_below": sides.count(-1),
-                "overlap": sides.count(0),
-                "gd_above": sides.count(1),
-                "follows": sides.count(0) >= FOLLOWS * len(sides),
-                "boundary_steps": float(np.mean(np.abs(gd_line - line)[both]))
-                if both.any()
-                else None,
-            }
-        row["gd_boundary_missing"] = int((~np.isfinite(gd_line)).sum())
-        out.append(row)
-    return out
-
-
 def _heatmap(ax, sub, key):
     ns, d1s = sorted({c["n"] for c in sub}), sorted({c["d1"] for c in sub})
     img = np.full((len(d1s), len(ns)), np.nan)
@@ -714,10 +646,16 @@ def plot(results: dict, arrays: dict) -> dict:
             sub = [c for c in cells if c["panel"] == panel and c["depth"] == depth]
             im, ns, d1s = _heatmap(ax, sub, "p")
             x = np.arange(len(ns))
-            ax.plot(x, _boundary(sub, ns, d1s, "p"), "w-", lw=2, label="GD reaches")
             ax.plot(
                 x,
-                _boundary(sub, ns, d1s, "p_full_rank_init"),
+                stats.grid_crossing(sub, ns, d1s, "p"),
+                "w-",
+                lw=2,
+                label="GD reaches",
+            )
+            ax.plot(
+                x,
+                stats.grid_crossing(sub, ns, d1s, "p_full_rank_init"),
                 "r--",
                 lw=1.5,
                 label="full-rank J at init (Fig. 4)",
@@ -726,7 +664,7 @@ def plot(results: dict, arrays: dict) -> dict:
             if gsub and depth == 2:
                 ax.plot(
                     x,
-                    _boundary(gsub, ns, d1s, "p"),
+                    stats.grid_crossing(gsub, ns, d1s, "p"),
                     "k:",
                     lw=1.8,
                     label="region holds a global min (Fig. 5/6)",
@@ -796,20 +734,12 @@ def plot(results: dict, arrays: dict) -> dict:
     return figs
 
 
-def rule_error(cells) -> tuple[int, int]:
-    """``(changed, validated)``: validated runs whose class at ``steps`` differs from
-    their class at ``VALIDATE_FACTOR``×steps."""
-    val = [c["validation"] for c in cells if "validation" in c]
-    return (
-        sum(v["trials"] - v["same_class"] for v in val),
-        sum(v["trials"] for v in val),
-    )
-
-
 def report(results: dict) -> str:
+    from jaxnet import claims
+
     cells = results["cells"]
     tot = {k: sum(c["classes"][k] for c in cells) for k in CLASSES}
-    changed, validated = rule_error(cells)
+    changed, validated = claims.gd_rule_error(cells)
     return (
         f"{runtime.report_head(results, 'trials', 'runs')}; classes {tot}; the face "
         f"rule changed class in {changed} of {validated} runs rerun {VALIDATE_FACTOR}x longer; "
