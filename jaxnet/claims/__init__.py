@@ -8,20 +8,19 @@ by hand: "reproduced", "not reproduced", "beyond the documents" or "not tested a
 scale". ``scripts/reproduce.py`` writes them into ``REPORT.md``.
 
 Layout: ``slides`` (the slides' claims), ``report`` (the report's), ``beyond`` (what
-neither document states); every public name is re-exported here. The package is the
-report layer: it reads results and never changes them, so it is left out of the
-source fingerprint (``runtime.io.source_files``).
+neither document states) and ``gradient_flow`` (gradient descent to its end); every
+public name is re-exported here. The package is the report layer: it reads results and
+never changes them, so it is left out of the source fingerprint
+(``runtime.io.source_files``).
 """
 
 from jaxnet.claims.beyond import (
     claims_further,
     claims_threshold,
     claims_threshold_1d,
-    gd_boundary_finding,
-    gd_rule_error,
-    lemma1_row,
     threshold_law_verdict,
 )
+from jaxnet.claims.gradient_flow import gd_boundary_finding, gd_rule_error, lemma1_row
 from jaxnet.claims.report import claims_report, condensation_limit
 from jaxnet.claims.slides import (
     REFERENCE_PEER,

@@ -220,7 +220,8 @@ REGISTRY: dict[str, Entry] = {
                 "validate": 2,
                 "gm_regions": 5,
             },
-            "full": {},
+            # 10 of the 100 initializations per cell validated (the default: 5)
+            "full": {"validate": 10},
         },
     ),
     # depth 3: every d0 at widths 4..40, 30 initializations per cell (3 validated);

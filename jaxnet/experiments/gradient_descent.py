@@ -139,9 +139,9 @@ class Config:
     )
     steps: int = config.field(3000, help="step budget", check=config.count())
     validate: int = config.field(
-        10,
+        5,
         help="initializations per cell rerun with 10x the step budget, to measure "
-        "the face rule's error (0: none)",
+        "the face rule's error (0: none; the full-scale figures rerun 10)",
         check=config.count(0),
     )
     lr: float = config.field(
