@@ -55,3 +55,30 @@ def test_closed_forms_equal_scipy_binomtest():
         np.testing.assert_allclose([lo, hi], [ref.low, ref.high], rtol=1e-9, atol=1e-15)
     lo, hi = stats.wilson_interval(np.arange(11), 10)  # arrays, elementwise
     assert lo.shape == (11,) and np.all(np.diff(lo) > 0) and np.all(np.diff(hi) > 0)
+
+
+def test_crossing_interpolates_and_says_where_none():
+    # linear between the last point below the level and the first at or above it
+    assert stats.crossing([0.0, 0.2, 0.8]) == pytest.approx(1.5, abs=1e-12)
+    assert stats.crossing([0.6, 0.9]) == 0.0
+    assert stats.crossing([0.1, 0.5]) == 1.0
+    assert np.isnan(stats.crossing([0.1, 0.4]))
+    assert stats.crossing([0.0, 1.0], level=0.25) == pytest.approx(0.25, abs=1e-12)
+
+
+def test_grid_crossing_row_by_row_with_missing_cells():
+    cells = [
+        {"n": n, "d1": d, "p": p}
+        for n, ps in ((10, (0.0, 0.4, 0.6)), (20, (0.0, 0.1, 0.2)))
+        for d, p in zip((5, 10, 15), ps, strict=True)
+    ]
+    line = stats.grid_crossing(cells, [10, 20, 30], [5, 10, 15], "p")
+    assert line[0] == pytest.approx(1.5, abs=1e-12)
+    assert np.isnan(line[1]) and np.isnan(line[2])  # never reaches 1/2; no cells
+
+
+def test_interval_side():
+    assert stats.interval_side((0.1, 0.2), (0.3, 0.4)) == -1
+    assert stats.interval_side((0.5, 0.6), (0.3, 0.4)) == 1
+    assert stats.interval_side((0.1, 0.35), (0.3, 0.4)) == 0
+    assert stats.interval_side((0.4, 0.5), (0.3, 0.4)) == 0  # touching overlaps
