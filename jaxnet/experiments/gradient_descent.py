@@ -145,7 +145,10 @@ class Config:
         check=config.count(0),
     )
     lr: float = config.field(
-        1.0, help="step size in units of 1/lambda_max(J0 J0^T/n)", check=config.POSITIVE
+        1.0,
+        help="step size in units of n/lambda_max(J J^T), the local curvature "
+        "(re-measured every segment); GD on the quadratic is stable below 2",
+        check=config.real(low=0, high=2, low_open=True, high_open=True),
     )
     momentum: float = config.field(
         0.0,
