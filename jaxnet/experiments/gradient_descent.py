@@ -252,10 +252,13 @@ def device_fn(net: models.Network, sizes, cfg: Config, steps: int | None = None)
             """lr·n/λ_max(J Jᵀ) by power iterations from ``u`` (warm: the previous
             segment's vector; ‖J Jᵀu‖ ≤ λ_max for ‖u‖ = 1), and the new u."""
             _, vjp = jax.vjp(outputs, flat)
-            for _ in range(iterations):
-                w = jax.jvp(outputs, (flat,), vjp(u))[1]
+
+            def power(_, u_lam):  # a loop, not unrolled: POWER_START costs no compile
+                w = jax.jvp(outputs, (flat,), vjp(u_lam[0]))[1]
                 lam = jnp.linalg.norm(w)
-                u = w / jnp.maximum(lam, 1e-300)
+                return w / jnp.maximum(lam, 1e-300), lam
+
+            u, lam = jax.lax.fori_loop(0, iterations, power, (u, jnp.float64(0.0)))
             # a network whose units are all off at every point (J = 0) is at a
             # critical point: it stays there (η = 0) rather than taking η = ∞
             alive = lam > 1e-12 * lam_scale
