@@ -9,10 +9,15 @@ Runs one 10 x 10 depth-2 grid (d0 = ``--d0``, ``--trials`` initializations per c
    out into a temporary git worktree;
 2. today's experiment at the same settings (plain GD with the local-curvature step,
    the face rule at every end point, and its validation: ``--validate`` initializations
-   per cell, default the experiment's 5, rerun with 10x the budget).
+   per cell, default the experiment's 5, rerun with 10x the budget), on ``--processes``
+   processes (default 2: the runner's multi-process mode, ``--coordinator`` on
+   localhost, one XLA:CPU device and so one core each; the baseline has no such mode
+   and runs on one). Each trial's numbers do not depend on the process count
+   (``tests/test_gradient_descent.py``).
 
-Prints both wall times, their ratio, today's split (main sweep, validation sweep, in
-the experiment's own timing), today's classes (a)-(d) and the baseline's outcomes,
+Prints both wall times (today's: from the first process's start to the last one's
+end), their ratio, today's split (main sweep, validation sweep, in the experiment's own
+timing), today's classes (a)-(d) and the baseline's outcomes,
 and writes ``OUT/bench.json`` (the target: today's run <= 1200 s on a 2-core CPU).
 
 Example:
@@ -28,6 +33,7 @@ _runtime.configure()
 import argparse  # noqa: E402
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,13 +64,26 @@ def parse_args(argv):
         help="today's initializations per cell rerun 10x longer (default: the "
         "experiment's default)",
     )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="processes today's experiment runs on (one core each; default 2)",
+    )
     p.add_argument("--baseline", default="04c9db3", help="git revision of the baseline")
     p.add_argument("--out", default="runs/bench_gd")
-    return _runtime.bench_args(p, argv, positive=("d0", "trials", "steps"))
+    return _runtime.bench_args(p, argv, positive=("d0", "trials", "steps", "processes"))
 
 
-def _run(tree: Path, out: Path, a, extra=()) -> tuple[float, dict]:
-    """``scripts/gradient_descent.py`` of ``tree`` as a process: seconds, results."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _run(tree: Path, out: Path, a, extra=(), processes=1) -> tuple[float, dict]:
+    """``scripts/gradient_descent.py`` of ``tree`` as ``processes`` processes (one
+    run, JAX's distributed runtime on localhost): seconds, results."""
     cmd = [
         sys.executable,
         str(tree / "scripts" / "gradient_descent.py"),
@@ -76,9 +95,18 @@ def _run(tree: Path, out: Path, a, extra=()) -> tuple[float, dict]:
         *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if processes > 1:
+        mp = ["--coordinator", f"localhost:{_free_port()}", "--num-processes"]
+        cmds = [cmd + mp + [str(processes), "--process-id", str(i)]
+                for i in range(processes)]  # fmt: skip
+    else:
+        cmds = [cmd]
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=tree, env=env, check=True)
+    procs = [subprocess.Popen(c, cwd=tree, env=env) for c in cmds]
+    codes = [p.wait() for p in procs]
     seconds = time.perf_counter() - t0
+    if any(codes):
+        raise subprocess.CalledProcessError(max(codes, key=abs), cmds[0])
     return seconds, json.loads((out / "results.json").read_text())
 
 
@@ -111,7 +139,7 @@ def main(argv=None) -> int:
                 check=False,
             )  # fmt: skip
         extra = () if a.validate is None else ("--validate", str(a.validate))
-        today_s, today = _run(ROOT, tmp / "run_today", a, extra)
+        today_s, today = _run(ROOT, tmp / "run_today", a, extra, a.processes)
 
     def total(res, key):
         names = res["cells"][0][key]
@@ -128,6 +156,7 @@ def main(argv=None) -> int:
         "baseline_seconds": base_s,
         "baseline_outcomes": total(base, "outcomes"),
         "today_seconds": today_s,
+        "today_processes": today["metadata"]["process_count"],
         "today_classes": total(today, "classes"),
         "today_outcomes": total(today, "outcomes"),
         "today_validated": today["config"]["validate"],
@@ -141,7 +170,8 @@ def main(argv=None) -> int:
         f"initializations, {a.steps} steps (whole processes, with compilation):\n"
         f"  baseline {a.baseline}: {base_s:.1f} s, outcomes "
         f"{bench['baseline_outcomes']}\n"
-        f"  today:   {today_s:.1f} s (target <= {TARGET_S:.0f} s): main sweep "
+        f"  today:   {today_s:.1f} s on {bench['today_processes']} process(es) "
+        f"(target <= {TARGET_S:.0f} s): main sweep "
         f"{bench['today_main_sweep_seconds']:.1f} s, validation sweep "
         f"{long_s:.1f} s ({bench['today_validated']} initializations/cell, "
         f"10x the steps); classes {bench['today_classes']}\n"

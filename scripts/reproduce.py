@@ -135,16 +135,29 @@ def _options(name: str, out: Path) -> runtime.Options:
     return runtime.Options(out=str(out / name), progress=False)
 
 
+# Runner options an experiment's command line gained after results were recorded
+# (gradient_descent: multi-process, 2026-12-07). This script runs every experiment
+# with their defaults (one process), so a record without them is the same config.
+ADDED_OPTIONS = ("coordinator", "num_processes", "process_id")
+
+
 def _cache(name: str, scale: str, out: Path) -> io.ResultsCache | None:
     entry = REGISTRY[name]
     config = entry.config(scale)
     if config is None:
         return None
     record = runtime.config_dict(module(entry.module), config, _options(name, out))
+    key = lambda rec: {  # noqa: E731
+        "config": {**rec, "out": None},
+        "experiment": entry.module,
+        "scale": scale,
+    }
+    older = {k: v for k, v in record.items() if k not in ADDED_OPTIONS}
     return io.ResultsCache(
         out / name,
-        {"config": {**record, "out": None}, "experiment": entry.module, "scale": scale},
+        key(record),
         code=io.provenance()["source_fingerprint"],
+        same_as=[key(older)] if older != record else [],
     )
 
 

@@ -3,6 +3,11 @@ well-conditioned start GD reaches zero loss; the Lemma-1 bookkeeping; Gaussian-i
 regions (init_regions) as one call."""
 
 import dataclasses
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -76,14 +81,56 @@ def test_a_rank_deficient_critical_point_is_class_b():
 @pytest.mark.slow
 def test_classes_do_not_depend_on_the_chunk_size():
     """Every trial's outcome, end loss and face limit are the same whatever the chunk
-    (a trial is one vmapped lane; where it runs does not enter its numbers). On CPU
-    with several devices the experiment runs on one (``runtime.lapack_mesh``)."""
+    (a trial is one vmapped lane; where it runs does not enter its numbers)."""
     kw = dict(d0=[1], n=[6, 12], d1=[20], trials=6, steps=400, validate=2, gm_regions=0)
     ref = gradient_descent.train(chunk=6, **kw).arrays
     for chunk in (1, 4):
         out = gradient_descent.train(chunk=chunk, **kw).arrays
         for name in ("outcome", "long_outcome", "loss", "face_limit", "face_pairs"):
             np.testing.assert_array_equal(out[name], ref[name])
+
+
+@pytest.mark.slow
+def test_classes_do_not_depend_on_the_device_count(tmp_path):
+    """Two processes (JAX's distributed runtime, one XLA:CPU device each, so every
+    block is split over two devices) give the trials, results and Figures 5/6 host
+    part of one process, bit for bit."""
+    script = Path(__file__).parents[1] / "scripts" / "gradient_descent.py"
+    args = "--d0 2 --n 10 20 --d1 10 30 --trials 8 --steps 300 --validate 2 "
+    args += "--gm-regions 3 --chunk 4 --no-progress"
+    cmd = [sys.executable, str(script), *args.split()]
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    multi = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
+    procs = [
+        subprocess.Popen(
+            cmd + ["--out", str(tmp_path / "two"), *multi, "--process-id", str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    for p in procs:
+        log, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, log[-2000:]
+    subprocess.run(
+        cmd + ["--out", str(tmp_path / "one")], check=True, capture_output=True
+    )
+    one, two = (
+        json.loads((tmp_path / k / "results.json").read_text()) for k in ("one", "two")
+    )
+    assert two["metadata"]["device_count"] == 2 and one["metadata"]["device_count"] == 1
+    assert two["cells"] == one["cells"]
+    assert two["global_minima_cells"] == one["global_minima_cells"]
+    with (
+        np.load(tmp_path / "one" / "trials.npz") as a,
+        np.load(tmp_path / "two" / "trials.npz") as b,
+    ):
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:  # bit for bit, NaN == NaN
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.mark.slow

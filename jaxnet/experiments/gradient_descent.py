@@ -104,7 +104,16 @@ SPEC = runtime.Spec(
     "gradient_descent",
     "beyond the documents: the slides' further topic 'gradient descent' (Lemma 1)",
     arrays="trials.npz",
-    options=("out", "progress", "checkpoint_every", "stall_timeout", "workers"),
+    options=(
+        "out",
+        "progress",
+        "checkpoint_every",
+        "stall_timeout",
+        "workers",
+        "coordinator",
+        "num_processes",
+        "process_id",
+    ),
     # Fields whose values can be rounding errors, equal to the bit only for
     # bit-identical arithmetic: grad_err = ‖∇L − Jᵀr‖·n/(s₁‖r‖) (~1e-17; a real
     # inconsistency is orders of magnitude above 1e-12), and s_n/s_1 of a numerically

@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxnet.runtime import plugins
 from jaxnet.runtime.device_loop import _check_positive
+from jaxnet.runtime.devices import is_main_process
 from jaxnet.runtime.io import Checkpoint
 from jaxnet.runtime.keys import host_rng, trial_key_data
 from jaxnet.runtime.watchdog import Watchdog
@@ -99,7 +100,8 @@ def run_host(
       n_trials: trials per cell.
       base_key: the run's PRNG key.
       static: keyword arguments shared by every trial.
-      workers: worker processes (0: one per CPU; 1: in this process). Workers are
+      workers: worker processes (0: one per CPU; 1: in this process) of each process
+        (in a multi-process run every process computes every trial). Workers are
         *spawned* (a fork would copy JAX's threads); if they die (for example in a
         script without a ``__main__`` guard) ``HostPoolError`` says so at once.
       checkpoint, checkpoint_every: where and how often to save finished trials.
@@ -163,8 +165,9 @@ def run_host(
     )
     last = time.monotonic()
 
-    def save():
-        if checkpoint is not None:
+    def save():  # in a multi-process run every process computes every trial; the
+        # first writes (a second writer could replace the file in mid-write)
+        if checkpoint is not None and is_main_process():
             checkpoint.save(state)
 
     watchdog = Watchdog(stall_timeout, desc, on_stall=save)

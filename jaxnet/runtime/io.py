@@ -272,13 +272,23 @@ class ResultsCache:
     never reuses stale numbers, and a truncated or corrupted file is detected, so the
     run is redone. ``same_code()`` says whether the code is still the record's; where
     it is not, ``scripts/reproduce.py`` reuses the files only if the audit passes.
+
+    ``same_as`` lists older spellings of the same config (a record written before a
+    command-line option existed, for a run that used the option's default): a record
+    under one of them is valid too, and ``commit`` rewrites it under ``config``.
     """
 
     def __init__(
-        self, directory, config: Any, files=("results.json",), code: str | None = None
+        self,
+        directory,
+        config: Any,
+        files=("results.json",),
+        code: str | None = None,
+        same_as=(),
     ):
         self.dir = Path(directory)
         self.key = fingerprint(config)
+        self._keys = {self.key, *(fingerprint(c) for c in same_as)}
         self.config = config
         self.files = tuple(files)
         self.code = code
@@ -301,7 +311,7 @@ class ResultsCache:
         except (OSError, ValueError) as err:
             self.note = f"no usable cache record ({type(err).__name__})"
             return False
-        if not isinstance(rec, dict) or rec.get("key") != self.key:
+        if not isinstance(rec, dict) or rec.get("key") not in self._keys:
             self.note = "cache record is for another config"
             return False
         for name in self.files:
