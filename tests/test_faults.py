@@ -129,6 +129,23 @@ def test_results_cache_detects_changed_config_truncation_and_corruption(tmp_path
     assert not cache.valid()
 
 
+def test_results_cache_takes_an_older_spelling_of_the_same_config(tmp_path):
+    """A record written before an option existed (``same_as``) stays valid; committing
+    rewrites it under today's config; any other config is still refused."""
+    io.write_json(tmp_path / "results.json", {"p": [0.25]})
+    io.ResultsCache(tmp_path, {"trials": 10}).commit()  # the old record
+    today = {"trials": 10, "num_processes": 1}
+    assert not io.ResultsCache(tmp_path, today).valid()
+    cache = io.ResultsCache(tmp_path, today, same_as=[{"trials": 10}])
+    assert cache.valid()
+    assert not io.ResultsCache(
+        tmp_path, {"trials": 11}, same_as=[{"trials": 12}]
+    ).valid()
+    cache.commit()
+    assert io.ResultsCache(tmp_path, today).valid()
+    assert io.read_json(tmp_path / "cache.json")["config"] == today
+
+
 @pytest.mark.slow
 def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path, reproduce):
     first = reproduce()
@@ -141,3 +158,24 @@ def test_reproduce_reuses_intact_results_and_reruns_corrupted_ones(tmp_path, rep
     third = reproduce()
     assert "reusing" not in third.stdout and third.returncode == 0
     json.loads(results.read_text())  # rewritten whole
+
+
+def test_reproduce_reuses_a_record_written_before_gd_had_its_process_flags(tmp_path):
+    """``figures/gradient_descent`` was recorded before the experiment had
+    ``--coordinator``/``--num-processes``/``--process-id``: the same run at their
+    defaults, so ``reproduce.py`` reuses it (after its audit), but not another config."""
+    import reproduce
+
+    name = "gradient_descent"
+    (tmp_path / name).mkdir()
+    io.write_json(tmp_path / name / "results.json", {"p": 1})
+    today = reproduce._cache(name, "quick", tmp_path)
+    assert {"num_processes", "coordinator"} <= set(today.config["config"])
+    record = {k: v for k, v in today.config["config"].items()}
+    for option in reproduce.ADDED_OPTIONS:
+        del record[option]
+    io.ResultsCache(tmp_path / name, {**today.config, "config": record}).commit()
+    assert reproduce._cache(name, "quick", tmp_path).valid()
+    record["trials"] += 1
+    io.ResultsCache(tmp_path / name, {**today.config, "config": record}).commit()
+    assert not reproduce._cache(name, "quick", tmp_path).valid()

@@ -48,7 +48,7 @@ GD's success boundary over Figure 4's full-rank boundary from the same trials, a
 the global-minimum-region boundary of Figures 5/6 (``global_minima`` on the same grid,
 ``gm_regions`` regions per cell; depth 2 only).
 
-Length (about 750 lines): one experiment's four parts, with its compiled training
+Length (about 800 lines): one experiment's four parts, with its compiled training
 segment, the face rule's end-point analysis and its validation, which only it runs.
 """
 
@@ -180,7 +180,11 @@ class Config:
         check=config.count(0),
     )
     seed: int = config.seed()
-    chunk: int = config.chunk(100, "initializations trained at once per device")
+    chunk: int = config.chunk(
+        100,
+        "initializations trained at once per device (on CPU at most "
+        "CPU_WORKSET / (N * hidden units), so that a chunk's activations stay in cache)",
+    )
 
     def __post_init__(self):
         config.freeze(self)
@@ -200,6 +204,23 @@ def targets(key, size: int):
     first n do not depend on ``size``)."""
     words = prng.block_bits(key, prng.TARGET_STREAM, jnp.zeros(1), jnp.arange(size))
     return prng.normal(words, jnp.float64)[0]
+
+
+# On CPU a chunk whose (chunk, N, hidden units) activations outgrow the cache trains
+# up to twice as slowly per initialization (measured on the 2-core CPU at d0 = 1, N =
+# 50, d1 = 500, 3000 steps: 207 ms per initialization in chunks of 100, 115 in 50, 88
+# in 25; with two processes at once 184 in 50, 159 in 25, 142 in 12), so on CPU the
+# chunk is capped at CPU_WORKSET elements of such an array. The block shape changes
+# rounding only (the audit replays a part in its stored shape), never a decision in
+# the tests (tests/test_gradient_descent.py).
+CPU_WORKSET = 2**19
+
+
+def device_chunk(chunk: int, n_rows: int, hidden: int) -> int:
+    """The chunk a sweep runs in: ``chunk``, capped on CPU (``CPU_WORKSET``)."""
+    if jax.default_backend() != "cpu":
+        return chunk
+    return max(1, min(chunk, CPU_WORKSET // (n_rows * hidden)))
 
 
 POWER = 1  # power iterations per segment for λ_max(J Jᵀ/n), warm-started
@@ -554,7 +575,7 @@ def compute(cfg: Config, ctx: runtime.Context):
                 cols,
                 seeds[idx],
                 trials,
-                chunk=cfg.chunk,
+                chunk=device_chunk(cfg.chunk, sizes[0], d1 * (depth - 1)),
                 desc=f"GD{what} L={depth} d0={d0} m={d1}",
                 mesh=runtime.lapack_mesh(),
             )
