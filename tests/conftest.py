@@ -39,3 +39,32 @@ def reproduce(tmp_path):
         )
 
     return run
+
+
+@pytest.fixture
+def processes():
+    """``processes(cmd, n=2)``: ``cmd`` run as ``n`` processes of one run on JAX's
+    distributed runtime (``--coordinator localhost:PORT --num-processes n
+    --process-id i``); asserts that every one exits with status 0."""
+    import socket
+    import subprocess
+
+    def run(cmd, n=2, timeout=600):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            port = s.getsockname()[1]
+        multi = ["--coordinator", f"localhost:{port}", "--num-processes", str(n)]
+        procs = [
+            subprocess.Popen(
+                [*cmd, *multi, "--process-id", str(i)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for i in range(n)
+        ]
+        for p in procs:
+            log, _ = p.communicate(timeout=timeout)
+            assert p.returncode == 0, log[-2000:]
+
+    return run

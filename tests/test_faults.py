@@ -6,7 +6,6 @@ or truncated results file is detected and recomputed, never read as data."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -75,37 +74,10 @@ def test_sigkill_at_any_moment_then_rerun_is_bit_identical(tmp_path):
         assert not list(out.glob("checkpoint-*"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_two_processes_equal_one_process(tmp_path):
+def test_two_processes_equal_one_process(tmp_path, processes):
     one, two = tmp_path / "one", tmp_path / "two"
-    port = _free_port()
-    procs = [
-        subprocess.Popen(
-            _cmd(
-                "--out",
-                str(two),
-                "--coordinator",
-                f"localhost:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in (0, 1)
-    ]
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, out[-2000:]
+    processes(_cmd("--out", str(two)), timeout=300)
     _run("--out", str(one))
     _assert_same_trials(two, one)
     meta = json.loads((two / "results.json").read_text())["metadata"]

@@ -4,7 +4,6 @@ regions (init_regions) as one call."""
 
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +90,7 @@ def test_classes_do_not_depend_on_the_chunk_size():
 
 
 @pytest.mark.slow
-def test_classes_do_not_depend_on_the_device_count(tmp_path):
+def test_classes_do_not_depend_on_the_device_count(tmp_path, processes):
     """Two processes (JAX's distributed runtime, one XLA:CPU device each, so every
     block is split over two devices) give the trials, results and Figures 5/6 host
     part of one process, bit for bit."""
@@ -99,22 +98,7 @@ def test_classes_do_not_depend_on_the_device_count(tmp_path):
     args = "--d0 2 --n 10 20 --d1 10 30 --trials 8 --steps 300 --validate 2 "
     args += "--gm-regions 3 --chunk 4 --no-progress"
     cmd = [sys.executable, str(script), *args.split()]
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    multi = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
-    procs = [
-        subprocess.Popen(
-            cmd + ["--out", str(tmp_path / "two"), *multi, "--process-id", str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in (0, 1)
-    ]
-    for p in procs:
-        log, _ = p.communicate(timeout=600)
-        assert p.returncode == 0, log[-2000:]
+    processes([*cmd, "--out", str(tmp_path / "two")])
     subprocess.run(
         cmd + ["--out", str(tmp_path / "one")], check=True, capture_output=True
     )
