@@ -136,8 +136,8 @@ def _options(name: str, out: Path) -> runtime.Options:
 
 
 # Runner options an experiment's command line gained after results were recorded
-# (gradient_descent: multi-process, 2026-12-07). This script runs every experiment
-# with their defaults (one process), so a record without them is the same config.
+# (gradient_descent's multi-process flags). This script runs every experiment with
+# their defaults (one process), so a record without them is the same config.
 ADDED_OPTIONS = ("coordinator", "num_processes", "process_id")
 
 
